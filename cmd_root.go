@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v3"
+
+	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
+)
+
+// EnvConfigPath overrides the default config path, as --config does.
+const EnvConfigPath = "ENKRYPT_CONFIG_PATH"
+
+// newRootCommand builds the whole command tree. Its default action serves MCP
+// on stdio, which is what an MCP client runs.
+func newRootCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "secure-mcp-gateway",
+		Usage:   "a security gateway for the Model Context Protocol",
+		Version: version,
+		Description: "Run with no command to serve MCP on stdio for the client that started it (Claude Desktop, Cursor, ...).\n" +
+			"The gateway key comes from ENKRYPT_GATEWAY_KEY; logs go to stderr or --log-file, never to stdout.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "config file (default ~/.enkrypt/enkrypt_mcp_config.json)", Sources: cli.EnvVars(EnvConfigPath)},
+			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (default: the config's enkrypt_log_level, else info)"},
+			&cli.StringFlag{Name: "log-file", Usage: "append logs to this file instead of stderr"},
+		},
+		Action: serveStdio,
+		Commands: []*cli.Command{
+			generateConfigCommand(),
+			exampleServerCommand(),
+			tryCommand(),
+		},
+	}
+}
+
+// configPath returns the config file the command should use.
+func configPath(cmd *cli.Command) (string, error) {
+	if p := cmd.Root().String("config"); p != "" {
+		return p, nil
+	}
+	p, err := config.DefaultPath()
+	if err != nil {
+		return "", fmt.Errorf("find the default config path: %w (pass --config)", err)
+	}
+	return p, nil
+}
+
+// newLogger builds the process logger from the global flags. Logs go to
+// stderr, or to --log-file; stdout is the MCP channel and never sees them.
+// Every line passes through redactor before it is written.
+func newLogger(cmd *cli.Command, cfgLevel string, redactor *secret.Redactor) (zerolog.Logger, io.Closer, error) {
+	var w io.Writer = os.Stderr
+	var closer io.Closer = io.NopCloser(nil)
+	if p := cmd.Root().String("log-file"); p != "" {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return zerolog.Nop(), nil, fmt.Errorf("open log file: %w", err)
+		}
+		w, closer = f, f
+	}
+	levelName := cmd.Root().String("log-level")
+	if levelName == "" {
+		levelName = cfgLevel
+	}
+	level := zerolog.InfoLevel
+	if levelName != "" {
+		l, err := zerolog.ParseLevel(strings.ToLower(levelName))
+		if err != nil {
+			return zerolog.Nop(), nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", levelName)
+		}
+		level = l
+	}
+	log := zerolog.New(&redactingWriter{w: w, r: redactor}).Level(level).With().Timestamp().Logger()
+	return log, closer, nil
+}
+
+// redactingWriter scrubs known secrets from each log line before writing it.
+// zerolog writes one event per Write call.
+type redactingWriter struct {
+	w io.Writer
+	r *secret.Redactor
+}
+
+func (rw *redactingWriter) Write(p []byte) (int, error) {
+	s := rw.r.Redact(string(p))
+	if _, err := io.WriteString(rw.w, s); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// exitError carries a process exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return 1
+}
+
+// Exit codes.
+const (
+	exitUsage  = 2 // bad flags or arguments
+	exitConfig = 3 // the config file is missing or invalid
+	exitAuth   = 4 // the gateway key is missing or refused
+)

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v3"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
+	"secure-mcp-gateway/proxy"
+	"secure-mcp-gateway/upstream"
+)
+
+// serveStdio is the default action: authenticate the key from the
+// environment and serve MCP on stdin/stdout until the client goes away.
+func serveStdio(ctx context.Context, cmd *cli.Command) error {
+	if cmd.Args().Present() {
+		return &exitError{exitUsage, fmt.Errorf("unknown command %q (see --help)", cmd.Args().First())}
+	}
+	path, err := configPath(cmd)
+	if err != nil {
+		return &exitError{exitConfig, err}
+	}
+	cred := authn.FromEnv(os.Getenv)
+	if cred.Key.IsZero() {
+		return &exitError{exitAuth, fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block (create one with `secure-mcp-gateway generate-config`)", authn.EnvKey, path)}
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return &exitError{exitConfig, err}
+	}
+	principal, err := authn.Authenticate(cfg, cred)
+	if err != nil {
+		return &exitError{exitAuth, fmt.Errorf("the key in %s was refused by %s: %w", authn.EnvKey, path, err)}
+	}
+
+	redactor := secretsOf(cfg, cred)
+	log, closeLog, err := newLogger(cmd, cfg.Common.LogLevel, redactor)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	defer closeLog.Close()
+
+	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor)
+}
+
+// runGateway serves one client session for principal over t and reaps every
+// upstream before returning.
+func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor) error {
+	log = log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
+	var gw *proxy.Gateway
+	pool := upstream.NewPool(upstreamSpecs(principal.MCPConfig), &upstream.Options{
+		Logger:         &log,
+		Client:         &mcp.Implementation{Name: "secure-mcp-gateway", Version: version},
+		ConnectTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
+		Redactor:       redactor,
+		ClientOptions: func(server string) *mcp.ClientOptions {
+			return &mcp.ClientOptions{
+				ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+					gw.UpstreamToolsChanged(server)
+				},
+			}
+		},
+	})
+	defer pool.Close()
+	gw = proxy.New(principal, pool, &proxy.Options{
+		Logger:           &log,
+		Version:          version,
+		DiscoveryTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
+		CallTimeout:      cfg.Common.Timeouts.ToolExecutionTimeout(),
+	})
+	log.Info().Int("servers", len(principal.MCPConfig.Servers)).Msg("gateway ready; upstreams start on first use")
+	err := gw.Run(ctx, t)
+	if ctx.Err() != nil {
+		err = nil // a signal is a normal way to stop
+	}
+	log.Info().Msg("client gone; stopping upstreams")
+	return err
+}
+
+// upstreamSpecs turns server entries into upstream specs, in config order.
+func upstreamSpecs(mc *config.MCPConfig) []upstream.Spec {
+	specs := make([]upstream.Spec, 0, len(mc.Servers))
+	for _, s := range mc.Servers {
+		specs = append(specs, upstream.Spec{
+			Name:    s.Name,
+			Command: s.Config.Command,
+			Args:    s.Config.Args,
+			Env:     s.Config.Env,
+			URL:     s.Config.URL,
+			Headers: s.Config.Headers,
+		})
+	}
+	return specs
+}
+
+// secretsOf collects every secret value the process knows about so that no
+// log line can carry one: the caller's key, every server's env and header
+// values, OAuth client secrets, the cache password and the admin key.
+func secretsOf(cfg *config.Config, cred authn.Credentials) *secret.Redactor {
+	r := &secret.Redactor{}
+	r.Add(cred.Key.Reveal(), cfg.AdminAPIKey)
+	if cfg.Common.CachePassword != nil {
+		r.Add(*cfg.Common.CachePassword)
+	}
+	for key := range cfg.APIKeys {
+		r.Add(key)
+	}
+	for _, mc := range cfg.MCPConfigs {
+		for _, s := range mc.Servers {
+			for _, v := range s.Config.Env {
+				r.Add(v)
+			}
+			for _, v := range s.Config.Headers {
+				r.Add(v)
+			}
+			if s.OAuth != nil {
+				r.Add(s.OAuth.ClientSecret)
+			}
+		}
+	}
+	return r
+}

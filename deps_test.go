@@ -1,0 +1,71 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestDeps enforces the import rules of ARCHITECTURE.md: main → proxy →
+// {upstream, guard, authn, cache}; main → oauthx; the leaves never import one
+// another or proxy; internal/config imports no package of ours; examples is
+// imported by main alone.
+func TestDeps(t *testing.T) {
+	const mod = "secure-mcp-gateway"
+	leaves := []string{"upstream", "guard", "authn", "cache", "oauthx"}
+	forbidden := map[string][]string{
+		"proxy":           {"oauthx", "examples"},
+		"internal/config": {"*"},
+		"examples":        {"proxy", "upstream", "guard", "authn", "cache", "oauthx"},
+	}
+	for _, l := range leaves {
+		f := []string{"proxy", "examples"}
+		for _, o := range leaves {
+			if o != l {
+				f = append(f, o)
+			}
+		}
+		forbidden[l] = f
+	}
+
+	out, err := exec.Command("go", "list", "-json=ImportPath,Deps", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Deps       []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("decode go list output: %v", err)
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p.ImportPath, mod), "/")
+		rules, ok := forbidden[rel]
+		if !ok {
+			continue
+		}
+		seen++
+		for _, d := range p.Deps {
+			if !strings.HasPrefix(d, mod+"/") {
+				continue
+			}
+			dep := strings.TrimPrefix(d, mod+"/")
+			for _, f := range rules {
+				bad := dep == f || strings.HasPrefix(dep, f+"/")
+				if f == "*" {
+					bad = true
+				}
+				if bad {
+					t.Errorf("%s must not depend on %s (ARCHITECTURE.md import rules)", rel, dep)
+				}
+			}
+		}
+	}
+	if seen < 4 {
+		t.Fatalf("checked only %d packages; is the layout what this test expects?", seen)
+	}
+}

@@ -1,0 +1,83 @@
+// Package examples holds the example MCP servers bundled with the gateway and
+// run by `secure-mcp-gateway example-server NAME`: echo, a minimal server for
+// the embedded default config, and probe, a diagnostic server that tests and
+// operators use to see what an upstream child actually receives (environment,
+// argv, process group, cancellation). The hostile catalogue that mirrors the
+// Python gateway's bad MCP servers joins the same table later.
+//
+// The package owns only these servers. Library packages must never import it:
+// it is reached through the command line (and the tests' re-exec trick), so
+// that an example's behaviour, such as probe's crash tool calling os.Exit, can
+// never run inside the gateway process.
+package examples
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Version is the version every example server reports in its serverInfo.
+const Version = "dev"
+
+// example is one entry of the catalogue.
+type example struct {
+	description string
+	newServer   func() *mcp.Server
+}
+
+// catalogue maps a server name to its constructor. Hostile servers are added
+// here too, one constructor each.
+var catalogue = map[string]example{
+	"echo": {
+		description: "echoes a message and adds two numbers; the smallest useful upstream",
+		newServer:   newEcho,
+	},
+	"probe": {
+		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
+		newServer:   newProbe,
+	},
+}
+
+// Names returns the names of the bundled example servers, sorted.
+func Names() []string {
+	names := make([]string, 0, len(catalogue))
+	for name := range catalogue {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Describe returns a one-line description of the named example server, or
+// the empty string if there is no such server.
+func Describe(name string) string {
+	return catalogue[name].description
+}
+
+// Run serves the named example MCP server over t until ctx ends or the peer
+// disconnects, both of which are normal ends and return nil. An unknown name
+// is an error that lists the known names.
+func Run(ctx context.Context, name string, t mcp.Transport) error {
+	ex, ok := catalogue[name]
+	if !ok {
+		return fmt.Errorf("unknown example server %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	err := ex.newServer().Run(ctx, t)
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("run example server %q: %w", name, err)
+	}
+	return nil
+}
+
+// textResult returns a successful tool result holding one text block.
+func textResult(text string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}

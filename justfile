@@ -1,0 +1,27 @@
+# The README's two commands, and the checks CI runs.
+
+# Show the gateway working end to end on a throwaway config.
+try:
+    go run . try
+
+# Run every test (the same command as the README and CI).
+test:
+    go test -race ./...
+
+# gofmt, go vet and staticcheck.
+lint:
+    test -z "$(gofmt -l .)" || (gofmt -l . && exit 1)
+    go vet ./...
+    go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+# Build for every platform the gateway supports.
+cross:
+    GOOS=linux GOARCH=amd64 go build -o /dev/null .
+    GOOS=linux GOARCH=arm64 go build -o /dev/null .
+    GOOS=darwin GOARCH=arm64 go build -o /dev/null .
+    GOOS=darwin GOARCH=amd64 go build -o /dev/null .
+    GOOS=windows GOARCH=amd64 go build -o /dev/null .
+
+# Forwarded call vs direct call.
+bench:
+    go test -run '^$' -bench BenchmarkCall -count 6 .

@@ -1,0 +1,467 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/internal/config"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultName             = "secure-mcp-gateway"
+	DefaultDiscoveryTimeout = config.DefaultDiscoveryTimeout
+	DefaultCallTimeout      = config.DefaultToolExecutionTimeout
+	DefaultInstructions     = "This is the Secure MCP Gateway. It exposes the tools of the MCP servers configured " +
+		"for your gateway key as <server>__<tool> and checks every call against the configured guardrails."
+)
+
+// SupportedProtocolVersions are the MCP versions the gateway speaks to
+// clients, newest first.
+var SupportedProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+
+// Sessions hands out live sessions to upstream servers by name, starting
+// them on first use. *upstream.Pool implements it.
+type Sessions interface {
+	Session(ctx context.Context, name string) (*mcp.ClientSession, error)
+}
+
+// Guard checks what crosses the gateway: tool definitions at every
+// discovery, and each call's arguments before the upstream sees them and its
+// result before the client does. guard.Engine implements it.
+type Guard interface {
+	// FilterTools returns the subset of server's tool definitions that may
+	// be exposed; it logs why any other was withheld.
+	FilterTools(ctx context.Context, server string, tools []*mcp.Tool) []*mcp.Tool
+	// CheckCall inspects a call before it is forwarded. It returns the
+	// arguments to forward (possibly redacted) and a function that inspects
+	// the result before the client sees it, or an error when the call is
+	// blocked. Error texts reach the client and must not contain what was
+	// blocked.
+	CheckCall(ctx context.Context, server, tool string, args json.RawMessage) (forward json.RawMessage, checkResult func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error), err error)
+}
+
+// Options configures a Gateway. A nil *Options means all defaults.
+type Options struct {
+	// Logger receives the gateway's logs. Nil means no logs.
+	Logger *zerolog.Logger
+	// Name and Version are the serverInfo the client sees. Empty Name means
+	// DefaultName; empty Version means "dev".
+	Name, Version string
+	// Instructions are the server instructions sent at initialize. Empty
+	// means DefaultInstructions.
+	Instructions string
+	// DiscoveryTimeout bounds starting an upstream and listing its tools.
+	// Zero means DefaultDiscoveryTimeout.
+	DiscoveryTimeout time.Duration
+	// CallTimeout bounds one forwarded tool call. Zero means
+	// DefaultCallTimeout.
+	CallTimeout time.Duration
+	// Guard checks tool definitions, arguments and results. Nil means no
+	// checks: everything is forwarded as is.
+	Guard Guard
+}
+
+// Gateway is the MCP server for one principal: it lists the tools of the
+// principal's upstream servers and forwards calls to them.
+type Gateway struct {
+	opts     Options
+	log      zerolog.Logger
+	servers  []*config.Server
+	sessions Sessions
+	server   *mcp.Server
+
+	discoverMu sync.Mutex // serialises discovery rounds
+
+	mu       sync.RWMutex
+	state    map[string]*serverState // by server name
+	exported []*mcp.Tool             // the tools/list answer, in config order
+	routes   map[string]route        // exported name -> upstream
+	built    bool                    // exported/routes reflect at least one discovery round
+}
+
+// serverState is what discovery knows about one upstream.
+type serverState struct {
+	tools []*mcp.Tool // as the upstream listed them; nil until discovered
+	ok    bool        // the last discovery succeeded
+	dirty bool        // the upstream announced a change since
+}
+
+// route says where an exported tool goes.
+type route struct {
+	server string
+	tool   string // the upstream's own name
+}
+
+// New returns a Gateway for principal's servers, reaching them through
+// sessions. It starts nothing: upstreams start on the first tools/list or
+// call that needs them.
+func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway {
+	g := &Gateway{sessions: sessions, state: map[string]*serverState{}, routes: map[string]route{}}
+	if opts != nil {
+		g.opts = *opts
+	}
+	if g.opts.Logger != nil {
+		g.log = *g.opts.Logger
+	} else {
+		g.log = zerolog.Nop()
+	}
+	if g.opts.Name == "" {
+		g.opts.Name = DefaultName
+	}
+	if g.opts.Version == "" {
+		g.opts.Version = "dev"
+	}
+	if g.opts.Instructions == "" {
+		g.opts.Instructions = DefaultInstructions
+	}
+	if g.opts.DiscoveryTimeout <= 0 {
+		g.opts.DiscoveryTimeout = DefaultDiscoveryTimeout
+	}
+	if g.opts.CallTimeout <= 0 {
+		g.opts.CallTimeout = DefaultCallTimeout
+	}
+	if principal != nil && principal.MCPConfig != nil {
+		g.servers = principal.MCPConfig.Servers
+	}
+	for _, s := range g.servers {
+		g.state[s.Name] = &serverState{}
+	}
+	g.server = mcp.NewServer(&mcp.Implementation{Name: g.opts.Name, Version: g.opts.Version}, &mcp.ServerOptions{
+		Instructions: g.opts.Instructions,
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		// The draft 2026-07-28 protocol (stateless discover, result caching)
+		// is left out until the gateway forwards its semantics; clients that
+		// ask for it fall back to the 2025-11-25 handshake.
+		SupportedProtocolVersions: SupportedProtocolVersions,
+	})
+	g.server.AddReceivingMiddleware(g.middleware)
+	return g
+}
+
+// Server returns the underlying MCP server, for serving over HTTP.
+func (g *Gateway) Server() *mcp.Server { return g.server }
+
+// Run serves the client over t until the client disconnects or ctx ends.
+func (g *Gateway) Run(ctx context.Context, t mcp.Transport) error {
+	return g.server.Run(ctx, t)
+}
+
+// middleware answers tools/list and tools/call itself, so that no mirror of
+// the upstream tools has to be kept in the SDK's registry; everything else
+// goes to the SDK.
+func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		switch method {
+		case "tools/list":
+			return g.listTools(ctx)
+		case "tools/call":
+			if r, ok := req.(*mcp.CallToolRequest); ok {
+				return g.callTool(ctx, r)
+			}
+		}
+		return next(ctx, method, req)
+	}
+}
+
+func (g *Gateway) listTools(ctx context.Context) (*mcp.ListToolsResult, error) {
+	g.discover(ctx)
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	tools := g.exported
+	if tools == nil {
+		tools = []*mcp.Tool{}
+	}
+	return &mcp.ListToolsResult{Tools: tools}, nil
+}
+
+// UpstreamToolsChanged tells the gateway that server announced a new tool
+// list. The gateway lists it again and, if what the client sees changed,
+// notifies the client.
+func (g *Gateway) UpstreamToolsChanged(server string) {
+	g.mu.Lock()
+	st, ok := g.state[server]
+	if ok {
+		st.dirty = true
+	}
+	g.mu.Unlock()
+	if !ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), g.opts.DiscoveryTimeout)
+		defer cancel()
+		if g.discover(ctx) {
+			g.notifyToolListChanged()
+		}
+	}()
+}
+
+// listChangedSentinel is a tool name that never reaches a client: adding and
+// removing it is how the gateway asks the SDK to send
+// notifications/tools/list_changed (debounced) to its sessions.
+const listChangedSentinel = "secure-mcp-gateway.internal.list-changed"
+
+func (g *Gateway) notifyToolListChanged() {
+	g.server.AddTool(&mcp.Tool{Name: listChangedSentinel, InputSchema: map[string]any{"type": "object"}},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			return nil, errors.New("unreachable")
+		})
+	g.server.RemoveTools(listChangedSentinel)
+}
+
+// discover lists the tools of every upstream that has not been listed yet,
+// failed last time, or announced a change, in parallel and bounded by the
+// discovery timeout. An upstream that fails costs only its own tools. It
+// reports whether the exported tool set changed.
+func (g *Gateway) discover(ctx context.Context) bool {
+	g.discoverMu.Lock()
+	defer g.discoverMu.Unlock()
+
+	var todo []*config.Server
+	g.mu.RLock()
+	for _, s := range g.servers {
+		if st := g.state[s.Name]; !st.ok || st.dirty {
+			todo = append(todo, s)
+		}
+	}
+	built := g.built
+	g.mu.RUnlock()
+	if len(todo) == 0 && built {
+		return false
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
+	defer cancel()
+	type found struct {
+		name  string
+		tools []*mcp.Tool
+		err   error
+	}
+	results := make(chan found, len(todo))
+	for _, s := range todo {
+		go func() {
+			tools, err := g.listUpstream(ctx, s.Name)
+			results <- found{s.Name, tools, err}
+		}()
+	}
+	for range todo {
+		f := <-results
+		g.mu.Lock()
+		st := g.state[f.name]
+		if f.err != nil {
+			st.ok = false
+			g.log.Warn().Str("server", f.name).Err(f.err).Msg("tool discovery failed; its tools are withheld until it recovers")
+		} else {
+			st.tools, st.ok, st.dirty = f.tools, true, false
+			g.log.Debug().Str("server", f.name).Int("tools", len(f.tools)).Msg("discovered tools")
+		}
+		g.mu.Unlock()
+	}
+	return g.rebuild()
+}
+
+func (g *Gateway) listUpstream(ctx context.Context, name string) ([]*mcp.Tool, error) {
+	cs, err := g.sessions.Session(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	var tools []*mcp.Tool
+	for t, err := range cs.Tools(ctx, nil) {
+		if err != nil {
+			return nil, fmt.Errorf("list tools of %q: %w", name, err)
+		}
+		tools = append(tools, t)
+	}
+	if g.opts.Guard != nil {
+		tools = g.opts.Guard.FilterTools(ctx, name, tools)
+	}
+	return tools, nil
+}
+
+// rebuild recomputes the exported tool set from the per-server state, in
+// config order: the first server to claim a name keeps it, later claimants
+// are withheld and logged. It reports whether the exported set changed.
+func (g *Gateway) rebuild() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	routes := make(map[string]route)
+	var exported []*mcp.Tool
+	for _, s := range g.servers {
+		st := g.state[s.Name]
+		prefix := s.Prefix()
+		for _, t := range st.tools {
+			if t == nil || !s.ToolAllowed(t.Name) {
+				continue
+			}
+			name := SanitizeName(prefix + t.Name)
+			if prev, taken := routes[name]; taken {
+				g.log.Warn().Str("server", s.Name).Str("tool", t.Name).Str("exported_as", name).
+					Str("kept_from", prev.server).Msg("tool name collision: withheld, the first server in config order keeps the name")
+				continue
+			}
+			schema, err := normalizeSchema(t.InputSchema)
+			if err != nil {
+				g.log.Warn().Str("server", s.Name).Str("tool", t.Name).Err(err).Msg("tool withheld: unusable input schema")
+				continue
+			}
+			out := *t
+			out.Name = name
+			out.InputSchema = schema
+			if t.OutputSchema != nil {
+				if os, err := normalizeSchema(t.OutputSchema); err == nil {
+					out.OutputSchema = os
+				} else {
+					out.OutputSchema = nil
+				}
+			}
+			routes[name] = route{server: s.Name, tool: t.Name}
+			exported = append(exported, &out)
+		}
+	}
+	changed := !g.built || !sameTools(g.exported, exported)
+	g.exported, g.routes, g.built = exported, routes, true
+	return changed
+}
+
+func sameTools(a, b []*mcp.Tool) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, err1 := json.Marshal(a[i])
+		y, err2 := json.Marshal(b[i])
+		if err1 != nil || err2 != nil || string(x) != string(y) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeSchema turns an untrusted upstream schema into a JSON object
+// schema: a missing schema becomes {"type":"object"}; a schema that is not a
+// JSON object, or whose type is not "object", is refused.
+func normalizeSchema(s any) (map[string]any, error) {
+	switch v := s.(type) {
+	case nil:
+		return map[string]any{"type": "object"}, nil
+	case map[string]any:
+		switch t := v["type"].(type) {
+		case nil:
+			c := make(map[string]any, len(v)+1)
+			for k, x := range v {
+				c[k] = x
+			}
+			c["type"] = "object"
+			return c, nil
+		case string:
+			if t != "object" {
+				return nil, fmt.Errorf("schema type is %q, want \"object\"", t)
+			}
+			return v, nil
+		default:
+			return nil, fmt.Errorf("schema type is %T, want the string \"object\"", t)
+		}
+	default:
+		// Re-decode other shapes (json.RawMessage, structs) once.
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode schema: %w", err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fmt.Errorf("schema is not a JSON object")
+		}
+		return normalizeSchema(m)
+	}
+}
+
+func (g *Gateway) lookup(ctx context.Context, name string) (route, bool) {
+	g.mu.RLock()
+	r, ok := g.routes[name]
+	built := g.built
+	g.mu.RUnlock()
+	if ok || built {
+		return r, ok
+	}
+	// A client may call before listing (for example after a restart).
+	g.discover(ctx)
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	r, ok = g.routes[name]
+	return r, ok
+}
+
+func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	name := req.Params.Name
+	rt, ok := g.lookup(ctx, name)
+	if !ok {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
+	}
+	args := req.Params.Arguments
+	var checkResult func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
+	if g.opts.Guard != nil {
+		var err error
+		// The verdict comes before the upstream sees anything.
+		args, checkResult, err = g.opts.Guard.CheckCall(ctx, rt.server, rt.tool, args)
+		if err != nil {
+			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call blocked")
+			return errorResult(err.Error()), nil
+		}
+	}
+	cs, err := g.sessions.Session(ctx, rt.server)
+	if err != nil {
+		g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed: upstream unavailable")
+		return errorResult(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err)), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.opts.CallTimeout)
+	defer cancel()
+	params := &mcp.CallToolParams{Name: rt.tool}
+	if len(args) > 0 {
+		params.Arguments = args
+	}
+	res, err := cs.CallTool(ctx, params)
+	if err != nil {
+		var rpcErr *jsonrpc.Error
+		switch {
+		case errors.As(err, &rpcErr):
+			return nil, rpcErr
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			g.log.Warn().Str("server", rt.server).Str("tool", name).Dur("timeout", g.opts.CallTimeout).Msg("call timed out")
+			return errorResult(fmt.Sprintf("Tool %q on server %q timed out after %s (tool_execution_timeout).", name, rt.server, g.opts.CallTimeout)), nil
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, mcp.ErrConnectionClosed), errors.Is(err, io.EOF):
+			// In-flight calls see EOF when the child dies; later ones see
+			// ErrConnectionClosed.
+			g.log.Warn().Str("server", rt.server).Str("tool", name).Msg("upstream closed the connection during a call")
+			return errorResult(fmt.Sprintf("Tool %q failed: upstream server %q closed the connection during the call (it may have crashed); the next call restarts it.", name, rt.server)), nil
+		default:
+			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed")
+			return errorResult(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, err)), nil
+		}
+	}
+	if checkResult != nil {
+		checked, err := checkResult(ctx, res)
+		if err != nil {
+			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("result blocked")
+			return errorResult(err.Error()), nil
+		}
+		res = checked
+	}
+	return res, nil
+}
+
+func errorResult(text string) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+}

@@ -1,0 +1,339 @@
+// Package upstream owns the gateway's sessions to upstream MCP servers: stdio
+// children that it spawns lazily, in their own process group, with a minimal
+// declared environment, and remote streamable-HTTP servers. It starts each
+// server once however many callers ask at the same time, restarts it with
+// exponential backoff after a crash, keeps a bounded and redacted tail of its
+// stderr, and on Close kills every process it started, grandchildren
+// included.
+//
+// The package must never know about guardrails, gateway keys or principals:
+// it hands out sessions and nothing else. Above all, no part of the gateway's
+// own environment reaches a child except the minimal base listed in the
+// documentation of [Spec.Env], so the gateway key stays in the gateway.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
+
+	"secure-mcp-gateway/internal/secret"
+)
+
+// Defaults for the zero fields of [Options].
+const (
+	// DefaultProtocolVersion is the MCP protocol version the pool offers
+	// upstreams. It is pinned because a go-sdk v1.8.0 client left to its
+	// default negotiates a draft version with a v1.8.0 server and then leaks
+	// draft-only fields into results.
+	DefaultProtocolVersion = "2025-11-25"
+	// DefaultConnectTimeout bounds spawning a server and its initialize
+	// handshake.
+	DefaultConnectTimeout = 20 * time.Second
+	// DefaultTerminateTimeout is how long a child has to exit after its stdin
+	// is closed before it is sent SIGTERM.
+	DefaultTerminateTimeout = 2 * time.Second
+	// DefaultStderrBytes is the size of the stderr tail kept per server.
+	DefaultStderrBytes = 64 << 10
+	// DefaultMinBackoff is the delay before the first restart after a failure.
+	DefaultMinBackoff = 250 * time.Millisecond
+	// DefaultMaxBackoff caps the restart delay.
+	DefaultMaxBackoff = 30 * time.Second
+)
+
+// ErrUnknownServer is returned by [Pool.Session] for a name that is not in the
+// pool's specs.
+var ErrUnknownServer = errors.New("unknown upstream server")
+
+// ErrClosed is returned by [Pool.Session] once [Pool.Close] has been called.
+var ErrClosed = errors.New("upstream pool closed")
+
+// UnavailableError reports that an upstream server could not be reached: it
+// failed to start, crashed and is waiting out its restart backoff, or the
+// caller stopped waiting for it. Its message is short, names the server and
+// has every known secret value masked, so that the proxy may show it to the
+// model; details such as the stderr tail go to the log instead.
+type UnavailableError struct {
+	// Server is the name of the upstream server.
+	Server string
+	// Err is the cause.
+	Err error
+}
+
+// Error implements error.
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("upstream %q unavailable: %v", e.Server, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Spec describes one upstream server. Exactly one of Command and URL is set.
+type Spec struct {
+	// Name identifies the server in the pool, in logs and in errors.
+	Name string
+	// Command is the program of a stdio server. It is run directly, never
+	// through a shell. A name without a path separator is looked up in the
+	// PATH the child will get (Env's PATH if declared, else the gateway's).
+	Command string
+	// Args are passed to Command literally: shell metacharacters mean nothing.
+	Args []string
+	// Env is the declared environment of a stdio server. The child gets
+	// exactly these variables plus a minimal base copied from the gateway's
+	// environment: PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ, TMPDIR, TEMP,
+	// TMP and, on Windows, the variables that programs need to run there
+	// (SystemRoot, ComSpec, PATHEXT, APPDATA, USERPROFILE, ProgramFiles…).
+	// Declared variables override the base. Every value is treated as a
+	// secret and masked in stderr logs and errors.
+	Env map[string]string
+	// URL is the endpoint of a remote streamable-HTTP server.
+	URL string
+	// Headers are added to every HTTP request to URL. Every value is treated
+	// as a secret.
+	Headers map[string]string
+}
+
+// Options configures a [Pool]. The zero value is ready to use.
+type Options struct {
+	// Logger receives the pool's logs, each with a field server=<name>.
+	// Nil means zerolog.Nop().
+	Logger *zerolog.Logger
+	// Client is the implementation the pool announces to upstreams. Nil means
+	// {Name: "secure-mcp-gateway", Version: "dev"}.
+	Client *mcp.Implementation
+	// ProtocolVersion is offered in initialize. Empty means
+	// DefaultProtocolVersion.
+	ProtocolVersion string
+	// ConnectTimeout bounds spawning a server and initializing it. The start
+	// is shared by every caller waiting for it and runs detached from their
+	// contexts; a caller may stop waiting sooner. Zero means
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// TerminateTimeout is how long a child has after its stdin is closed
+	// before it is sent SIGTERM (and SIGKILL after as long again). Zero means
+	// DefaultTerminateTimeout.
+	TerminateTimeout time.Duration
+	// StderrBytes is the size of the stderr tail kept per server. Zero means
+	// DefaultStderrBytes.
+	StderrBytes int
+	// Redactor scrubs stderr lines and errors before they are logged or
+	// returned, in addition to the pool's own redactor, which knows every
+	// Spec.Env and Spec.Headers value. Nil means only the pool's own.
+	Redactor *secret.Redactor
+	// ClientOptions, if set, returns the client options (notification
+	// handlers and the like) for a server's session; it is called at every
+	// start of that server and may return nil. Nil means SDK defaults.
+	ClientOptions func(server string) *mcp.ClientOptions
+	// MinBackoff is the delay before restarting a server whose start failed
+	// or which crashed; it doubles, with jitter, at every further failure.
+	// Zero means DefaultMinBackoff.
+	MinBackoff time.Duration
+	// MaxBackoff caps that delay. A session that lived at least MaxBackoff
+	// resets the doubling. Zero means DefaultMaxBackoff.
+	MaxBackoff time.Duration
+}
+
+// Pool hands out sessions to upstream servers, starting each on first use.
+// It is safe for concurrent use.
+type Pool struct {
+	opts     Options
+	log      zerolog.Logger
+	redactor secret.Redactor // the Spec.Env and Spec.Headers values
+	names    []string
+	servers  map[string]*server
+
+	// ctx is the parent of every start; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex // guards wg.Add against Close
+	closed atomic.Bool
+	wg     sync.WaitGroup // one per process lifetime: start, serve, reap
+
+	closeOnce sync.Once
+	closeErr  error
+
+	now func() time.Time // replaced in tests
+}
+
+// NewPool returns a pool for specs. It starts nothing: each server is started
+// by the first Session call that names it. A spec with an empty or duplicate
+// name is skipped and logged (configuration validation should have rejected
+// it).
+func NewPool(specs []Spec, opts *Options) *Pool {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Logger == nil {
+		nop := zerolog.Nop()
+		o.Logger = &nop
+	}
+	if o.Client == nil {
+		o.Client = &mcp.Implementation{Name: "secure-mcp-gateway", Version: "dev"}
+	}
+	if o.ProtocolVersion == "" {
+		o.ProtocolVersion = DefaultProtocolVersion
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.TerminateTimeout <= 0 {
+		o.TerminateTimeout = DefaultTerminateTimeout
+	}
+	if o.StderrBytes <= 0 {
+		o.StderrBytes = DefaultStderrBytes
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Pool{
+		opts:    o,
+		log:     *o.Logger,
+		servers: make(map[string]*server, len(specs)),
+		ctx:     ctx,
+		cancel:  cancel,
+		now:     time.Now,
+	}
+	for _, spec := range specs {
+		if _, dup := p.servers[spec.Name]; dup || spec.Name == "" {
+			p.log.Error().Str("server", spec.Name).Msg("upstream spec skipped: empty or duplicate name")
+			continue
+		}
+		spec.Args = slices.Clone(spec.Args)
+		spec.Env = maps.Clone(spec.Env)
+		spec.Headers = maps.Clone(spec.Headers)
+		for _, v := range spec.Env {
+			p.redactor.Add(v)
+		}
+		for _, v := range spec.Headers {
+			p.redactor.Add(v)
+		}
+		p.names = append(p.names, spec.Name)
+		p.servers[spec.Name] = newServer(p, spec)
+	}
+	return p
+}
+
+// Names returns the names of the pool's servers in the order of the specs.
+func (p *Pool) Names() []string { return slices.Clone(p.names) }
+
+// Session returns the session to the named server, starting the server if it
+// is not running. Concurrent callers share one start. If the start fails, or
+// the server crashed and its restart backoff has not yet elapsed, Session
+// returns an *UnavailableError at once; if ctx ends first it returns an
+// *UnavailableError wrapping ctx.Err() while the start carries on for the
+// next caller.
+//
+// A session may die at any time. Calls in flight then fail at once with an
+// error wrapping io.EOF, later calls with one wrapping mcp.ErrConnectionClosed,
+// and the next Session call restarts the server once its backoff has passed.
+func (p *Pool) Session(ctx context.Context, name string) (*mcp.ClientSession, error) {
+	s, ok := p.servers[name]
+	if !ok {
+		return nil, fmt.Errorf("session %q: %w", name, ErrUnknownServer)
+	}
+	return s.session(ctx)
+}
+
+// Stderr returns the redacted tail of the named server's stderr, across its
+// restarts, or "" for an unknown server. Only complete lines are included
+// while the server runs.
+func (p *Pool) Stderr(name string) string {
+	s, ok := p.servers[name]
+	if !ok {
+		return ""
+	}
+	return s.ring.String()
+}
+
+// Close closes every session, kills every process group the pool started and
+// waits for them, all servers in parallel. A child that exits when its stdin
+// closes is reaped at once; one that does not gets SIGTERM after
+// TerminateTimeout. Close is idempotent; later calls return the first
+// result. Session calls after Close return ErrClosed.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed.Store(true)
+		p.mu.Unlock()
+		p.cancel() // aborts starts in progress
+		errs := make([]error, len(p.names))
+		var wg sync.WaitGroup
+		for i, name := range p.names {
+			wg.Go(func() { errs[i] = p.servers[name].close() })
+		}
+		wg.Wait()
+		p.wg.Wait()
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
+
+// track runs f in a goroutine that Close waits for. It reports false, without
+// running f, once the pool is closed.
+func (p *Pool) track(f func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed.Load() {
+		return false
+	}
+	p.wg.Go(f)
+	return true
+}
+
+// redact masks every known secret value in s.
+func (p *Pool) redact(s string) string {
+	return p.opts.Redactor.Redact(p.redactor.Redact(s))
+}
+
+// redactErr returns err with its message redacted; errors.Is and errors.As
+// still see the original chain.
+func (p *Pool) redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := p.redact(err.Error())
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
+}
+
+// backoff returns the restart delay after the given number of consecutive
+// failures (at least 1): MinBackoff doubled per further failure, plus up to a
+// quarter of jitter, capped at MaxBackoff.
+func (p *Pool) backoff(failures int) time.Duration {
+	d := p.opts.MinBackoff
+	for i := 1; i < failures && d < p.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d += rand.N(d/4 + 1)
+	return min(d, p.opts.MaxBackoff)
+}
+
+// redactedError carries a redacted message for an error whose own message
+// may hold a secret.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }

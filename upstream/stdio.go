@@ -1,0 +1,301 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// stderrDrainTimeout bounds the wait for a killed process tree's stderr to
+// reach EOF; a process outside the group may hold the pipe open forever.
+const stderrDrainTimeout = 500 * time.Millisecond
+
+// baseEnv lists the variables copied from the gateway's environment into
+// every child, besides LC_*; baseEnvWindows adds those that Windows programs
+// need. Nothing else of the gateway's environment is passed on.
+var (
+	baseEnv        = []string{"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TMPDIR", "TEMP", "TMP"}
+	baseEnvWindows = []string{
+		"SystemRoot", "SystemDrive", "windir", "ComSpec", "PATHEXT", "APPDATA", "LOCALAPPDATA",
+		"USERPROFILE", "USERNAME", "USERDOMAIN", "HOMEDRIVE", "HOMEPATH", "ProgramData",
+		"ProgramFiles", "ProgramFiles(x86)", "ProgramW6432", "CommonProgramFiles",
+		"CommonProgramFiles(x86)", "CommonProgramW6432", "NUMBER_OF_PROCESSORS",
+		"PROCESSOR_ARCHITECTURE", "OS",
+	}
+)
+
+// childEnv returns the environment of a child on goos: the base variables
+// found in environ, then declared, which overrides them. Windows compares
+// names without regard to case.
+func childEnv(goos string, environ []string, declared map[string]string) []string {
+	windows := goos == "windows"
+	same := func(a, b string) bool {
+		if windows {
+			return strings.EqualFold(a, b)
+		}
+		return a == b
+	}
+	allowed := func(name string) bool {
+		if strings.HasPrefix(name, "LC_") {
+			return true
+		}
+		match := func(b string) bool { return same(name, b) }
+		return slices.ContainsFunc(baseEnv, match) || windows && slices.ContainsFunc(baseEnvWindows, match)
+	}
+	isDeclared := func(name string) bool {
+		for k := range declared {
+			if same(name, k) {
+				return true
+			}
+		}
+		return false
+	}
+	env := make([]string, 0, len(baseEnv)+len(declared))
+	for _, kv := range environ {
+		name, _, ok := strings.Cut(kv, "=")
+		if ok && name != "" && allowed(name) && !isDeclared(name) {
+			env = append(env, kv)
+		}
+	}
+	keys := make([]string, 0, len(declared))
+	for k := range declared {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+declared[k])
+	}
+	return env
+}
+
+// lookupEnv returns the last value of name in env (the one a child sees).
+func lookupEnv(goos string, env []string, name string) string {
+	for _, kv := range slices.Backward(env) {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == name || goos == "windows" && strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// lookPath resolves file as exec.LookPath would, but against pathList (the
+// child's PATH) rather than the gateway's. A name with a path separator is
+// returned unchanged. Relative PATH entries are ignored, as a child's
+// program must not depend on the gateway's working directory by accident.
+func lookPath(goos, file, pathList, pathExt string) (string, error) {
+	seps := "/"
+	if goos == "windows" {
+		seps = `/\`
+	}
+	if strings.ContainsAny(file, seps) {
+		return file, nil
+	}
+	exts := []string{""}
+	if goos == "windows" {
+		if pathExt == "" {
+			pathExt = ".com;.exe;.bat;.cmd"
+		}
+		exts = nil
+		for e := range strings.SplitSeq(strings.ToLower(pathExt), ";") {
+			if e != "" && strings.HasSuffix(strings.ToLower(file), e) {
+				exts = []string{""} // already has an executable extension
+				break
+			}
+			if e != "" {
+				exts = append(exts, e)
+			}
+		}
+	}
+	for dir := range strings.SplitSeq(pathList, string(listSeparator(goos))) {
+		if dir == "" || !isAbs(goos, dir) {
+			continue
+		}
+		for _, ext := range exts {
+			candidate := filepath.Join(dir, file+ext)
+			if isExecutable(goos, candidate) {
+				return candidate, nil
+			}
+		}
+	}
+	return "", &exec.Error{Name: file, Err: exec.ErrNotFound}
+}
+
+func listSeparator(goos string) rune {
+	if goos == "windows" {
+		return ';'
+	}
+	return ':'
+}
+
+func isAbs(goos, dir string) bool {
+	if goos == runtime.GOOS {
+		return filepath.IsAbs(dir)
+	}
+	if goos == "windows" { // for tests on other platforms
+		return len(dir) >= 3 && dir[1] == ':' && (dir[2] == '\\' || dir[2] == '/')
+	}
+	return strings.HasPrefix(dir, "/")
+}
+
+func isExecutable(goos, name string) bool {
+	fi, err := os.Stat(name)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	return goos == "windows" || fi.Mode()&0o111 != 0
+}
+
+// command builds the child of a stdio spec and the transport that starts it.
+func (s *server) command() (*cmdTransport, *proc, error) {
+	env := childEnv(runtime.GOOS, os.Environ(), s.spec.Env)
+	path, err := lookPath(runtime.GOOS, s.spec.Command, lookupEnv(runtime.GOOS, env, "PATH"),
+		lookupEnv(runtime.GOOS, env, "PATHEXT"))
+	if err != nil {
+		return nil, nil, err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, nil, fmt.Errorf("stderr pipe: %w", err)
+	}
+	cmd := exec.Command(path, s.spec.Args...) // path has a separator: no second lookup
+	cmd.Env = env
+	cmd.SysProcAttr = sysProcAttr()
+	// The child writes to a pipe of ours rather than through a copying
+	// goroutine of exec's, so that cmd.Wait (which the SDK calls) never waits
+	// for a grandchild that inherited stderr.
+	cmd.Stderr = w
+	pr := &proc{
+		stderr:     r,
+		stderrDone: make(chan struct{}),
+	}
+	sw := &stderrWriter{
+		log:    &s.log,
+		redact: s.pool.redact,
+		ring:   s.ring,
+	}
+	go pr.readStderr(sw)
+	t := &cmdTransport{
+		CommandTransport: mcp.CommandTransport{Command: cmd, TerminateDuration: s.pool.opts.TerminateTimeout},
+		proc:             pr,
+		stderrW:          w,
+	}
+	return t, pr, nil
+}
+
+// cmdTransport is a CommandTransport that tells its proc about the process
+// as soon as it has started.
+type cmdTransport struct {
+	mcp.CommandTransport
+	proc    *proc
+	stderrW *os.File // the child's end of the stderr pipe, closed here once started
+}
+
+var _ mcp.Transport = (*cmdTransport)(nil)
+
+// Connect implements mcp.Transport.
+func (t *cmdTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	conn, err := t.CommandTransport.Connect(ctx)
+	_ = t.stderrW.Close()
+	if err != nil {
+		return nil, err
+	}
+	t.proc.setProcess(t.Command.Process)
+	return conn, nil
+}
+
+// proc is a started (or starting) child: its process group and the reader
+// of its stderr. The zero pid means not started. A nil *proc is an HTTP
+// upstream's and does nothing.
+type proc struct {
+	mu     sync.Mutex
+	p      *os.Process
+	killed bool
+
+	stderr       *os.File // read end
+	stderrDone   chan struct{}
+	teardownOnce sync.Once
+}
+
+func (pr *proc) setProcess(p *os.Process) {
+	pr.mu.Lock()
+	pr.p = p
+	killed := pr.killed
+	pr.mu.Unlock()
+	if killed {
+		killTree(p)
+	}
+}
+
+func (pr *proc) started() bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.p != nil
+}
+
+func (pr *proc) pid() int {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.p == nil {
+		return 0
+	}
+	return pr.p.Pid
+}
+
+// kill sends SIGKILL to the process group, now or as soon as it starts.
+func (pr *proc) kill() {
+	pr.mu.Lock()
+	pr.killed = true
+	p := pr.p
+	pr.mu.Unlock()
+	if p != nil {
+		killTree(p)
+	}
+}
+
+// teardown kills what is left of the process tree and waits for the stderr
+// reader to finish, so that the stderr tail is complete. Call it after the
+// session is closed (which reaps the direct child).
+func (pr *proc) teardown() {
+	if pr == nil {
+		return
+	}
+	pr.teardownOnce.Do(func() {
+		pr.kill()
+		t := time.NewTimer(stderrDrainTimeout)
+		defer t.Stop()
+		select {
+		case <-pr.stderrDone:
+		case <-t.C: // someone outside the group holds the pipe
+		}
+		_ = pr.stderr.Close() // interrupts the reader if it is still blocked
+		t.Reset(stderrDrainTimeout)
+		select {
+		case <-pr.stderrDone:
+		case <-t.C: // a platform whose Close does not interrupt Read; let it go
+		}
+	})
+}
+
+// readStderr copies the child's stderr into w until EOF.
+func (pr *proc) readStderr(w *stderrWriter) {
+	defer close(pr.stderrDone)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := pr.stderr.Read(buf)
+		w.Write(buf[:n])
+		if err != nil {
+			break // EOF, or closed by teardown
+		}
+	}
+	w.Flush()
+}

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/examples"
+	"secure-mcp-gateway/upstream"
 )
 
 func exampleServerCommand() *cli.Command {
@@ -34,3 +35,22 @@ func exampleServerCommand() *cli.Command {
 		},
 	}
 }
+
+// supervisorCommand is the hidden command under which the upstream pool
+// starts each stdio child on Linux (see upstream.Supervise).
+func supervisorCommand() *cli.Command {
+	return &cli.Command{
+		Name:            supervisorCommandName,
+		Usage:           "internal: run an upstream server in a process group that dies with the gateway",
+		Hidden:          true,
+		SkipFlagParsing: true,
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if code := upstream.Supervise(cmd.Args().Slice()); code != 0 {
+				return &exitError{code, fmt.Errorf("upstream exited with code %d", code)}
+			}
+			return nil
+		},
+	}
+}
+
+const supervisorCommandName = "upstream-supervisor"

@@ -53,12 +53,17 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 // upstream before returning.
 func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor) error {
 	log = log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
+	var supervisor []string
+	if exe, err := executablePath(); err == nil {
+		supervisor = []string{exe, supervisorCommandName}
+	}
 	var gw *proxy.Gateway
 	pool := upstream.NewPool(upstreamSpecs(principal.MCPConfig), &upstream.Options{
 		Logger:         &log,
 		Client:         &mcp.Implementation{Name: "secure-mcp-gateway", Version: version},
 		ConnectTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
 		Redactor:       redactor,
+		Supervisor:     supervisor,
 		ClientOptions: func(server string) *mcp.ClientOptions {
 			return &mcp.ClientOptions{
 				ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {

@@ -140,6 +140,14 @@ type Options struct {
 	// MaxBackoff caps that delay. A session that lived at least MaxBackoff
 	// resets the doubling. Zero means DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// Supervisor is an argv prefix under which each stdio child is started on
+	// Linux, for example {"/path/secure-mcp-gateway", "upstream-supervisor",
+	// "--"}; the program it names must call Supervise. The supervisor leads
+	// the child's process group and kills the whole group when the gateway
+	// dies, even by SIGKILL, so that grandchildren (npx → node) never
+	// outlive it. Nil means children are started directly, and only the
+	// direct child dies with the gateway. Ignored on other platforms.
+	Supervisor []string
 }
 
 // Pool hands out sessions to upstream servers, starting each on first use.

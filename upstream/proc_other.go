@@ -10,7 +10,7 @@ import (
 // sysProcAttr returns nil: this platform has no process groups to set up.
 // (A Windows job object would be the equivalent; grandchildren are not
 // reaped here yet.)
-func sysProcAttr() *syscall.SysProcAttr { return nil }
+func sysProcAttr(bool) *syscall.SysProcAttr { return nil }
 
 // killTree kills p itself; its descendants are not reached.
 func killTree(p *os.Process) { _ = p.Kill() }

@@ -11,7 +11,7 @@ import (
 // whole tree (npx → node, sh -c → server) can be killed at once. This
 // platform has no parent-death signal: if the gateway is killed, children
 // see their stdin close and are expected to exit.
-func sysProcAttr() *syscall.SysProcAttr {
+func sysProcAttr(bool) *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
 

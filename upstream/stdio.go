@@ -167,9 +167,17 @@ func (s *server) command() (*cmdTransport, *proc, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("stderr pipe: %w", err)
 	}
-	cmd := exec.Command(path, s.spec.Args...) // path has a separator: no second lookup
+	supervised := runtime.GOOS == "linux" && len(s.pool.opts.Supervisor) > 0
+	var cmd *exec.Cmd
+	if supervised {
+		sv := s.pool.opts.Supervisor
+		argv := append(append(slices.Clone(sv[1:]), path), s.spec.Args...)
+		cmd = exec.Command(sv[0], argv...)
+	} else {
+		cmd = exec.Command(path, s.spec.Args...) // path has a separator: no second lookup
+	}
 	cmd.Env = env
-	cmd.SysProcAttr = sysProcAttr()
+	cmd.SysProcAttr = sysProcAttr(supervised)
 	// The child writes to a pipe of ours rather than through a copying
 	// goroutine of exec's, so that cmd.Wait (which the SDK calls) never waits
 	// for a grandchild that inherited stderr.

@@ -41,8 +41,9 @@ type Sessions interface {
 // result before the client does. guard.Engine implements it.
 type Guard interface {
 	// FilterTools returns the subset of server's tool definitions that may
-	// be exposed; it logs why any other was withheld.
-	FilterTools(ctx context.Context, server string, tools []*mcp.Tool) []*mcp.Tool
+	// be exposed, and for each withheld tool (by its upstream name) the
+	// reason, which a client calling it is told.
+	FilterTools(ctx context.Context, server string, tools []*mcp.Tool) (allowed []*mcp.Tool, withheld map[string]string)
 	// CheckCall inspects a call before it is forwarded. It returns the
 	// arguments to forward (possibly redacted) and a function that inspects
 	// the result before the client sees it, or an error when the call is
@@ -87,14 +88,16 @@ type Gateway struct {
 	state    map[string]*serverState // by server name
 	exported []*mcp.Tool             // the tools/list answer, in config order
 	routes   map[string]route        // exported name -> upstream
+	withheld map[string]string       // exported name -> why the guard withheld it
 	built    bool                    // exported/routes reflect at least one discovery round
 }
 
 // serverState is what discovery knows about one upstream.
 type serverState struct {
-	tools []*mcp.Tool // as the upstream listed them; nil until discovered
-	ok    bool        // the last discovery succeeded
-	dirty bool        // the upstream announced a change since
+	tools    []*mcp.Tool       // as the upstream listed them and the guard let through; nil until discovered
+	withheld map[string]string // upstream tool name -> why the guard withheld it
+	ok       bool              // the last discovery succeeded
+	dirty    bool              // the upstream announced a change since
 }
 
 // route says where an exported tool goes.
@@ -244,15 +247,20 @@ func (g *Gateway) discover(ctx context.Context) bool {
 	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
 	defer cancel()
 	type found struct {
-		name  string
-		tools []*mcp.Tool
-		err   error
+		name     string
+		tools    []*mcp.Tool
+		withheld map[string]string
+		err      error
 	}
 	results := make(chan found, len(todo))
 	for _, s := range todo {
 		go func() {
 			tools, err := g.listUpstream(ctx, s.Name)
-			results <- found{s.Name, tools, err}
+			f := found{name: s.Name, tools: tools, err: err}
+			if err == nil && g.opts.Guard != nil {
+				f.tools, f.withheld = g.opts.Guard.FilterTools(ctx, s.Name, tools)
+			}
+			results <- f
 		}()
 	}
 	for range todo {
@@ -263,7 +271,7 @@ func (g *Gateway) discover(ctx context.Context) bool {
 			st.ok = false
 			g.log.Warn().Str("server", f.name).Err(f.err).Msg("tool discovery failed; its tools are withheld until it recovers")
 		} else {
-			st.tools, st.ok, st.dirty = f.tools, true, false
+			st.tools, st.withheld, st.ok, st.dirty = f.tools, f.withheld, true, false
 			g.log.Debug().Str("server", f.name).Int("tools", len(f.tools)).Msg("discovered tools")
 		}
 		g.mu.Unlock()
@@ -283,9 +291,6 @@ func (g *Gateway) listUpstream(ctx context.Context, name string) ([]*mcp.Tool, e
 		}
 		tools = append(tools, t)
 	}
-	if g.opts.Guard != nil {
-		tools = g.opts.Guard.FilterTools(ctx, name, tools)
-	}
 	return tools, nil
 }
 
@@ -296,10 +301,16 @@ func (g *Gateway) rebuild() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	routes := make(map[string]route)
+	withheld := make(map[string]string)
 	var exported []*mcp.Tool
 	for _, s := range g.servers {
 		st := g.state[s.Name]
 		prefix := s.Prefix()
+		for tool, why := range st.withheld {
+			if name := SanitizeName(prefix + tool); withheld[name] == "" {
+				withheld[name] = fmt.Sprintf("Tool %q of server %q is withheld: %s", name, s.Name, why)
+			}
+		}
 		for _, t := range st.tools {
 			if t == nil || !s.ToolAllowed(t.Name) {
 				continue
@@ -330,7 +341,10 @@ func (g *Gateway) rebuild() bool {
 		}
 	}
 	changed := !g.built || !sameTools(g.exported, exported)
-	g.exported, g.routes, g.built = exported, routes, true
+	for name := range routes {
+		delete(withheld, name)
+	}
+	g.exported, g.routes, g.withheld, g.built = exported, routes, withheld, true
 	return changed
 }
 
@@ -406,6 +420,13 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	name := req.Params.Name
 	rt, ok := g.lookup(ctx, name)
 	if !ok {
+		g.mu.RLock()
+		why := g.withheld[name]
+		g.mu.RUnlock()
+		if why != "" {
+			g.log.Warn().Str("tool", name).Msg("call to a withheld tool refused")
+			return errorResult(why), nil
+		}
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
 	}
 	args := req.Params.Arguments

@@ -52,10 +52,7 @@ func Parse(data []byte) (*Config, error) {
 	return &c, nil
 }
 
-var (
-	rawMessageType = reflect.TypeFor[json.RawMessage]()
-	stringType     = reflect.TypeFor[string]()
-)
+var rawMessageType = reflect.TypeFor[json.RawMessage]()
 
 // prepass is the schema-guided token walk of Parse.
 type prepass struct {

@@ -133,6 +133,15 @@ type Options struct {
 	// handlers and the like) for a server's session; it is called at every
 	// start of that server and may return nil. Nil means SDK defaults.
 	ClientOptions func(server string) *mcp.ClientOptions
+	// NewClient, if set, returns the client (with its options and
+	// middleware) for a server's session; it is called at every start of that
+	// server and takes precedence over Client and ClientOptions when it
+	// returns non-nil.
+	NewClient func(server string) *mcp.Client
+	// WrapConnection, if set, wraps each connection to a server, so that the
+	// caller can see messages in wire order (the SDK dispatches incoming
+	// notifications asynchronously to responses). Nil means no wrapping.
+	WrapConnection func(server string, c mcp.Connection) mcp.Connection
 	// MinBackoff is the delay before restarting a server whose start failed
 	// or which crashed; it doubles, with jitter, at every further failure.
 	// Zero means DefaultMinBackoff.

@@ -205,11 +205,17 @@ func (s *server) connect() (*mcp.ClientSession, *proc, error) {
 	ctx, cancel := context.WithTimeout(s.pool.ctx, o.ConnectTimeout)
 	defer cancel()
 
-	var copts *mcp.ClientOptions
-	if o.ClientOptions != nil {
-		copts = o.ClientOptions(s.spec.Name)
+	var client *mcp.Client
+	if o.NewClient != nil {
+		client = o.NewClient(s.spec.Name)
 	}
-	client := mcp.NewClient(o.Client, copts)
+	if client == nil {
+		var copts *mcp.ClientOptions
+		if o.ClientOptions != nil {
+			copts = o.ClientOptions(s.spec.Name)
+		}
+		client = mcp.NewClient(o.Client, copts)
+	}
 	sopts := &mcp.ClientSessionOptions{ProtocolVersion: o.ProtocolVersion}
 
 	switch {
@@ -221,7 +227,7 @@ func (s *server) connect() (*mcp.ClientSession, *proc, error) {
 			Endpoint:   s.spec.URL,
 			HTTPClient: &http.Client{Transport: &headerTransport{base: http.DefaultTransport, headers: s.spec.Headers}},
 		}
-		cs, err := client.Connect(ctx, t, sopts)
+		cs, err := client.Connect(ctx, s.wrap(t), sopts)
 		if err != nil {
 			return nil, nil, s.connectErr(ctx, err)
 		}
@@ -238,7 +244,7 @@ func (s *server) connect() (*mcp.ClientSession, *proc, error) {
 	// A start that outlives ctx is killed outright: a child that does not
 	// answer initialize cannot be trusted to exit when its stdin closes.
 	stop := context.AfterFunc(ctx, pr.kill)
-	cs, err := client.Connect(ctx, t, sopts)
+	cs, err := client.Connect(ctx, s.wrap(t), sopts)
 	if !stop() && err == nil {
 		_ = cs.Close()
 		err = ctx.Err()
@@ -287,4 +293,29 @@ func logURL(u string) string {
 	}
 	parsed.User, parsed.RawQuery, parsed.Fragment, parsed.RawFragment = nil, "", "", ""
 	return parsed.String()
+}
+
+// wrap applies Options.WrapConnection to the connections t makes.
+func (s *server) wrap(t mcp.Transport) mcp.Transport {
+	if s.pool.opts.WrapConnection == nil {
+		return t
+	}
+	return &wrappedTransport{Transport: t, wrap: func(c mcp.Connection) mcp.Connection {
+		return s.pool.opts.WrapConnection(s.spec.Name, c)
+	}}
+}
+
+// wrappedTransport hands out connections wrapped by wrap.
+type wrappedTransport struct {
+	mcp.Transport
+	wrap func(mcp.Connection) mcp.Connection
+}
+
+// Connect implements mcp.Transport.
+func (t *wrappedTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	c, err := t.Transport.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return t.wrap(c), nil
 }

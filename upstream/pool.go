@@ -138,9 +138,11 @@ type Options struct {
 	// server and takes precedence over Client and ClientOptions when it
 	// returns non-nil.
 	NewClient func(server string) *mcp.Client
-	// WrapConnection, if set, wraps each connection to a server, so that the
-	// caller can see messages in wire order (the SDK dispatches incoming
-	// notifications asynchronously to responses). Nil means no wrapping.
+	// WrapConnection, if set, wraps each connection to a stdio server, so
+	// that the caller can see messages in wire order (the SDK dispatches
+	// incoming notifications asynchronously to responses). Remote servers'
+	// connections are not wrapped: the SDK's HTTP client connection relies on
+	// unexported methods a wrapper would hide. Nil means no wrapping.
 	WrapConnection func(server string, c mcp.Connection) mcp.Connection
 	// MinBackoff is the delay before restarting a server whose start failed
 	// or which crashed; it doubles, with jitter, at every further failure.

@@ -227,7 +227,7 @@ func (s *server) connect() (*mcp.ClientSession, *proc, error) {
 			Endpoint:   s.spec.URL,
 			HTTPClient: &http.Client{Transport: &headerTransport{base: http.DefaultTransport, headers: s.spec.Headers}},
 		}
-		cs, err := client.Connect(ctx, s.wrap(t), sopts)
+		cs, err := client.Connect(ctx, t, sopts)
 		if err != nil {
 			return nil, nil, s.connectErr(ctx, err)
 		}

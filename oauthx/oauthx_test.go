@@ -399,7 +399,9 @@ func TestHTTPSEnforced(t *testing.T) {
 			c := baseConfig(tt.url)
 			c.Version, c.EnforceHTTPS = tt.version, tt.enforce
 			s := newSource(t, c, &oauthx.Options{Attempts: 1, Timeout: time.Second, Transport: &http.Transport{
-				DialContext: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no network in this test") },
+				DialContext: func(context.Context, string, string) (net.Conn, error) {
+					return nil, errors.New("no network in this test")
+				},
 			}})
 			_, err := s.Token()
 			refused := err != nil && strings.Contains(err.Error(), "must use https")

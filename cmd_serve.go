@@ -64,13 +64,10 @@ func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Con
 		ConnectTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
 		Redactor:       redactor,
 		Supervisor:     supervisor,
-		ClientOptions: func(server string) *mcp.ClientOptions {
-			return &mcp.ClientOptions{
-				ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
-					gw.UpstreamToolsChanged(server)
-				},
-			}
-		},
+		// The gateway relays each upstream's notifications and requests to
+		// the client, and sees stdio upstreams' messages in wire order.
+		NewClient:      func(server string) *mcp.Client { return gw.NewUpstreamClient(server) },
+		WrapConnection: func(server string, c mcp.Connection) mcp.Connection { return gw.WrapConnection(server, c) },
 	})
 	defer pool.Close()
 	gw = proxy.New(principal, pool, &proxy.Options{

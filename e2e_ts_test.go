@@ -61,6 +61,7 @@ func requireNodePeers(t *testing.T) string {
 type tsResult struct {
 	ServerInfo map[string]any    `json:"serverInfo"`
 	Results    []json.RawMessage `json:"results"`
+	Events     []map[string]any  `json:"events"`
 	Error      string            `json:"error"`
 	Stderr     string            `json:"stderr"`
 }

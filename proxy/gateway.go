@@ -84,6 +84,9 @@ type Gateway struct {
 
 	discoverMu sync.Mutex // serialises discovery rounds
 
+	features featureRoutes // resources and prompts by upstream
+	progress progressRelay // gateway progress tokens -> the client's
+
 	mu       sync.RWMutex
 	state    map[string]*serverState // by server name
 	exported []*mcp.Tool             // the tools/list answer, in config order
@@ -142,7 +145,19 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	}
 	g.server = mcp.NewServer(&mcp.Implementation{Name: g.opts.Name, Version: g.opts.Version}, &mcp.ServerOptions{
 		Instructions: g.opts.Instructions,
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		// Upstreams start lazily, after initialize, so their capabilities
+		// are not known yet: the gateway offers every feature it forwards
+		// and answers empty lists where no upstream has any.
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:       &mcp.ToolCapabilities{ListChanged: true},
+			Resources:   &mcp.ResourceCapabilities{ListChanged: true, Subscribe: true},
+			Prompts:     &mcp.PromptCapabilities{ListChanged: true},
+			Logging:     &mcp.LoggingCapabilities{},
+			Completions: &mcp.CompletionCapabilities{},
+		},
+		SubscribeHandler:   g.subscribe,
+		UnsubscribeHandler: g.unsubscribe,
+		CompletionHandler:  g.complete,
 		// The draft 2026-07-28 protocol (stateless discover, result caching)
 		// is left out until the gateway forwards its semantics; clients that
 		// ask for it fall back to the 2025-11-25 handshake.
@@ -171,6 +186,24 @@ func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		case "tools/call":
 			if r, ok := req.(*mcp.CallToolRequest); ok {
 				return g.callTool(ctx, r)
+			}
+		case "resources/list":
+			return g.listResources(ctx)
+		case "resources/templates/list":
+			return g.listResourceTemplates(ctx)
+		case "resources/read":
+			if r, ok := req.(*mcp.ReadResourceRequest); ok {
+				return g.readResource(ctx, r)
+			}
+		case "prompts/list":
+			return g.listPrompts(ctx)
+		case "prompts/get":
+			if r, ok := req.(*mcp.GetPromptRequest); ok {
+				return g.getPrompt(ctx, r)
+			}
+		case "logging/setLevel":
+			if r, ok := req.(*mcp.ServerRequest[*mcp.SetLoggingLevelParams]); ok {
+				return g.setLevel(ctx, r, next)
 			}
 		}
 		return next(ctx, method, req)
@@ -450,6 +483,13 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	params := &mcp.CallToolParams{Name: rt.tool}
 	if len(args) > 0 {
 		params.Arguments = args
+	}
+	if token := req.Params.GetProgressToken(); token != nil {
+		// The upstream gets a token of the gateway's own, so that calls
+		// with the same client token on two upstreams never cross.
+		t, done := g.progress.track(req.Session, token)
+		defer done()
+		params.SetProgressToken(t)
 	}
 	res, err := cs.CallTool(ctx, params)
 	if err != nil {

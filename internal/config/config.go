@@ -272,6 +272,9 @@ type Server struct {
 	OutputGuardrailsPolicy *Policy `json:"output_guardrails_policy,omitempty"`
 	// OAuth configures tokens for the upstream; nil means no OAuth.
 	OAuth *OAuthConfig `json:"oauth_config,omitempty"`
+	// ClientRequests says what happens to requests the upstream sends to
+	// the client (sampling, elicitation, roots); nil forwards them all.
+	ClientRequests *ClientRequests `json:"client_requests,omitempty"`
 	// CreatedAt is a timestamp written by the CLI.
 	CreatedAt string `json:"created_at,omitempty"`
 	// UpdatedAt is a timestamp written by the CLI.
@@ -324,6 +327,20 @@ type ServerConfig struct {
 	URL string `json:"url,omitempty"`
 	// Headers are sent to a remote upstream. Their values may be secrets.
 	Headers map[string]string `json:"headers,omitzero"`
+
+	kept extra
+}
+
+// ClientRequests is a server's policy for the requests it sends to the
+// client through the gateway. Each field is "forward" or "deny"; empty means
+// "forward". The gateway never answers such a request by itself.
+type ClientRequests struct {
+	// Sampling covers sampling/createMessage.
+	Sampling string `json:"sampling,omitempty"`
+	// Elicitation covers elicitation/create.
+	Elicitation string `json:"elicitation,omitempty"`
+	// Roots covers roots/list.
+	Roots string `json:"roots,omitempty"`
 
 	kept extra
 }

@@ -399,6 +399,25 @@ func (s ServerConfig) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON implements json.Unmarshaler, keeping unknown keys.
+func (c *ClientRequests) UnmarshalJSON(b []byte) error {
+	type shadow ClientRequests
+	var v shadow
+	ex, err := decodeObject(b, &v)
+	if err != nil {
+		return err
+	}
+	*c = ClientRequests(v)
+	c.kept = ex
+	return nil
+}
+
+// MarshalJSON implements json.Marshaler, writing unknown keys back.
+func (c ClientRequests) MarshalJSON() ([]byte, error) {
+	type shadow ClientRequests
+	return encodeObject(shadow(c), c.kept)
+}
+
+// UnmarshalJSON implements json.Unmarshaler, keeping unknown keys.
 func (p *Policy) UnmarshalJSON(b []byte) error {
 	type shadow Policy
 	var v shadow

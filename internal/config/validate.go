@@ -190,6 +190,15 @@ func (v *validator) server(path string, s *Server) {
 			v.add(cp+".url", msg, "use an absolute http:// or https:// URL")
 		}
 	}
+	if cr := s.ClientRequests; cr != nil {
+		for _, f := range []struct{ key, val string }{
+			{"sampling", cr.Sampling}, {"elicitation", cr.Elicitation}, {"roots", cr.Roots},
+		} {
+			if f.val != "" && f.val != "forward" && f.val != "deny" {
+				v.add(path+".client_requests."+f.key, fmt.Sprintf("unknown policy %q", f.val), `use "forward" or "deny"`)
+			}
+		}
+	}
 	for _, pol := range []struct {
 		key string
 		p   *Policy

@@ -1,0 +1,314 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/yosida95/uritemplate/v3"
+)
+
+// routing of resources and prompts to the upstream that offers them. URIs
+// stay as the upstream gives them (content refers to them); prompt names are
+// prefixed like tools.
+type featureRoutes struct {
+	mu        sync.RWMutex
+	resources map[string]string // uri -> server
+	templates []templateRoute   // in config order
+	prompts   map[string]route  // exported prompt name -> upstream
+}
+
+type templateRoute struct {
+	server string
+	tmpl   *uritemplate.Template
+}
+
+// fanOut runs fn for every server whose capabilities satisfy has, starting
+// servers as needed, in parallel; results land at the server's index in
+// config order. A server that cannot start is logged and skipped.
+func (g *Gateway) fanOut(ctx context.Context, what string, has func(*mcp.ServerCapabilities) bool, fn func(ctx context.Context, i int, cs *mcp.ClientSession) error) {
+	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, s := range g.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cs, err := g.sessions.Session(ctx, s.Name)
+			if err != nil {
+				g.log.Warn().Str("server", s.Name).Err(err).Msg(what + ": upstream unavailable")
+				return
+			}
+			caps := &mcp.ServerCapabilities{}
+			if ir := cs.InitializeResult(); ir != nil && ir.Capabilities != nil {
+				caps = ir.Capabilities
+			}
+			if !has(caps) {
+				return
+			}
+			if err := fn(ctx, i, cs); err != nil {
+				g.log.Warn().Str("server", s.Name).Err(err).Msg(what + " failed")
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func hasResources(c *mcp.ServerCapabilities) bool { return c.Resources != nil }
+func hasPrompts(c *mcp.ServerCapabilities) bool   { return c.Prompts != nil }
+
+func (g *Gateway) listResources(ctx context.Context) (*mcp.ListResourcesResult, error) {
+	per := make([][]*mcp.Resource, len(g.servers))
+	g.fanOut(ctx, "resources/list", hasResources, func(ctx context.Context, i int, cs *mcp.ClientSession) error {
+		for r, err := range cs.Resources(ctx, nil) {
+			if err != nil {
+				return err
+			}
+			per[i] = append(per[i], r)
+		}
+		return nil
+	})
+	routes := make(map[string]string)
+	out := []*mcp.Resource{}
+	for i, rs := range per {
+		server := g.servers[i].Name
+		for _, r := range rs {
+			if prev, ok := routes[r.URI]; ok {
+				g.log.Warn().Str("uri", r.URI).Str("server", server).Str("kept_from", prev).Msg("resource URI offered by two servers: the first in config order serves it")
+				continue
+			}
+			routes[r.URI] = server
+			out = append(out, r)
+		}
+	}
+	g.features.mu.Lock()
+	g.features.resources = routes
+	g.features.mu.Unlock()
+	return &mcp.ListResourcesResult{Resources: out}, nil
+}
+
+func (g *Gateway) listResourceTemplates(ctx context.Context) (*mcp.ListResourceTemplatesResult, error) {
+	per := make([][]*mcp.ResourceTemplate, len(g.servers))
+	g.fanOut(ctx, "resources/templates/list", hasResources, func(ctx context.Context, i int, cs *mcp.ClientSession) error {
+		for t, err := range cs.ResourceTemplates(ctx, nil) {
+			if err != nil {
+				return err
+			}
+			per[i] = append(per[i], t)
+		}
+		return nil
+	})
+	var routes []templateRoute
+	out := []*mcp.ResourceTemplate{}
+	for i, ts := range per {
+		for _, t := range ts {
+			tmpl, err := uritemplate.New(t.URITemplate)
+			if err != nil {
+				g.log.Warn().Str("server", g.servers[i].Name).Str("template", t.URITemplate).Err(err).Msg("resource template withheld: invalid URI template")
+				continue
+			}
+			routes = append(routes, templateRoute{server: g.servers[i].Name, tmpl: tmpl})
+			out = append(out, t)
+		}
+	}
+	g.features.mu.Lock()
+	g.features.templates = routes
+	g.features.mu.Unlock()
+	return &mcp.ListResourceTemplatesResult{ResourceTemplates: out}, nil
+}
+
+// resourceServer finds the server that offers uri: a listed resource first,
+// then a template match, listing again once if nothing is known yet.
+func (g *Gateway) resourceServer(ctx context.Context, uri string) (string, bool) {
+	find := func() (string, bool) {
+		g.features.mu.RLock()
+		defer g.features.mu.RUnlock()
+		if s, ok := g.features.resources[uri]; ok {
+			return s, true
+		}
+		for _, t := range g.features.templates {
+			if t.tmpl.Regexp().MatchString(uri) {
+				return t.server, true
+			}
+		}
+		return "", false
+	}
+	if s, ok := find(); ok {
+		return s, true
+	}
+	g.listResources(ctx)
+	g.listResourceTemplates(ctx)
+	return find()
+}
+
+func (g *Gateway) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+	uri := req.Params.URI
+	server, ok := g.resourceServer(ctx, uri)
+	if !ok {
+		return nil, mcp.ResourceNotFoundError(uri)
+	}
+	cs, err := g.sessions.Session(ctx, server)
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", server, err)}
+	}
+	return cs.ReadResource(ctx, req.Params)
+}
+
+func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
+	cs, err := g.resourceSession(ctx, req.Params.URI)
+	if err != nil {
+		return err
+	}
+	return cs.Subscribe(ctx, req.Params)
+}
+
+func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
+	cs, err := g.resourceSession(ctx, req.Params.URI)
+	if err != nil {
+		return err
+	}
+	return cs.Unsubscribe(ctx, req.Params)
+}
+
+func (g *Gateway) resourceSession(ctx context.Context, uri string) (*mcp.ClientSession, error) {
+	server, ok := g.resourceServer(ctx, uri)
+	if !ok {
+		return nil, mcp.ResourceNotFoundError(uri)
+	}
+	cs, err := g.sessions.Session(ctx, server)
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", server, err)}
+	}
+	return cs, nil
+}
+
+func (g *Gateway) listPrompts(ctx context.Context) (*mcp.ListPromptsResult, error) {
+	per := make([][]*mcp.Prompt, len(g.servers))
+	g.fanOut(ctx, "prompts/list", hasPrompts, func(ctx context.Context, i int, cs *mcp.ClientSession) error {
+		for p, err := range cs.Prompts(ctx, nil) {
+			if err != nil {
+				return err
+			}
+			per[i] = append(per[i], p)
+		}
+		return nil
+	})
+	routes := make(map[string]route)
+	out := []*mcp.Prompt{}
+	for i, ps := range per {
+		s := g.servers[i]
+		for _, p := range ps {
+			name := SanitizeName(s.Prefix() + p.Name)
+			if prev, ok := routes[name]; ok {
+				g.log.Warn().Str("prompt", name).Str("server", s.Name).Str("kept_from", prev.server).Msg("prompt name collision: withheld, the first server in config order keeps the name")
+				continue
+			}
+			routes[name] = route{server: s.Name, tool: p.Name}
+			q := *p
+			q.Name = name
+			out = append(out, &q)
+		}
+	}
+	g.features.mu.Lock()
+	g.features.prompts = routes
+	g.features.mu.Unlock()
+	return &mcp.ListPromptsResult{Prompts: out}, nil
+}
+
+func (g *Gateway) promptRoute(ctx context.Context, name string) (route, bool) {
+	g.features.mu.RLock()
+	r, ok := g.features.prompts[name]
+	g.features.mu.RUnlock()
+	if ok {
+		return r, true
+	}
+	g.listPrompts(ctx)
+	g.features.mu.RLock()
+	defer g.features.mu.RUnlock()
+	r, ok = g.features.prompts[name]
+	return r, ok
+}
+
+func (g *Gateway) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+	r, ok := g.promptRoute(ctx, req.Params.Name)
+	if !ok {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
+	}
+	cs, err := g.sessions.Session(ctx, r.server)
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", r.server, err)}
+	}
+	p := *req.Params
+	p.Name = r.tool
+	return cs.GetPrompt(ctx, &p)
+}
+
+// complete routes completion/complete by its reference: a prompt by its
+// exported name, a resource by its URI.
+func (g *Gateway) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+	if req.Params == nil || req.Params.Ref == nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "completion/complete needs a ref"}
+	}
+	p := *req.Params
+	ref := *p.Ref
+	var server string
+	switch ref.Type {
+	case "ref/prompt":
+		r, ok := g.promptRoute(ctx, ref.Name)
+		if !ok {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", ref.Name)}
+		}
+		server, ref.Name = r.server, r.tool
+	case "ref/resource":
+		s, ok := g.resourceServer(ctx, ref.URI)
+		if !ok {
+			return nil, mcp.ResourceNotFoundError(ref.URI)
+		}
+		server = s
+	default:
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown completion ref type %q", ref.Type)}
+	}
+	p.Ref = &ref
+	cs, err := g.sessions.Session(ctx, server)
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", server, err)}
+	}
+	return cs.Complete(ctx, &p)
+}
+
+// setLevel records the client's logging level (the SDK filters what the
+// gateway sends by it) and passes it to every upstream that offers logging.
+func (g *Gateway) setLevel(ctx context.Context, req *mcp.ServerRequest[*mcp.SetLoggingLevelParams], next mcp.MethodHandler) (mcp.Result, error) {
+	res, err := next(ctx, "logging/setLevel", req)
+	if err != nil {
+		return res, err
+	}
+	g.fanOut(ctx, "logging/setLevel", func(c *mcp.ServerCapabilities) bool { return c.Logging != nil },
+		func(ctx context.Context, _ int, cs *mcp.ClientSession) error {
+			return cs.SetLoggingLevel(ctx, req.Params)
+		})
+	return res, nil
+}
+
+// Sentinels that never reach a client: adding and removing one is how the
+// gateway asks the SDK to send a (debounced) list_changed notification.
+const (
+	sentinelPrompt   = "secure-mcp-gateway.internal.list-changed"
+	sentinelResource = "secure-mcp-gateway-internal:list-changed"
+)
+
+func (g *Gateway) notifyPromptListChanged() {
+	g.server.AddPrompt(&mcp.Prompt{Name: sentinelPrompt}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return nil, fmt.Errorf("unreachable")
+	})
+	g.server.RemovePrompts(sentinelPrompt)
+}
+
+func (g *Gateway) notifyResourceListChanged() {
+	g.server.AddResource(&mcp.Resource{URI: sentinelResource, Name: "sentinel"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return nil, fmt.Errorf("unreachable")
+	})
+	g.server.RemoveResources(sentinelResource)
+}

@@ -1,0 +1,258 @@
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Forwarding of everything MCP carries besides tools: resources, prompts,
+// completion, logging, progress, and the requests an upstream sends to the
+// client (sampling, elicitation, roots).
+//
+// A gateway serves exactly one client session (stdio is 1:1; HTTP mode makes
+// a gateway per session), and owns one upstream session per server, so a
+// request from an upstream always belongs to this gateway's client.
+
+// Policy values for server→client requests (config key client_requests).
+const (
+	PolicyForward = "forward"
+	PolicyDeny    = "deny"
+)
+
+// client returns the client session this gateway serves, or nil before the
+// client has connected.
+func (g *Gateway) client() *mcp.ServerSession {
+	for ss := range g.server.Sessions() {
+		return ss
+	}
+	return nil
+}
+
+// NewUpstreamClient returns the MCP client for server's session: it relays
+// the upstream's notifications to the client, forwards or denies its
+// requests per the server's client_requests policy, and advertises to the
+// upstream only the capabilities the client has and the policy allows.
+// It is meant for upstream.Options.NewClient.
+func (g *Gateway) NewUpstreamClient(server string) *mcp.Client {
+	caps := &mcp.ClientCapabilities{}
+	if ss := g.client(); ss != nil && ss.InitializeParams() != nil && ss.InitializeParams().Capabilities != nil {
+		dc := ss.InitializeParams().Capabilities
+		if dc.Sampling != nil && g.policy(server, "sampling") == PolicyForward {
+			caps.Sampling = dc.Sampling
+		}
+		if dc.Elicitation != nil && g.policy(server, "elicitation") == PolicyForward {
+			caps.Elicitation = dc.Elicitation
+		}
+		if g.policy(server, "roots") == PolicyForward && (dc.RootsV2 != nil || dc.Roots.ListChanged) {
+			caps.RootsV2 = &mcp.RootCapabilities{ListChanged: dc.Roots.ListChanged || (dc.RootsV2 != nil && dc.RootsV2.ListChanged)}
+		}
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: g.opts.Name, Version: g.opts.Version}, &mcp.ClientOptions{
+		Capabilities: caps,
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			g.UpstreamToolsChanged(server)
+		},
+		PromptListChangedHandler: func(context.Context, *mcp.PromptListChangedRequest) {
+			g.notifyPromptListChanged()
+		},
+		ResourceListChangedHandler: func(context.Context, *mcp.ResourceListChangedRequest) {
+			g.notifyResourceListChanged()
+		},
+		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			if err := g.server.ResourceUpdated(ctx, req.Params); err != nil {
+				g.log.Debug().Str("server", server).Err(err).Msg("relay resource update")
+			}
+		},
+		LoggingMessageHandler: func(ctx context.Context, req *mcp.LoggingMessageRequest) {
+			g.relayLog(ctx, server, req.Params)
+		},
+		// Stdio upstreams' progress is relayed in wire order by the
+		// connection tap (WrapConnection) and never reaches this handler;
+		// remote upstreams' progress arrives here.
+		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
+			g.relayProgress(ctx, req.Params)
+		},
+	})
+	c.AddReceivingMiddleware(g.upstreamRequests(server))
+	return c
+}
+
+// policy returns the client_requests policy of server for kind ("sampling",
+// "elicitation" or "roots"); anything but an explicit deny forwards.
+func (g *Gateway) policy(server, kind string) string {
+	for _, s := range g.servers {
+		if s.Name != server || s.ClientRequests == nil {
+			continue
+		}
+		var v string
+		switch kind {
+		case "sampling":
+			v = s.ClientRequests.Sampling
+		case "elicitation":
+			v = s.ClientRequests.Elicitation
+		case "roots":
+			v = s.ClientRequests.Roots
+		}
+		if v == PolicyDeny {
+			return PolicyDeny
+		}
+	}
+	return PolicyForward
+}
+
+// upstreamRequests answers the requests an upstream sends to its client by
+// asking the real client, untouched (the SDK's own handlers would validate
+// elicitation schemas more strictly than clients do), or by refusing them
+// per policy. The gateway never approves anything by itself.
+func (g *Gateway) upstreamRequests(server string) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			var kind string
+			switch method {
+			case "sampling/createMessage":
+				kind = "sampling"
+			case "elicitation/create":
+				kind = "elicitation"
+			case "roots/list":
+				kind = "roots"
+			default:
+				return next(ctx, method, req)
+			}
+			if g.policy(server, kind) == PolicyDeny {
+				g.log.Info().Str("server", server).Str("method", method).Msg("upstream request denied by policy")
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest,
+					Message: fmt.Sprintf("the gateway's policy denies %s requests from server %q", kind, server)}
+			}
+			ss := g.client()
+			if ss == nil {
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "no client connected to the gateway"}
+			}
+			g.log.Debug().Str("server", server).Str("method", method).Msg("forwarding upstream request to the client")
+			switch r := req.(type) {
+			case *mcp.CreateMessageWithToolsRequest:
+				return ss.CreateMessageWithTools(ctx, r.Params)
+			case *mcp.ElicitRequest:
+				return ss.Elicit(ctx, r.Params)
+			case *mcp.ListRootsRequest:
+				return ss.ListRoots(ctx, r.Params)
+			}
+			return next(ctx, method, req)
+		}
+	}
+}
+
+func (g *Gateway) relayLog(ctx context.Context, server string, p *mcp.LoggingMessageParams) {
+	ss := g.client()
+	if ss == nil || p == nil {
+		return
+	}
+	q := *p
+	if q.Logger == "" {
+		q.Logger = server
+	} else {
+		q.Logger = server + "/" + q.Logger
+	}
+	if err := ss.Log(ctx, &q); err != nil {
+		g.log.Debug().Str("server", server).Err(err).Msg("relay log message")
+	}
+}
+
+// progressRelay maps the progress tokens the gateway sends upstream to the
+// client's own, so that two calls with the same client token on different
+// upstreams never cross.
+type progressRelay struct {
+	next atomic.Uint64
+	mu   sync.Mutex
+	m    map[string]progressTarget
+}
+
+type progressTarget struct {
+	ss    *mcp.ServerSession
+	token any
+}
+
+// track registers the client's token for a call and returns the token to
+// send upstream and a function that forgets it once the call is over.
+func (p *progressRelay) track(ss *mcp.ServerSession, token any) (string, func()) {
+	t := "smg-" + strconv.FormatUint(p.next.Add(1), 10)
+	p.mu.Lock()
+	if p.m == nil {
+		p.m = make(map[string]progressTarget)
+	}
+	p.m[t] = progressTarget{ss: ss, token: token}
+	p.mu.Unlock()
+	return t, func() {
+		p.mu.Lock()
+		delete(p.m, t)
+		p.mu.Unlock()
+	}
+}
+
+func (p *progressRelay) lookup(token any) (progressTarget, bool) {
+	s, ok := token.(string)
+	if !ok {
+		return progressTarget{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.m[s]
+	return t, ok
+}
+
+// relayProgress sends an upstream progress notification to the client with
+// the client's token. Notifications for calls that are over, or with tokens
+// the gateway never issued, are dropped: the spec forbids progress after
+// the response.
+func (g *Gateway) relayProgress(ctx context.Context, p *mcp.ProgressNotificationParams) {
+	if p == nil {
+		return
+	}
+	t, ok := g.progress.lookup(p.ProgressToken)
+	if !ok {
+		return
+	}
+	q := *p
+	q.ProgressToken = t.token
+	if err := t.ss.NotifyProgress(ctx, &q); err != nil {
+		g.log.Debug().Err(err).Msg("relay progress")
+	}
+}
+
+// WrapConnection taps a stdio upstream connection so that its progress
+// notifications are relayed in wire order, before the response they precede
+// is even read; the SDK would otherwise dispatch them after the call
+// returned. It is meant for upstream.Options.WrapConnection.
+func (g *Gateway) WrapConnection(server string, c mcp.Connection) mcp.Connection {
+	return &tapConn{Connection: c, g: g}
+}
+
+type tapConn struct {
+	mcp.Connection
+	g *Gateway
+}
+
+// Read implements mcp.Connection.
+func (c *tapConn) Read(ctx context.Context) (jsonrpc.Message, error) {
+	for {
+		msg, err := c.Connection.Read(ctx)
+		if err != nil {
+			return msg, err
+		}
+		req, ok := msg.(*jsonrpc.Request)
+		if !ok || req.IsCall() || req.Method != "notifications/progress" {
+			return msg, nil
+		}
+		var p mcp.ProgressNotificationParams
+		if err := json.Unmarshal(req.Params, &p); err != nil {
+			return msg, nil // let the SDK report it
+		}
+		c.g.relayProgress(ctx, &p)
+	}
+}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
+	"golang.org/x/oauth2"
 
 	"secure-mcp-gateway/internal/secret"
 )
@@ -97,9 +98,21 @@ type Spec struct {
 	Env map[string]string
 	// URL is the endpoint of a remote streamable-HTTP server.
 	URL string
-	// Headers are added to every HTTP request to URL. Every value is treated
-	// as a secret.
+	// Headers are added to every HTTP request to URL's origin (never to a
+	// redirect elsewhere). Every value is treated as a secret.
 	Headers map[string]string
+	// TokenSource, if set, supplies the bearer token of a remote server: it
+	// is asked before connecting (so that a token failure is the start's
+	// error), its token is sent as Authorization: Bearer to URL's origin
+	// only, and a 401 answer makes the pool tell the source (when it has an
+	// Invalidate(token string) method), get a new token and retry the
+	// request once. Nil means no token.
+	TokenSource oauth2.TokenSource
+	// EnvFunc, if set, is called before each start of a stdio server for
+	// further environment variables (an OAuth token, for example); Env wins
+	// over them. An error fails the start. The caller must register any
+	// secret it returns with Options.Redactor. Nil means none.
+	EnvFunc func(ctx context.Context) (map[string]string, error)
 }
 
 // Options configures a [Pool]. The zero value is ready to use.

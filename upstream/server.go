@@ -29,11 +29,12 @@ type server struct {
 	cs       *mcp.ClientSession // nil unless running
 	proc     *proc              // process of cs; nil for HTTP
 	upSince  time.Time
-	start    *startCall // in progress, or nil
-	lastErr  error      // cause of the last failure, redacted
-	failures int        // consecutive failures, for the backoff
-	retryAt  time.Time  // no start before this
-	starts   int        // number of starts attempted, for tests
+	start    *startCall      // in progress, or nil
+	lastErr  error           // cause of the last failure, redacted
+	failures int             // consecutive failures, for the backoff
+	retryAt  time.Time       // no start before this
+	starts   int             // number of starts attempted, for tests
+	httpT    *http.Transport // a remote server's, created on first use
 }
 
 // startCall is one start shared by every Session caller waiting for it.
@@ -182,6 +183,7 @@ func (s *server) close() error {
 	cs, pr := s.cs, s.proc
 	s.cs, s.proc = nil, nil
 	s.mu.Unlock()
+	defer s.closeIdle()
 	if cs == nil {
 		return nil
 	}
@@ -222,21 +224,17 @@ func (s *server) connect() (*mcp.ClientSession, *proc, error) {
 	case s.spec.URL != "" && s.spec.Command != "":
 		return nil, nil, errors.New("spec sets both command and url")
 	case s.spec.URL != "":
-		s.log.Debug().Str("url", s.pool.redact(logURL(s.spec.URL))).Msg("connecting to upstream")
-		t := &mcp.StreamableClientTransport{
-			Endpoint:   s.spec.URL,
-			HTTPClient: &http.Client{Transport: &headerTransport{base: http.DefaultTransport, headers: s.spec.Headers}},
-		}
-		cs, err := client.Connect(ctx, t, sopts)
-		if err != nil {
-			return nil, nil, s.connectErr(ctx, err)
-		}
-		return cs, nil, nil
+		cs, err := s.connectRemote(ctx, client, sopts)
+		return cs, nil, err
 	case s.spec.Command == "":
 		return nil, nil, errors.New("spec sets neither command nor url")
 	}
 
-	t, pr, err := s.command()
+	env, err := s.env(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, pr, err := s.command(env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -267,15 +265,17 @@ func (s *server) connectErr(ctx context.Context, err error) error {
 	return fmt.Errorf("initialize: %w", err)
 }
 
-// headerTransport adds fixed headers to every request.
+// headerTransport adds fixed headers to every request to origin (nil means
+// any).
 type headerTransport struct {
 	base    http.RoundTripper
 	headers map[string]string
+	origin  *url.URL
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *headerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if len(t.headers) > 0 {
+	if len(t.headers) > 0 && sameOrigin(req.URL, t.origin) {
 		req = req.Clone(req.Context())
 		for k, v := range t.headers {
 			req.Header.Set(k, v)

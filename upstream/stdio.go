@@ -155,9 +155,30 @@ func isExecutable(goos, name string) bool {
 	return goos == "windows" || fi.Mode()&0o111 != 0
 }
 
-// command builds the child of a stdio spec and the transport that starts it.
-func (s *server) command() (*cmdTransport, *proc, error) {
-	env := childEnv(runtime.GOOS, os.Environ(), s.spec.Env)
+// env returns the declared environment of a stdio child: Spec.Env plus the
+// variables of Spec.EnvFunc that Spec.Env does not declare.
+func (s *server) env(ctx context.Context) (map[string]string, error) {
+	if s.spec.EnvFunc == nil {
+		return s.spec.Env, nil
+	}
+	extra, err := s.spec.EnvFunc(ctx)
+	if err != nil {
+		return nil, err
+	}
+	env := make(map[string]string, len(s.spec.Env)+len(extra))
+	for k, v := range extra {
+		env[k] = v
+	}
+	for k, v := range s.spec.Env {
+		env[k] = v
+	}
+	return env, nil
+}
+
+// command builds the child of a stdio spec with the declared environment
+// declared and the transport that starts it.
+func (s *server) command(declared map[string]string) (*cmdTransport, *proc, error) {
+	env := childEnv(runtime.GOOS, os.Environ(), declared)
 	path, err := lookPath(runtime.GOOS, s.spec.Command, lookupEnv(runtime.GOOS, env, "PATH"),
 		lookupEnv(runtime.GOOS, env, "PATHEXT"))
 	if err != nil {

@@ -1,0 +1,98 @@
+package guard
+
+import (
+	"slices"
+	"strings"
+)
+
+// Detector names as they appear in a policy's block list.
+const (
+	DetectorPII           = "pii"
+	DetectorSecrets       = "secrets"
+	DetectorInjection     = "injection_attack"
+	DetectorHiddenText    = "hidden_text"
+	DetectorKeyword       = "keyword_detector"
+	DetectorSponge        = "sponge_attack"
+	DetectorToolPoisoning = "tool_poisoning"
+)
+
+// OfflineDetectors are the detectors that run inside the gateway.
+var OfflineDetectors = []string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge, DetectorToolPoisoning}
+
+// ModelDetectors are the detectors that need a remote provider.
+var ModelDetectors = []string{"toxicity", "nsfw", "bias", "policy_violation", "topic_detector", "relevancy", "adherence", "hallucination", "system_prompt_protection", "copyright_protection"}
+
+// IsModelDetector reports whether name needs a remote provider.
+func IsModelDetector(name string) bool { return slices.Contains(ModelDetectors, name) }
+
+// IsOfflineDetector reports whether name is an offline detector.
+func IsOfflineDetector(name string) bool { return slices.Contains(OfflineDetectors, name) }
+
+// Scanner runs a chosen set of offline detectors over text. The zero value
+// runs none.
+type Scanner struct {
+	PII, Secrets, Injection, HiddenText, ToolPoisoning bool
+	// Keywords is the keyword detector; nil means none.
+	Keywords *Keywords
+	// Sponge is the sponge detector; nil means none.
+	Sponge *Sponge
+}
+
+// NewScanner returns a Scanner for the offline detectors named in names
+// (unknown and model detector names are ignored here), with the keyword list
+// for keyword_detector.
+func NewScanner(names []string, keywords []string) *Scanner {
+	sc := &Scanner{}
+	for _, n := range names {
+		switch strings.TrimSpace(n) {
+		case DetectorPII:
+			sc.PII = true
+		case DetectorSecrets:
+			sc.Secrets = true
+		case DetectorInjection:
+			sc.Injection = true
+		case DetectorHiddenText:
+			sc.HiddenText = true
+		case DetectorToolPoisoning:
+			sc.ToolPoisoning = true
+		case DetectorKeyword:
+			sc.Keywords = NewKeywords(keywords)
+		case DetectorSponge:
+			sc.Sponge = &Sponge{}
+		}
+	}
+	return sc
+}
+
+// AllOffline returns a Scanner running every offline detector, with the
+// given keywords.
+func AllOffline(keywords []string) *Scanner { return NewScanner(OfflineDetectors, keywords) }
+
+// Scan appends the findings of every enabled detector in s to fs.
+func (sc *Scanner) Scan(s string, fs []Finding) []Finding {
+	if sc == nil || s == "" {
+		return fs
+	}
+	if sc.PII {
+		fs = append(fs, ScanPII(s)...)
+	}
+	if sc.Secrets {
+		fs = append(fs, ScanSecrets(s)...)
+	}
+	switch {
+	case sc.ToolPoisoning:
+		fs = append(fs, ScanToolPoisoning(s)...)
+	case sc.Injection:
+		fs = append(fs, ScanInjection(s)...)
+	}
+	if sc.HiddenText {
+		fs = append(fs, ScanHiddenText(s)...)
+	}
+	if sc.Keywords != nil {
+		fs = append(fs, sc.Keywords.Scan(s)...)
+	}
+	if sc.Sponge != nil {
+		fs = append(fs, sc.Sponge.Scan(s)...)
+	}
+	return fs
+}

@@ -36,6 +36,7 @@ func newRootCommand() *cli.Command {
 			generateConfigCommand(),
 			exampleServerCommand(),
 			tryCommand(),
+			cacheCommand(),
 			supervisorCommand(),
 		},
 	}

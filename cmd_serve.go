@@ -46,12 +46,20 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	}
 	defer closeLog.Close()
 
-	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor)
+	var tools proxy.ToolCache
+	if store, err := openToolCache(cfg, path, &log); err != nil {
+		log.Warn().Err(err).Msg("discovery cache unavailable; every upstream is listed live")
+	} else {
+		defer store.Close()
+		tools = store
+	}
+	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor, tools)
 }
 
 // runGateway serves one client session for principal over t and reaps every
-// upstream before returning.
-func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor) error {
+// upstream before returning. tools, when not nil, answers discovery from
+// the discovery cache.
+func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor, tools proxy.ToolCache) error {
 	log = log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
 	var supervisor []string
 	if exe, err := executablePath(); err == nil {
@@ -75,6 +83,7 @@ func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Con
 		Version:          version,
 		DiscoveryTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
 		CallTimeout:      cfg.Common.Timeouts.ToolExecutionTimeout(),
+		ToolCache:        tools,
 	})
 	log.Info().Int("servers", len(principal.MCPConfig.Servers)).Msg("gateway ready; upstreams start on first use")
 	err := gw.Run(ctx, t)

@@ -71,6 +71,10 @@ type Options struct {
 	// Guard checks tool definitions, arguments and results. Nil means no
 	// checks: everything is forwarded as is.
 	Guard Guard
+	// ToolCache answers tools/list from tool lists remembered across
+	// processes, and revalidates them against the upstreams. Nil means no
+	// cache: every new gateway lists its upstreams live.
+	ToolCache ToolCache
 }
 
 // Gateway is the MCP server for one principal: it lists the tools of the
@@ -83,6 +87,7 @@ type Gateway struct {
 	server   *mcp.Server
 
 	discoverMu sync.Mutex // serialises discovery rounds
+	dc         discoveryCache
 
 	features featureRoutes // resources and prompts by upstream
 	progress progressRelay // gateway progress tokens -> the client's
@@ -143,6 +148,7 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	for _, s := range g.servers {
 		g.state[s.Name] = &serverState{}
 	}
+	g.dc.init(g.opts.ToolCache, principal)
 	g.server = mcp.NewServer(&mcp.Implementation{Name: g.opts.Name, Version: g.opts.Version}, &mcp.ServerOptions{
 		Instructions: g.opts.Instructions,
 		// Upstreams start lazily, after initialize, so their capabilities
@@ -276,6 +282,8 @@ func (g *Gateway) discover(ctx context.Context) bool {
 	if len(todo) == 0 && built {
 		return false
 	}
+	todo, stale := g.loadCached(ctx, todo)
+	defer g.revalidateLater(stale)
 
 	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
 	defer cancel()
@@ -289,6 +297,9 @@ func (g *Gateway) discover(ctx context.Context) bool {
 	for _, s := range todo {
 		go func() {
 			tools, err := g.listUpstream(ctx, s.Name)
+			if err == nil {
+				g.cacheDiscovered(ctx, s, tools)
+			}
 			f := found{name: s.Name, tools: tools, err: err}
 			if err == nil && g.opts.Guard != nil {
 				f.tools, f.withheld = g.opts.Guard.FilterTools(ctx, s.Name, tools)
@@ -478,6 +489,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed: upstream unavailable")
 		return errorResult(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err)), nil
 	}
+	g.confirmCached(rt.server)
 	ctx, cancel := context.WithTimeout(ctx, g.opts.CallTimeout)
 	defer cancel()
 	params := &mcp.CallToolParams{Name: rt.tool}

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
+)
+
+// This file holds what the admin command groups (config, project, user,
+// system, install) share: loading and updating the config file, resolving
+// --x-name/--x-id flags, and printing tables or JSON.
+
+// jsonFlag asks a command for machine-readable output.
+var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"}
+
+// adminError is a refusal or a lookup failure caused by the user's input: exit code 1.
+func adminError(format string, args ...any) error {
+	return &exitError{1, fmt.Errorf(format, args...)}
+}
+
+// usageError is a missing or malformed flag: exit code 2.
+func usageError(format string, args ...any) error {
+	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+}
+
+// configError marks a config file problem (missing, malformed, invalid
+// result): exit code 3. Errors already carrying an exit code pass through.
+func configError(err error) error {
+	var ee *exitError
+	if err == nil || errors.As(err, &ee) {
+		return err
+	}
+	return &exitError{exitConfig, err}
+}
+
+// loadAdminConfig loads and validates the config file the command names.
+func loadAdminConfig(cmd *cli.Command) (*config.Config, string, error) {
+	path, err := configPath(cmd)
+	if err != nil {
+		return nil, "", configError(err)
+	}
+	c, err := config.Load(path)
+	if err != nil {
+		return nil, "", configError(err)
+	}
+	return c, path, nil
+}
+
+// updateAdminConfig changes the config file under its lock; see config.Update.
+// An error fn returns keeps its exit code; a file or validation problem
+// exits with exitConfig. The file is untouched on any error.
+func updateAdminConfig(cmd *cli.Command, fn func(*config.Config) error) error {
+	path, err := configPath(cmd)
+	if err != nil {
+		return configError(err)
+	}
+	var fnErr error
+	err = config.Update(path, func(c *config.Config) error {
+		fnErr = fn(c)
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return configError(err)
+}
+
+// timestamp is the CLI's created_at/updated_at format, the Python gateway's
+// datetime.isoformat() of UTC.
+func timestamp() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000000") }
+
+// validEmail accepts a plain local@domain.tld address, as the Python
+// gateway did: net/mail syntax, no display name, a dot in the domain.
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && a.Name == "" && strings.Contains(s[strings.LastIndex(s, "@"):], ".")
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// printTable writes an aligned table with a header row; an empty table
+// prints "(none)" under the header.
+func printTable(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(tw, "(none)")
+	}
+	return tw.Flush()
+}
+
+// out prints v as JSON with --json, else the text from text.
+func out(cmd *cli.Command, v any, text func(w io.Writer) error) error {
+	w := cmd.Root().Writer
+	if cmd.Bool("json") {
+		return printJSON(w, v)
+	}
+	return text(w)
+}
+
+// done prints a one-line confirmation, or {"status":"ok", ...fields} with --json.
+func done(cmd *cli.Command, msg string, fields map[string]any) error {
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fields["status"] = "ok"
+	fields["message"] = msg
+	return out(cmd, fields, func(w io.Writer) error {
+		_, err := fmt.Fprintln(w, msg)
+		return err
+	})
+}
+
+// refFlags returns the --<kind>-name and --<kind>-id flags of an identifier.
+func refFlags(kind, nameFlag string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: nameFlag, Usage: "the " + kind + "'s " + strings.TrimPrefix(nameFlag, kind+"-")},
+		&cli.StringFlag{Name: kind + "-id", Usage: "the " + kind + "'s ID"},
+	}
+}
+
+func configRefFlags() []cli.Flag  { return refFlags("config", "config-name") }
+func projectRefFlags() []cli.Flag { return refFlags("project", "project-name") }
+func userRefFlags() []cli.Flag    { return refFlags("user", "email") }
+
+// resolve finds an entity by ID or by name. byName returns the IDs with
+// that name; exists says whether an ID exists.
+func resolve(kind, nameFlag, idFlag, name, id string, byName func(string) []string, exists func(string) bool) (string, error) {
+	switch {
+	case name == "" && id == "":
+		return "", usageError("either --%s or --%s is required", nameFlag, idFlag)
+	case name != "" && id != "":
+		return "", usageError("give only one of --%s and --%s", nameFlag, idFlag)
+	case id != "":
+		if !exists(id) {
+			return "", adminError("%s %q not found", kind, id)
+		}
+		return id, nil
+	}
+	ids := byName(name)
+	switch len(ids) {
+	case 0:
+		return "", adminError("%s %q not found", kind, name)
+	case 1:
+		return ids[0], nil
+	}
+	return "", adminError("%d %ss are named %q (IDs %s); pass --%s", len(ids), kind, name, strings.Join(ids, ", "), idFlag)
+}
+
+// resolveConfig resolves --config-name/--config-id.
+func resolveConfig(cmd *cli.Command, c *config.Config) (string, *config.MCPConfig, error) {
+	id, err := resolve("config", "config-name", "config-id", cmd.String("config-name"), cmd.String("config-id"),
+		c.MCPConfigIDsByName, func(id string) bool { _, ok := c.MCPConfigByID(id); return ok })
+	if err != nil {
+		return "", nil, err
+	}
+	return id, c.MCPConfigs[id], nil
+}
+
+// resolveConfigRef resolves a value that is a config name or ID (copy's
+// --source-config).
+func resolveConfigRef(c *config.Config, flag, ref string) (string, error) {
+	if ref == "" {
+		return "", usageError("--%s is required", flag)
+	}
+	if _, ok := c.MCPConfigByID(ref); ok {
+		return ref, nil
+	}
+	return resolve("config", flag, "config-id", ref, "", c.MCPConfigIDsByName, nil)
+}
+
+// resolveProject resolves --project-name/--project-id.
+func resolveProject(cmd *cli.Command, c *config.Config) (string, *config.Project, error) {
+	id, err := resolve("project", "project-name", "project-id", cmd.String("project-name"), cmd.String("project-id"),
+		c.ProjectIDsByName, func(id string) bool { return c.Projects[id] != nil })
+	if err != nil {
+		return "", nil, err
+	}
+	return id, c.Projects[id], nil
+}
+
+// resolveUser resolves --email/--user-id.
+func resolveUser(cmd *cli.Command, c *config.Config) (string, *config.User, error) {
+	id, err := resolve("user", "email", "user-id", cmd.String("email"), cmd.String("user-id"),
+		c.UserIDsByEmail, func(id string) bool { return c.Users[id] != nil })
+	if err != nil {
+		return "", nil, err
+	}
+	return id, c.Users[id], nil
+}
+
+// resolveKey finds the one apikeys entry --api-key names: the key itself,
+// its stored "sha256:" form, or its fingerprint "fp:xxxxxxxx".
+func resolveKey(cmd *cli.Command, c *config.Config) (string, *config.APIKey, error) {
+	ref := strings.TrimSpace(cmd.String("api-key"))
+	if ref == "" {
+		return "", nil, usageError("--api-key is required (the key, its sha256: entry, or its fp: fingerprint)")
+	}
+	keys := c.FindAPIKeys(ref, authn.HashKey)
+	switch len(keys) {
+	case 0:
+		return "", nil, adminError("gateway key %s not found", shownRef(ref))
+	case 1:
+		return keys[0], c.APIKeys[keys[0]], nil
+	}
+	return "", nil, adminError("fingerprint %s matches %d keys; give more hex digits", ref, len(keys))
+}
+
+// shownRef names a --api-key value in messages without echoing a key.
+func shownRef(ref string) string {
+	if strings.HasPrefix(strings.ToLower(ref), "fp:") || config.KeyHashed(ref) {
+		return config.KeyFingerprint(ref)
+	}
+	return "fp:" + secret.Fingerprint(ref)
+}
+
+// projectName and friends give a display name for an ID, or the ID in
+// angle brackets when it does not exist.
+func projectName(c *config.Config, id string) string {
+	if p := c.Projects[id]; p != nil {
+		return p.Name
+	}
+	return "<missing " + id + ">"
+}
+
+func userEmail(c *config.Config, id string) string {
+	if u := c.Users[id]; u != nil {
+		return u.Email
+	}
+	return "<missing " + id + ">"
+}
+
+func configName(c *config.Config, id string) string {
+	if id == "" {
+		return "-"
+	}
+	if m, ok := c.MCPConfigByID(id); ok {
+		return m.Name
+	}
+	return "<missing " + id + ">"
+}
+
+// sortedIDs returns the IDs of m ordered by the name label gives, then ID,
+// so that listings are stable.
+func sortedIDs[V any](m map[string]V, label func(string) string) []string {
+	ids := slices.Collect(maps.Keys(m))
+	slices.SortFunc(ids, func(a, b string) int {
+		if c := strings.Compare(label(a), label(b)); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	return ids
+}
+
+// names maps ids through label and joins them with ", ", or "-" for none.
+func names(ids []string, label func(string) string) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = label(id)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
+}
+
+// readJSONFlag returns the JSON in --<name> or in the file --<name>-file,
+// decoded into v; it reports whether either was given.
+func readJSONFlag(cmd *cli.Command, name, fileFlag string, v any) (bool, error) {
+	raw := cmd.String(name)
+	if fileFlag != "" && cmd.String(fileFlag) != "" {
+		if raw != "" {
+			return false, usageError("give only one of --%s and --%s", name, fileFlag)
+		}
+		b, err := os.ReadFile(cmd.String(fileFlag))
+		if err != nil {
+			return false, usageError("--%s: %w", fileFlag, err)
+		}
+		raw, name = string(b), fileFlag
+	}
+	if raw == "" {
+		return false, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			where := "the value"
+			if ute.Field != "" {
+				where = fmt.Sprintf("%q", ute.Field)
+			}
+			return false, usageError("--%s: %s is a JSON %s, want %s", name, where, ute.Value, ute.Type)
+		}
+		return false, usageError("--%s is not valid JSON for this setting: %w", name, err)
+	}
+	return true, nil
+}
+
+// writeFile0600 writes data to path with mode 0600, creating parent
+// directories with mode 0700, replacing any file atomically.
+func writeFile0600(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory %s: %w", dir, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/internal/config"
+)
+
+// backupVersion is the version of the file "system backup" writes, the
+// Python gateway's {backup_version, timestamp, config}.
+const backupVersion = "1.0"
+
+// systemCommand is the "system" group: whole-file checks and maintenance.
+func systemCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "system",
+		Usage: "check, back up, restore, reset the config file, and hash legacy keys",
+		Commands: []*cli.Command{
+			{Name: "health-check", Usage: "report broken references, duplicates and plaintext keys (exit 1 on issues)",
+				Flags: []cli.Flag{jsonFlag}, Action: systemHealthCheck},
+			{Name: "backup", Usage: "write the whole config to a backup file", Flags: []cli.Flag{jsonFlag,
+				&cli.StringFlag{Name: "output-file", Usage: "file to write (mode 0600)"}}, Action: systemBackup},
+			{Name: "restore", Usage: "replace the config with a backup file (the current one is backed up first)", Flags: []cli.Flag{jsonFlag,
+				&cli.StringFlag{Name: "input-file", Usage: "file written by system backup (or a plain config file)"}}, Action: systemRestore},
+			{Name: "reset", Usage: "delete every MCP config, project, user and key (settings are kept)", Flags: []cli.Flag{jsonFlag,
+				&cli.BoolFlag{Name: "confirm", Usage: "required: really reset"}}, Action: systemReset},
+			{Name: "hash-keys", Usage: "replace legacy plaintext gateway keys with their sha256: hashes (the keys keep working)",
+				Flags: []cli.Flag{jsonFlag}, Action: systemHashKeys},
+		},
+	}
+}
+
+// healthReport is the result of health-check.
+type healthReport struct {
+	Healthy  bool           `json:"healthy"`
+	Issues   []string       `json:"issues"`
+	Warnings []string       `json:"warnings"`
+	Stats    map[string]int `json:"stats"`
+}
+
+func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
+	path, err := configPath(cmd)
+	if err != nil {
+		return configError(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return configError(&config.FileError{Path: path, Err: err})
+	}
+	c, err := config.Parse(data)
+	if err != nil {
+		return configError(&config.FileError{Path: path, Err: err})
+	}
+	r := healthReport{Issues: []string{}, Warnings: []string{}}
+	var ve *config.ValidationError
+	if err := c.Validate(); errors.As(err, &ve) {
+		for _, p := range ve.Problems {
+			r.Issues = append(r.Issues, p.Error())
+		}
+	}
+	emails := map[string][]string{}
+	for _, id := range slices.Sorted(maps.Keys(c.Users)) {
+		if u := c.Users[id]; u != nil {
+			emails[strings.ToLower(u.Email)] = append(emails[strings.ToLower(u.Email)], id)
+		}
+	}
+	for _, e := range slices.Sorted(maps.Keys(emails)) {
+		if ids := emails[e]; len(ids) > 1 {
+			r.Issues = append(r.Issues, fmt.Sprintf("email %s is used by %d users (%s); give each user a distinct email", e, len(ids), strings.Join(ids, ", ")))
+		}
+	}
+	dupNames := func(kind string, byName map[string][]string) {
+		for _, n := range slices.Sorted(maps.Keys(byName)) {
+			if ids := byName[n]; len(ids) > 1 {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("%d %ss are named %q; refer to them by ID or rename one", len(ids), kind, n))
+			}
+		}
+	}
+	cfgNames, projNames := map[string][]string{}, map[string][]string{}
+	for id, m := range c.MCPConfigs {
+		if m != nil {
+			cfgNames[m.Name] = append(cfgNames[m.Name], id)
+		}
+	}
+	for id, p := range c.Projects {
+		if p != nil {
+			projNames[p.Name] = append(projNames[p.Name], id)
+		}
+	}
+	dupNames("config", cfgNames)
+	dupNames("project", projNames)
+	for _, id := range sortedIDs(c.Projects, func(id string) string { return projectName(c, id) }) {
+		if p := c.Projects[id]; p != nil && p.MCPConfigID == "" && len(c.APIKeysOf("", id)) > 0 {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("project %q has keys but no MCP config; its keys are refused (fix: project assign-config)", p.Name))
+		}
+	}
+	plain, disabled := 0, 0
+	for _, k := range slices.Sorted(maps.Keys(c.APIKeys)) {
+		rec := c.APIKeys[k]
+		if !config.KeyHashed(k) {
+			plain++
+		}
+		if rec == nil {
+			continue
+		}
+		if rec.Disabled {
+			disabled++
+		}
+		if p := c.Projects[rec.ProjectID]; p != nil && c.Users[rec.UserID] != nil && !slices.Contains(p.Users, rec.UserID) {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("key %s of %s belongs to project %q, which does not list the user (fix: project add-user, or user delete-api-key)",
+				config.KeyFingerprint(k), userEmail(c, rec.UserID), p.Name))
+		}
+	}
+	if plain > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d gateway key(s) are stored in plain text (fix: system hash-keys)", plain))
+	}
+	servers := 0
+	for _, m := range c.MCPConfigs {
+		if m != nil {
+			servers += len(m.Servers)
+		}
+	}
+	r.Stats = map[string]int{"mcp_configs": len(c.MCPConfigs), "servers": servers, "projects": len(c.Projects),
+		"users": len(c.Users), "api_keys": len(c.APIKeys), "disabled_api_keys": disabled, "plaintext_api_keys": plain}
+	r.Healthy = len(r.Issues) == 0
+	err = out(cmd, r, func(w io.Writer) error {
+		status := "healthy"
+		if !r.Healthy {
+			status = fmt.Sprintf("%d issue(s)", len(r.Issues))
+		}
+		fmt.Fprintf(w, "Config %s: %s\n", path, status)
+		for _, s := range r.Issues {
+			fmt.Fprintf(w, "issue: %s\n", s)
+		}
+		for _, s := range r.Warnings {
+			fmt.Fprintf(w, "warning: %s\n", s)
+		}
+		var t [][]string
+		for _, k := range slices.Sorted(maps.Keys(r.Stats)) {
+			t = append(t, []string{k, fmt.Sprint(r.Stats[k])})
+		}
+		fmt.Fprintln(w)
+		return printTable(w, []string{"STAT", "COUNT"}, t)
+	})
+	if err != nil {
+		return err
+	}
+	if !r.Healthy {
+		return &exitError{1, fmt.Errorf("health check found %d issue(s)", len(r.Issues))}
+	}
+	return nil
+}
+
+func systemBackup(_ context.Context, cmd *cli.Command) error {
+	file := cmd.String("output-file")
+	if file == "" {
+		return usageError("--output-file is required")
+	}
+	c, _, err := loadAdminConfig(cmd)
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(map[string]any{"backup_version": backupVersion, "timestamp": timestamp(), "config": c}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("back up config: %w", err)
+	}
+	if err := writeFile0600(file, append(b, '\n')); err != nil {
+		return err
+	}
+	return done(cmd, fmt.Sprintf("Backed up the config to %s (it holds key hashes and secrets; mode 0600)", file), map[string]any{"file": file})
+}
+
+func systemRestore(_ context.Context, cmd *cli.Command) error {
+	file := cmd.String("input-file")
+	if file == "" {
+		return usageError("--input-file is required")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return usageError("--input-file: %w", err)
+	}
+	var wrapper struct {
+		Version string          `json:"backup_version"`
+		Config  json.RawMessage `json:"config"`
+	}
+	if err := json.Unmarshal(data, &wrapper); err == nil && wrapper.Version != "" {
+		if wrapper.Version != backupVersion {
+			return adminError("restore %s: backup_version %q is not %q", file, wrapper.Version, backupVersion)
+		}
+		data = wrapper.Config
+	}
+	c, err := config.Parse(data)
+	if err != nil {
+		return adminError("restore %s: %w", file, err)
+	}
+	if err := c.Validate(); err != nil {
+		return adminError("restore %s: the backup is not a valid config:\n%w", file, err)
+	}
+	path, err := configPath(cmd)
+	if err != nil {
+		return configError(err)
+	}
+	if err := config.Save(path, c); err != nil {
+		return configError(err)
+	}
+	return done(cmd, fmt.Sprintf("Restored %s from %s (the previous file was backed up beside it)", path, file), nil)
+}
+
+func systemReset(_ context.Context, cmd *cli.Command) error {
+	if !cmd.Bool("confirm") {
+		return usageError("reset deletes every MCP config, project, user and gateway key; pass --confirm to do it (a backup is kept)")
+	}
+	err := updateAdminConfig(cmd, func(c *config.Config) error {
+		c.MCPConfigs = map[string]*config.MCPConfig{}
+		c.Projects = map[string]*config.Project{}
+		c.Users = map[string]*config.User{}
+		c.APIKeys = map[string]*config.APIKey{}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return done(cmd, "Reset the config: no MCP configs, projects, users or keys remain (settings kept; the old file is backed up)", nil)
+}
+
+func systemHashKeys(_ context.Context, cmd *cli.Command) error {
+	var n int
+	err := updateAdminConfig(cmd, func(c *config.Config) error {
+		for _, k := range slices.Sorted(maps.Keys(c.APIKeys)) {
+			if config.KeyHashed(k) {
+				continue
+			}
+			h := authn.HashKey(k)
+			if _, dup := c.APIKeys[h]; !dup { // a hashed record of the same key wins, as in authn
+				c.APIKeys[h] = c.APIKeys[k]
+			}
+			delete(c.APIKeys, k)
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return done(cmd, fmt.Sprintf("Hashed %d plaintext gateway key(s); clients keep using the same keys", n), map[string]any{"hashed": n})
+}

@@ -34,6 +34,11 @@ func newRootCommand() *cli.Command {
 		Action: serveStdio,
 		Commands: []*cli.Command{
 			generateConfigCommand(),
+			installCommand(),
+			configCommand(),
+			projectCommand(),
+			userCommand(),
+			systemCommand(),
 			exampleServerCommand(),
 			tryCommand(),
 			cacheCommand(),

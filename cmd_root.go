@@ -42,6 +42,7 @@ func newRootCommand() *cli.Command {
 			exampleServerCommand(),
 			tryCommand(),
 			cacheCommand(),
+			oauthCommand(),
 			supervisorCommand(),
 		},
 	}

@@ -8,10 +8,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
+	"golang.org/x/oauth2"
 
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
+	"secure-mcp-gateway/oauthx"
 	"secure-mcp-gateway/proxy"
 	"secure-mcp-gateway/upstream"
 )
@@ -53,20 +55,21 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 		defer store.Close()
 		tools = store
 	}
-	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor, tools)
+	oauth := oauthSources(principal.MCPConfig, cfg, oauthx.CachePath(path), redactor, &log)
+	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor, tools, oauth)
 }
 
 // runGateway serves one client session for principal over t and reaps every
 // upstream before returning. tools, when not nil, answers discovery from
 // the discovery cache.
-func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor, tools proxy.ToolCache) error {
+func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor, tools proxy.ToolCache, oauth map[string]oauth2.TokenSource) error {
 	log = log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
 	var supervisor []string
 	if exe, err := executablePath(); err == nil {
 		supervisor = []string{exe, supervisorCommandName}
 	}
 	var gw *proxy.Gateway
-	pool := upstream.NewPool(upstreamSpecs(principal.MCPConfig), &upstream.Options{
+	pool := upstream.NewPool(withOAuth(upstreamSpecs(principal.MCPConfig), oauth), &upstream.Options{
 		Logger:         &log,
 		Client:         &mcp.Implementation{Name: "secure-mcp-gateway", Version: version},
 		ConnectTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),

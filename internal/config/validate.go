@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"maps"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -239,8 +240,8 @@ func (v *validator) oauth(path string, o *OAuthConfig) {
 		v.add(path+".OAUTH_TOKEN_URL", "token URL is missing", "set OAUTH_TOKEN_URL or set enabled to false")
 	} else if msg := checkURL(o.TokenURL); msg != "" {
 		v.add(path+".OAUTH_TOKEN_URL", msg, "use an absolute http:// or https:// URL")
-	} else if o.HTTPSRequired() && !strings.HasPrefix(strings.ToLower(o.TokenURL), "https://") {
-		v.add(path+".OAUTH_TOKEN_URL", "token URL must use https", "use an https:// URL or set OAUTH_ENFORCE_HTTPS to false")
+	} else if o.HTTPSRequired() && !strings.HasPrefix(strings.ToLower(o.TokenURL), "https://") && !loopbackURL(o.TokenURL) {
+		v.add(path+".OAUTH_TOKEN_URL", "token URL must use https (http is allowed only for loopback)", "use an https:// URL or set OAUTH_ENFORCE_HTTPS to false")
 	}
 	if (o.GrantType == "" || o.GrantType == "client_credentials") && (o.ClientID == "" || o.ClientSecret == "") {
 		v.add(path, "client_credentials needs OAUTH_CLIENT_ID and OAUTH_CLIENT_SECRET", "set both")
@@ -248,6 +249,21 @@ func (v *validator) oauth(path string, o *OAuthConfig) {
 	if o.UseMTLS && (o.ClientCertPath == "" || o.ClientKeyPath == "") {
 		v.add(path, "OAUTH_USE_MTLS needs OAUTH_CLIENT_CERT_PATH and OAUTH_CLIENT_KEY_PATH", "set both or turn mTLS off")
 	}
+}
+
+// loopbackURL reports whether u's host is localhost or a loopback address,
+// where OAuth 2.1 allows http.
+func loopbackURL(u string) bool {
+	pu, err := url.Parse(u)
+	if err != nil {
+		return false
+	}
+	h := strings.ToLower(pu.Hostname())
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // checkURL returns why u is not an absolute http(s) URL, or "".

@@ -1,0 +1,436 @@
+package guard
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
+
+	"secure-mcp-gateway/internal/config"
+)
+
+// DefaultMaxOutputBytes is the largest tool result (as JSON) the gateway
+// passes on.
+const DefaultMaxOutputBytes = 10 << 20
+
+// Options configures an Engine. A nil *Options means no servers.
+type Options struct {
+	// Servers are the server entries whose policies apply, by Name.
+	Servers []*config.Server
+	// PinFile is the state file holding pinned tool definitions. Empty
+	// means pins live in memory only (a change within one run is still
+	// caught).
+	PinFile string
+	// MaxOutputBytes caps a tool result's JSON size. Zero means
+	// DefaultMaxOutputBytes.
+	MaxOutputBytes int
+	// Logger receives findings (detector, rule, fingerprint; never the
+	// matched text). Nil means no logs.
+	Logger *zerolog.Logger
+}
+
+// Engine applies the servers' guardrail policies. It implements the proxy's
+// Guard hook. An Engine is safe for concurrent use.
+type Engine struct {
+	opts    Options
+	log     zerolog.Logger
+	servers map[string]*serverPolicy
+	fpKey   []byte // keys fingerprints so they cannot be brute-forced offline
+
+	mu   sync.Mutex
+	pins map[string]map[string]string // server -> tool -> hash, this run
+}
+
+// policy is one compiled input or output policy.
+type policy struct {
+	enabled      bool
+	scanner      *Scanner
+	block        map[string]bool
+	model        []string // listed model detectors
+	piiRedaction bool
+	redact       bool
+}
+
+type serverPolicy struct {
+	server             *config.Server
+	input, output      policy
+	tool               policy
+	serverInfo         bool
+	serverInfoProblems []Finding
+}
+
+// NewEngine returns an Engine for opts.
+func NewEngine(opts *Options) *Engine {
+	e := &Engine{servers: map[string]*serverPolicy{}, pins: map[string]map[string]string{}}
+	if opts != nil {
+		e.opts = *opts
+	}
+	if e.opts.Logger != nil {
+		e.log = *e.opts.Logger
+	} else {
+		e.log = zerolog.Nop()
+	}
+	if e.opts.MaxOutputBytes <= 0 {
+		e.opts.MaxOutputBytes = DefaultMaxOutputBytes
+	}
+	e.fpKey = make([]byte, 32)
+	_, _ = rand.Read(e.fpKey)
+	for _, s := range e.opts.Servers {
+		if s == nil {
+			continue
+		}
+		sp := &serverPolicy{server: s}
+		sp.input = compilePolicy(s.InputGuardrailsPolicy)
+		sp.output = compilePolicy(s.OutputGuardrailsPolicy)
+		sp.tool = compilePolicy(s.ToolGuardrailsPolicy)
+		if sp.tool.enabled && (sp.tool.block[DetectorInjection] || sp.tool.block[DetectorToolPoisoning]) {
+			sp.tool.scanner.ToolPoisoning = true
+			sp.tool.block[DetectorToolPoisoning] = true
+			sp.tool.block[DetectorInjection] = true
+		}
+		sp.serverInfo = s.EnableServerInfoValidation == nil || *s.EnableServerInfoValidation
+		if sp.serverInfo {
+			sc := &Scanner{ToolPoisoning: true, HiddenText: true}
+			sp.serverInfoProblems = sc.Scan(s.Description, nil)
+		}
+		e.servers[s.Name] = sp
+	}
+	return e
+}
+
+func compilePolicy(p *config.Policy) policy {
+	if p == nil || !p.Enabled {
+		return policy{}
+	}
+	out := policy{enabled: true, block: map[string]bool{}}
+	var names []string
+	for _, b := range p.Block {
+		b = strings.TrimSpace(b)
+		out.block[b] = true
+		if IsModelDetector(b) {
+			out.model = append(out.model, b)
+		} else {
+			names = append(names, b)
+		}
+	}
+	out.piiRedaction = boolSetting(p.AdditionalConfig, "pii_redaction")
+	out.redact = boolSetting(p.AdditionalConfig, "redact")
+	if out.piiRedaction && !slices.Contains(names, DetectorPII) {
+		names = append(names, DetectorPII)
+	}
+	out.scanner = NewScanner(names, stringsSetting(p.AdditionalConfig, "keywords"))
+	return out
+}
+
+func boolSetting(m map[string]any, k string) bool {
+	v, _ := m[k].(bool)
+	return v
+}
+
+func stringsSetting(m map[string]any, k string) []string {
+	var out []string
+	switch v := m[k].(type) {
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+	case string:
+		out = strings.Split(v, ",")
+	}
+	return out
+}
+
+// fingerprint identifies a matched text in logs without revealing it.
+func (e *Engine) fingerprint(s string) string {
+	m := hmac.New(sha256.New, e.fpKey)
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil)[:6])
+}
+
+// BlockedError says that a guardrail blocked a call or a result. Its text
+// names the detectors and rule ids that fired, never what they matched.
+type BlockedError struct {
+	// Server and Tool name the call.
+	Server, Tool string
+	// Stage is "input", "output" or "tool".
+	Stage string
+	// Reasons are "detector (rule, rule)" entries, or other reasons such as
+	// a size limit or a provider failure.
+	Reasons []string
+}
+
+func (e *BlockedError) Error() string {
+	what := map[string]string{"input": "the arguments were not forwarded to the server", "output": "the result was withheld"}[e.Stage]
+	return fmt.Sprintf("Tool %q on server %q blocked by %s guardrails: %s; %s.", e.Tool, e.Server, e.Stage, strings.Join(e.Reasons, "; "), what)
+}
+
+// reasons summarises findings as "detector (rule, rule)" entries, sorted.
+func reasons(fs []Finding) []string {
+	byDet := map[string][]string{}
+	for _, f := range fs {
+		if !slices.Contains(byDet[f.Detector], f.Rule) {
+			byDet[f.Detector] = append(byDet[f.Detector], f.Rule)
+		}
+	}
+	var out []string
+	for d, rules := range byDet {
+		slices.Sort(rules)
+		out = append(out, fmt.Sprintf("%s (%s)", d, strings.Join(rules, ", ")))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Engine) logFindings(server, tool, stage string, texts []string, fs []Finding, blocked bool) {
+	for _, f := range fs {
+		ev := e.log.Warn()
+		if !blocked {
+			ev = e.log.Info()
+		}
+		fp := ""
+		if f.Start >= 0 && f.End <= len(texts[0]) {
+			fp = e.fingerprint(texts[0][f.Start:f.End])
+		}
+		ev.Str("server", server).Str("tool", tool).Str("stage", stage).Str("detector", f.Detector).Str("rule", f.Rule).Str("fingerprint", fp).Bool("blocked", blocked).Msg("guardrail finding")
+	}
+}
+
+// scanStrings runs p's scanner over every string and returns the findings
+// that p blocks on, and all findings.
+func scanAll(p *policy, strs []string) (blocking, all []Finding, firstText map[int]string) {
+	for _, s := range strs {
+		fs := p.scanner.Scan(s, nil)
+		for _, f := range fs {
+			all = append(all, f)
+			if p.block[f.Detector] && !(f.Detector == DetectorPII && p.piiRedaction) {
+				blocking = append(blocking, f)
+			}
+		}
+	}
+	return blocking, all, nil
+}
+
+// CheckCall inspects a call's arguments before it is forwarded: every string
+// leaf and every key is scanned; PII is replaced by placeholders when the
+// input policy asks for pii_redaction; the returned function checks the
+// result and restores placeholders.
+func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.RawMessage) (json.RawMessage, func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error), error) {
+	sp := e.servers[server]
+	if sp == nil {
+		return args, e.outputChecker(server, tool, nil, nil), nil
+	}
+	var vault *Vault
+	if sp.input.enabled {
+		var v any
+		if len(bytes.TrimSpace(args)) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(args))
+			dec.UseNumber()
+			if err := dec.Decode(&v); err != nil {
+				return nil, nil, &BlockedError{server, tool, "input", []string{"the arguments are not valid JSON"}}
+			}
+		}
+		strs := collectStrings(v, nil)
+		blocking, all, _ := scanAll(&sp.input, strs)
+		for _, s := range strs {
+			e.logFindings(server, tool, "input", []string{s}, sp.input.scanner.Scan(s, nil), false)
+		}
+		if len(blocking) > 0 {
+			return nil, nil, &BlockedError{server, tool, "input", reasons(blocking)}
+		}
+		if err := e.remote(ctx, sp.input.model, "input", strs); err != nil {
+			return nil, nil, &BlockedError{server, tool, "input", []string{err.Error()}}
+		}
+		if sp.input.piiRedaction && hasDetector(all, DetectorPII) {
+			vault = newVault(string(args))
+			v = vault.redactValue(v)
+			b, err := marshalJSON(v)
+			if err != nil {
+				return nil, nil, fmt.Errorf("re-encode redacted arguments: %w", err)
+			}
+			args = b
+		}
+	}
+	return args, e.outputChecker(server, tool, sp, vault), nil
+}
+
+func hasDetector(fs []Finding, d string) bool {
+	return slices.ContainsFunc(fs, func(f Finding) bool { return f.Detector == d })
+}
+
+// collectStrings appends every string leaf and object key of v to out.
+func collectStrings(v any, out []string) []string {
+	switch x := v.(type) {
+	case string:
+		out = append(out, x)
+	case []any:
+		for _, y := range x {
+			out = collectStrings(y, out)
+		}
+	case map[string]any:
+		for k, y := range x {
+			out = append(out, k)
+			out = collectStrings(y, out)
+		}
+	}
+	return out
+}
+
+// remote runs the listed model detectors. No provider is configured in this
+// build's engine, so a listed model detector fails closed.
+func (e *Engine) remote(ctx context.Context, detectors []string, stage string, texts []string) error {
+	if len(detectors) == 0 {
+		return nil
+	}
+	return fmt.Errorf("detector %s needs a remote guardrail provider: set plugins.guardrails (provider \"enkrypt\" with config.api_key, or \"openai\" with config.api_key) in the config file, or remove it from the %s policy's block list", strings.Join(detectors, ", "), stage)
+}
+
+// outputChecker returns the result check for one call.
+func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vault) func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+	return func(ctx context.Context, res *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+		if res == nil {
+			return res, nil
+		}
+		raw, err := json.Marshal(res)
+		if err != nil {
+			return nil, fmt.Errorf("encode result of %q: %w", tool, err)
+		}
+		if len(raw) > e.opts.MaxOutputBytes {
+			return nil, &BlockedError{server, tool, "output", []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+		}
+		var v any
+		if sp != nil && sp.output.enabled || vault != nil {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if err := dec.Decode(&v); err != nil {
+				return nil, fmt.Errorf("decode result of %q: %w", tool, err)
+			}
+		}
+		changed := false
+		if sp != nil && sp.output.enabled {
+			strs := collectResultStrings(v, nil)
+			blocking, _, _ := scanAll(&sp.output, strs)
+			for _, s := range strs {
+				e.logFindings(server, tool, "output", []string{s}, sp.output.scanner.Scan(s, nil), len(blocking) > 0 && !sp.output.redact)
+			}
+			if len(blocking) > 0 {
+				if !sp.output.redact {
+					return nil, &BlockedError{server, tool, "output", reasons(blocking)}
+				}
+				v = redactFindings(v, &sp.output)
+				changed = true
+			}
+			if err := e.remote(ctx, sp.output.model, "output", strs); err != nil {
+				return nil, &BlockedError{server, tool, "output", []string{err.Error()}}
+			}
+		}
+		if vault != nil && vault.used() {
+			v = vault.restoreValue(v)
+			changed = true
+		}
+		if !changed {
+			return res, nil
+		}
+		b, err := marshalJSON(v)
+		if err != nil {
+			return nil, fmt.Errorf("re-encode result of %q: %w", tool, err)
+		}
+		out := new(mcp.CallToolResult)
+		if err := json.Unmarshal(b, out); err != nil {
+			return nil, fmt.Errorf("decode checked result of %q: %w", tool, err)
+		}
+		return out, nil
+	}
+}
+
+// collectResultStrings is collectStrings that also decodes base64 "data" and
+// "blob" fields and scans them when they hold UTF-8 text.
+func collectResultStrings(v any, out []string) []string {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, y := range x {
+			out = append(out, k)
+			if s, ok := y.(string); ok && (k == "data" || k == "blob") {
+				if t, ok := decodedText(s); ok {
+					out = append(out, t)
+				}
+			}
+			out = collectResultStrings(y, out)
+		}
+	case []any:
+		for _, y := range x {
+			out = collectResultStrings(y, out)
+		}
+	case string:
+		out = append(out, x)
+	}
+	return out
+}
+
+// redactFindings replaces every blocking finding in every string of v with
+// [REDACTED:<rule>].
+func redactFindings(v any, p *policy) any {
+	switch x := v.(type) {
+	case string:
+		fs := p.scanner.Scan(x, nil)
+		var keep []Finding
+		for _, f := range fs {
+			if p.block[f.Detector] {
+				keep = append(keep, f)
+			}
+		}
+		return replaceFindings(x, dedupe(keep), func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
+	case []any:
+		for i := range x {
+			x[i] = redactFindings(x[i], p)
+		}
+	case map[string]any:
+		for k, y := range x {
+			x[k] = redactFindings(y, p)
+		}
+	}
+	return v
+}
+
+// replaceFindings replaces the non-overlapping, sorted findings in s.
+func replaceFindings(s string, fs []Finding, with func(Finding) string) string {
+	if len(fs) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, f := range fs {
+		if f.Start < last {
+			continue
+		}
+		b.WriteString(s[last:f.Start])
+		b.WriteString(with(f))
+		last = f.End
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// marshalJSON encodes v without HTML escaping, so placeholders such as
+// <EMAIL_1> reach the upstream as written.
+func marshalJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}

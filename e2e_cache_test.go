@@ -274,3 +274,54 @@ func TestE2ECachedToolsRevalidated(t *testing.T) {
 		t.Errorf("next session tools = %v, want the revalidated list", got)
 	}
 }
+
+// BenchmarkWarmToolsList measures what an MCP client waits for when it
+// starts a new gateway process whose discovery cache is warm: spawn, MCP
+// initialize and tools/list answered for 5 configured upstreams that take
+// 1.5 s each to start (none is started). Run without -race:
+// go test -run '^$' -bench BenchmarkWarmToolsList -count 6 .
+func BenchmarkWarmToolsList(b *testing.B) {
+	marker := filepath.Join(b.TempDir(), "spawns")
+	which := filepath.Join(b.TempDir(), "which")
+	if err := os.WriteFile(which, []byte("echo"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	var servers []*config.Server
+	for i := range 5 {
+		servers = append(servers, slowServer("s"+itoa(i), marker, which))
+	}
+	f := newFixture(b, servers...)
+	list := func() int {
+		cmd := exec.Command(gatewayBin, "--config", f.path)
+		cmd.Env = gatewayEnv(authn.EnvKey + "=" + f.key)
+		client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+		ctx := context.Background()
+		cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res, err := cs.ListTools(ctx, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		cs.Close()
+		b.StartTimer()
+		return len(res.Tools)
+	}
+	if n := list(); n != 10 { // cold: fills the cache
+		b.Fatalf("cold list has %d tools, want 10", n)
+	}
+	before, err := os.ReadFile(marker)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if n := list(); n != 10 {
+			b.Fatalf("warm list has %d tools, want 10", n)
+		}
+	}
+	if after, _ := os.ReadFile(marker); !bytes.Equal(before, after) {
+		b.Fatal("a warm tools/list started an upstream")
+	}
+}

@@ -288,3 +288,47 @@ func TestMemoryTierServesWithoutDisk(t *testing.T) {
 		t.Errorf("Tiers = %v", got)
 	}
 }
+
+// BenchmarkLoadToolsDisk measures a lookup that a new gateway process makes:
+// an empty in-process tier, a hit in the persistent store.
+func BenchmarkLoadToolsDisk(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	s, err := New(&Options{Dir: dir})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	s.StoreTools(ctx, "cfg", server(), json.RawMessage(toolsJSON))
+	for b.Loop() {
+		s.mem.Clear()
+		if _, _, ok := s.LoadTools(ctx, "cfg", server()); !ok {
+			b.Fatal("miss")
+		}
+	}
+}
+
+// FuzzDiskEntry feeds arbitrary bytes to the persistent store's decoder:
+// a corrupt entry file is a miss, never a panic or a served entry with
+// unusable times.
+func FuzzDiskEntry(f *testing.F) {
+	f.Add([]byte(`{"server":"a","config_id":"c","tools":[],"stored_at":"2026-01-01T00:00:00Z","expires_at":"2026-01-01T04:00:00Z"}`))
+	f.Add([]byte(`{"tools":`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		s, err := New(&Options{Dir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		key := Key("cfg", server())
+		if err := os.WriteFile(filepath.Join(dir, key+entrySuffix), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e, _, ok := s.Get(context.Background(), key)
+		if ok && (e == nil || !s.usable(e, time.Now())) {
+			t.Fatalf("served an unusable entry %+v", e)
+		}
+	})
+}

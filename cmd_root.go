@@ -44,6 +44,7 @@ func newRootCommand() *cli.Command {
 			cacheCommand(),
 			oauthCommand(),
 			supervisorCommand(),
+			toolsCommand(),
 		},
 	}
 }

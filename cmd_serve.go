@@ -56,13 +56,14 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 		tools = store
 	}
 	oauth := oauthSources(principal.MCPConfig, cfg, oauthx.CachePath(path), redactor, &log)
-	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor, tools, oauth)
+	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor, tools, oauth, newGuard(principal, cfg, path, &log))
 }
 
 // runGateway serves one client session for principal over t and reaps every
 // upstream before returning. tools, when not nil, answers discovery from
-// the discovery cache.
-func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor, tools proxy.ToolCache, oauth map[string]oauth2.TokenSource) error {
+// the discovery cache; guardrails, when not nil, checks tool definitions,
+// arguments and results.
+func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor, tools proxy.ToolCache, oauth map[string]oauth2.TokenSource, guardrails proxy.Guard) error {
 	log = log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
 	var supervisor []string
 	if exe, err := executablePath(); err == nil {
@@ -87,6 +88,7 @@ func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Con
 		DiscoveryTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
 		CallTimeout:      cfg.Common.Timeouts.ToolExecutionTimeout(),
 		ToolCache:        tools,
+		Guard:            guardrails,
 	})
 	log.Info().Int("servers", len(principal.MCPConfig.Servers)).Msg("gateway ready; upstreams start on first use")
 	err := gw.Run(ctx, t)

@@ -37,6 +37,30 @@ var catalogue = map[string]example{
 		description: "echoes a message and adds two numbers; the smallest useful upstream",
 		newServer:   newEcho,
 	},
+	"prompt_injection": {
+		description: "hostile: injections in tool descriptions and in outputs (including an HTML comment)",
+		newServer:   newPromptInjection,
+	},
+	"tool_poisoning": {
+		description: "hostile: poisoned descriptions and annotations (hidden instructions, sensitive paths, fake system markers) beside a clean tool",
+		newServer:   newToolPoisoning,
+	},
+	"schema_only_poisoning": {
+		description: "hostile: a clean description with an injection hidden in a parameter's schema description",
+		newServer:   newSchemaOnly,
+	},
+	"bad_output": {
+		description: "hostile: innocent tools whose outputs carry injections, credentials, and an embedded resource with an injection",
+		newServer:   newBadOutput,
+	},
+	"recorder": {
+		description: "stores every argument object it receives to the file named by EXAMPLE_RECORD_FILE",
+		newServer:   newRecorder,
+	},
+	"rugpull": {
+		description: "hostile: changes its tool's description after the first call (list_changed), and from then on at every start (state file EXAMPLE_RUGPULL_STATE)",
+		newServer:   newRugPull,
+	},
 	"probe": {
 		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
 		newServer:   newProbe,

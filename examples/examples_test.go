@@ -86,7 +86,7 @@ func structured[T any](t *testing.T, res *mcp.CallToolResult) T {
 }
 
 func TestCatalogue(t *testing.T) {
-	if diff := cmp.Diff([]string{"echo", "probe"}, Names()); diff != "" {
+	if diff := cmp.Diff([]string{"bad_output", "echo", "probe", "prompt_injection", "recorder", "rugpull", "schema_only_poisoning", "tool_poisoning"}, Names()); diff != "" {
 		t.Errorf("Names() mismatch (-want +got):\n%s", diff)
 	}
 	for _, name := range Names() {

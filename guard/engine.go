@@ -245,7 +245,7 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 		strs := collectStrings(v, nil)
 		blocking, all, _ := scanAll(&sp.input, strs)
 		for _, s := range strs {
-			e.logFindings(server, tool, "input", []string{s}, sp.input.scanner.Scan(s, nil), false)
+			e.logFindings(server, tool, "input", []string{s}, sp.input.scanner.Scan(s, nil), len(blocking) > 0)
 		}
 		if len(blocking) > 0 {
 			return nil, nil, &BlockedError{server, tool, "input", reasons(blocking)}

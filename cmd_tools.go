@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v3"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/guard"
+	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/proxy"
+)
+
+// pinFile is the tool pin state file beside the config file at path.
+func pinFile(path string) string { return filepath.Join(filepath.Dir(path), guard.PinFileName) }
+
+// newGuard builds the guardrail engine for principal's servers, pinning tool
+// definitions in the state file beside the config at path.
+func newGuard(principal *authn.Principal, cfg *config.Config, path string, log *zerolog.Logger) proxy.Guard {
+	return guard.NewEngine(&guard.Options{
+		Servers: principal.MCPConfig.Servers,
+		PinFile: pinFile(path),
+		Logger:  log,
+	})
+}
+
+func toolsCommand() *cli.Command {
+	serverFlag := &cli.StringFlag{Name: "server", Usage: "the server name as in the config"}
+	toolFlag := &cli.StringFlag{Name: "tool", Usage: "the tool's upstream name (without the server prefix)"}
+	return &cli.Command{
+		Name:  "tools",
+		Usage: "review and approve pinned tool definitions (rug-pull protection)",
+		Commands: []*cli.Command{
+			{
+				Name:  "pins",
+				Usage: "list pinned tools and those whose definition changed",
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					p, err := loadPinsFor(cmd)
+					if err != nil {
+						return err
+					}
+					w := cmd.Root().Writer
+					for _, s := range sortedKeys(p.Servers) {
+						for _, t := range sortedKeys(p.Servers[s]) {
+							pin := p.Servers[s][t]
+							state := "pinned"
+							if pin.Pending != nil {
+								state = "CHANGED (withheld; review with tools diff)"
+							}
+							fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s, t, pin.SHA256[:12], state)
+						}
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "diff",
+				Usage: "show how changed tool definitions differ from their pins",
+				Flags: []cli.Flag{serverFlag, toolFlag},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					p, err := loadPinsFor(cmd)
+					if err != nil {
+						return err
+					}
+					w := cmd.Root().Writer
+					n := 0
+					for _, s := range sortedKeys(p.Servers) {
+						if f := cmd.String("server"); f != "" && f != s {
+							continue
+						}
+						for _, t := range sortedKeys(p.Servers[s]) {
+							pin := p.Servers[s][t]
+							if pin.Pending == nil || (cmd.String("tool") != "" && cmd.String("tool") != t) {
+								continue
+							}
+							n++
+							fmt.Fprintf(w, "server %s, tool %s: definition changed\n", s, t)
+							diffDefinitions(w, pin.Definition, pin.Pending.Definition)
+							fmt.Fprintf(w, "approve with: secure-mcp-gateway tools approve --server %s --tool %s\n\n", s, t)
+						}
+					}
+					if n == 0 {
+						fmt.Fprintln(w, "no changed tool definitions")
+					}
+					return nil
+				},
+			},
+			{
+				Name:  "approve",
+				Usage: "accept a tool's changed definition as its new pin",
+				Flags: []cli.Flag{serverFlag, toolFlag},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					s, t := cmd.String("server"), cmd.String("tool")
+					if s == "" || t == "" {
+						return &exitError{exitUsage, fmt.Errorf("tools approve needs --server and --tool")}
+					}
+					path, err := configPath(cmd)
+					if err != nil {
+						return &exitError{exitConfig, err}
+					}
+					found := false
+					err = guard.UpdatePins(pinFile(path), func(p *guard.Pins) error {
+						found = p.Approve(s, t, time.Now())
+						return nil
+					})
+					if err != nil {
+						return &exitError{exitConfig, err}
+					}
+					if !found {
+						return &exitError{exitUsage, fmt.Errorf("tool %q of server %q has no changed definition to approve (see `secure-mcp-gateway tools pins`)", t, s)}
+					}
+					fmt.Fprintf(cmd.Root().Writer, "approved the new definition of %s on %s; restart the MCP client's gateway to use it\n", t, s)
+					return nil
+				},
+			},
+		},
+	}
+}
+
+func loadPinsFor(cmd *cli.Command) (*guard.Pins, error) {
+	path, err := configPath(cmd)
+	if err != nil {
+		return nil, &exitError{exitConfig, err}
+	}
+	p, err := guard.LoadPins(pinFile(path))
+	if err != nil {
+		return nil, &exitError{exitConfig, err}
+	}
+	return p, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// diffDefinitions prints the fields of two canonical definitions that differ.
+func diffDefinitions(w interface{ Write([]byte) (int, error) }, old, cur json.RawMessage) {
+	var a, b map[string]any
+	_ = json.Unmarshal(old, &a)
+	_ = json.Unmarshal(cur, &b)
+	keys := sortedKeys(a)
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		x, _ := json.Marshal(a[k])
+		y, _ := json.Marshal(b[k])
+		if string(x) != string(y) {
+			fmt.Fprintf(w, "  %s:\n    - %s\n    + %s\n", k, strings.TrimSpace(string(x)), strings.TrimSpace(string(y)))
+		}
+	}
+}

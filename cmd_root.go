@@ -26,11 +26,11 @@ func newRootCommand() *cli.Command {
 		Version: version,
 		Description: "Run with no command to serve MCP on stdio for the client that started it (Claude Desktop, Cursor, ...).\n" +
 			"The gateway key comes from ENKRYPT_GATEWAY_KEY; logs go to stderr or --log-file, never to stdout.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "config", Usage: "config file (default ~/.enkrypt/enkrypt_mcp_config.json)", Sources: cli.EnvVars(EnvConfigPath)},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (default: the config's enkrypt_log_level, else info)"},
 			&cli.StringFlag{Name: "log-file", Usage: "append logs to this file instead of stderr"},
-		},
+		}, httpFlags()...),
 		Action: serveStdio,
 		Commands: []*cli.Command{
 			generateConfigCommand(),

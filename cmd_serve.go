@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
-	"golang.org/x/oauth2"
 
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
@@ -27,6 +27,9 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	path, err := configPath(cmd)
 	if err != nil {
 		return &exitError{exitConfig, err}
+	}
+	if cmd.Root().Bool("http") {
+		return serveHTTP(ctx, cmd, path)
 	}
 	cred := authn.FromEnv(os.Getenv)
 	if cred.Key.IsZero() {
@@ -48,23 +51,41 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	}
 	defer closeLog.Close()
 
-	var tools proxy.ToolCache
+	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
+	defer closeDeps()
+	return runGateway(ctx, deps, principal, &mcp.StdioTransport{})
+}
+
+// sessionDeps is what every client session of the process shares: the
+// config, the logger and redactor, the discovery cache.
+type sessionDeps struct {
+	cfg      *config.Config
+	path     string
+	log      zerolog.Logger
+	redactor *secret.Redactor
+	tools    proxy.ToolCache
+	onCall   func(server, tool, outcome string, d time.Duration) // metrics; nil in stdio mode
+}
+
+// newSessionDeps opens what sessions share; the returned function closes it.
+func newSessionDeps(cfg *config.Config, path string, log zerolog.Logger, redactor *secret.Redactor) (*sessionDeps, func()) {
+	d := &sessionDeps{cfg: cfg, path: path, log: log, redactor: redactor}
 	if store, err := openToolCache(cfg, path, &log); err != nil {
 		log.Warn().Err(err).Msg("discovery cache unavailable; every upstream is listed live")
 	} else {
-		defer store.Close()
-		tools = store
+		d.tools = store
+		return d, func() { store.Close() }
 	}
-	oauth := oauthSources(principal.MCPConfig, cfg, oauthx.CachePath(path), redactor, &log)
-	return runGateway(ctx, principal, cfg, &mcp.StdioTransport{}, log, redactor, tools, oauth, newGuard(principal, cfg, path, &log))
+	return d, func() {}
 }
 
-// runGateway serves one client session for principal over t and reaps every
-// upstream before returning. tools, when not nil, answers discovery from
-// the discovery cache; guardrails, when not nil, checks tool definitions,
-// arguments and results.
-func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Config, t mcp.Transport, log zerolog.Logger, redactor *secret.Redactor, tools proxy.ToolCache, oauth map[string]oauth2.TokenSource, guardrails proxy.Guard) error {
-	log = log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
+// newSession builds the gateway for one client session of principal, with
+// its own upstream pool, guardrails and OAuth token sources. Nothing starts
+// until the client needs it; the pool must be closed when the session ends.
+func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, onClose func()) (*proxy.Gateway, *upstream.Pool) {
+	log := d.log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
+	cfg := d.cfg
+	oauth := oauthSources(principal.MCPConfig, cfg, oauthx.CachePath(d.path), d.redactor, &log)
 	var supervisor []string
 	if exe, err := executablePath(); err == nil {
 		supervisor = []string{exe, supervisorCommandName}
@@ -74,28 +95,38 @@ func runGateway(ctx context.Context, principal *authn.Principal, cfg *config.Con
 		Logger:         &log,
 		Client:         &mcp.Implementation{Name: "secure-mcp-gateway", Version: version},
 		ConnectTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
-		Redactor:       redactor,
+		Redactor:       d.redactor,
 		Supervisor:     supervisor,
 		// The gateway relays each upstream's notifications and requests to
 		// the client, and sees stdio upstreams' messages in wire order.
 		NewClient:      func(server string) *mcp.Client { return gw.NewUpstreamClient(server) },
 		WrapConnection: func(server string, c mcp.Connection) mcp.Connection { return gw.WrapConnection(server, c) },
 	})
-	defer pool.Close()
 	gw = proxy.New(principal, pool, &proxy.Options{
 		Logger:           &log,
 		Version:          version,
 		DiscoveryTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
 		CallTimeout:      cfg.Common.Timeouts.ToolExecutionTimeout(),
-		ToolCache:        tools,
-		Guard:            guardrails,
+		ToolCache:        d.tools,
+		Guard:            newGuard(principal, cfg, d.path, &log),
+		OnCall:           d.onCall,
+		SessionID:        sessionID,
+		OnClose:          onClose,
 	})
-	log.Info().Int("servers", len(principal.MCPConfig.Servers)).Msg("gateway ready; upstreams start on first use")
+	return gw, pool
+}
+
+// runGateway serves one client session for principal over t and reaps every
+// upstream before returning.
+func runGateway(ctx context.Context, d *sessionDeps, principal *authn.Principal, t mcp.Transport) error {
+	gw, pool := d.newSession(principal, "", nil)
+	defer pool.Close()
+	d.log.Info().Int("servers", len(principal.MCPConfig.Servers)).Msg("gateway ready; upstreams start on first use")
 	err := gw.Run(ctx, t)
 	if ctx.Err() != nil {
 		err = nil // a signal is a normal way to stop
 	}
-	log.Info().Msg("client gone; stopping upstreams")
+	d.log.Info().Msg("client gone; stopping upstreams")
 	return err
 }
 

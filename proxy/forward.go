@@ -135,6 +135,15 @@ func (g *Gateway) upstreamRequests(server string) mcp.Middleware {
 				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "no client connected to the gateway"}
 			}
 			g.log.Debug().Str("server", server).Str("method", method).Msg("forwarding upstream request to the client")
+			if down := g.inflight.latest(server); down != nil {
+				// Over HTTP, a request sent with the in-flight client call's
+				// context travels on that call's stream; otherwise it would
+				// go to the standalone stream most clients never open.
+				dctx, cancel := context.WithCancel(down)
+				defer cancel()
+				defer context.AfterFunc(ctx, cancel)()
+				ctx = dctx
+			}
 			switch r := req.(type) {
 			case *mcp.CreateMessageWithToolsRequest:
 				return ss.CreateMessageWithTools(ctx, r.Params)
@@ -255,4 +264,45 @@ func (c *tapConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		}
 		c.g.relayProgress(ctx, &p)
 	}
+}
+
+// inflightCalls remembers the contexts of the client calls in flight per
+// server, so that a request an upstream sends during a call goes out in that
+// call's context.
+type inflightCalls struct {
+	mu sync.Mutex
+	m  map[string][]*context.Context
+}
+
+// push records ctx as in flight on server and returns a function that
+// forgets it.
+func (f *inflightCalls) push(server string, ctx context.Context) func() {
+	p := &ctx
+	f.mu.Lock()
+	if f.m == nil {
+		f.m = make(map[string][]*context.Context)
+	}
+	f.m[server] = append(f.m[server], p)
+	f.mu.Unlock()
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		s := f.m[server]
+		for i, q := range s {
+			if q == p {
+				f.m[server] = append(s[:i:i], s[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+// latest returns the most recent in-flight call context on server, or nil.
+func (f *inflightCalls) latest(server string) context.Context {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.m[server]; len(s) > 0 {
+		return *s[len(s)-1]
+	}
+	return nil
 }

@@ -30,6 +30,19 @@ const (
 // clients, newest first.
 var SupportedProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
+// Outcomes of a tool call, as OnCall reports them.
+const (
+	OutcomeOK          = "ok"
+	OutcomeToolError   = "tool_error" // the upstream answered with isError
+	OutcomeBlocked     = "blocked"    // a guardrail refused the arguments or the result
+	OutcomeWithheld    = "withheld"   // the tool is withheld (poisoned or changed definition)
+	OutcomeUnknownTool = "unknown_tool"
+	OutcomeUnavailable = "unavailable" // the upstream could not start, crashed or failed
+	OutcomeTimeout     = "timeout"
+	OutcomeCancelled   = "cancelled"
+	OutcomeRPCError    = "rpc_error" // the upstream answered with a JSON-RPC error
+)
+
 // Sessions hands out live sessions to upstream servers by name, starting
 // them on first use. *upstream.Pool implements it.
 type Sessions interface {
@@ -71,6 +84,17 @@ type Options struct {
 	// Guard checks tool definitions, arguments and results. Nil means no
 	// checks: everything is forwarded as is.
 	Guard Guard
+	// SessionID is the MCP session id the gateway's server assigns to its
+	// client in HTTP mode. Empty means the SDK's random id (stdio has none).
+	SessionID string
+	// OnCall, if set, is told the outcome of every tool call (one of the
+	// Outcome… constants) and its duration, for metrics. server is empty
+	// when the tool is unknown. Nil means nothing is called.
+	OnCall func(server, tool, outcome string, d time.Duration)
+	// OnClose, if set, is called once when the client session ends (stdio
+	// EOF, HTTP DELETE or idle timeout), so that the caller can reap the
+	// upstreams. Nil means nothing is called.
+	OnClose func()
 	// ToolCache answers tools/list from tool lists remembered across
 	// processes, and revalidates them against the upstreams. Nil means no
 	// cache: every new gateway lists its upstreams live.
@@ -87,10 +111,12 @@ type Gateway struct {
 	server   *mcp.Server
 
 	discoverMu sync.Mutex // serialises discovery rounds
+	closeOnce  sync.Once  // arms OnClose once
 	dc         discoveryCache
 
 	features featureRoutes // resources and prompts by upstream
 	progress progressRelay // gateway progress tokens -> the client's
+	inflight inflightCalls // client call contexts per server
 
 	mu       sync.RWMutex
 	state    map[string]*serverState // by server name
@@ -149,7 +175,12 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 		g.state[s.Name] = &serverState{}
 	}
 	g.dc.init(g.opts.ToolCache, principal)
+	var sessionID func() string
+	if id := g.opts.SessionID; id != "" {
+		sessionID = func() string { return id }
+	}
 	g.server = mcp.NewServer(&mcp.Implementation{Name: g.opts.Name, Version: g.opts.Version}, &mcp.ServerOptions{
+		GetSessionID: sessionID,
 		Instructions: g.opts.Instructions,
 		// Upstreams start lazily, after initialize, so their capabilities
 		// are not known yet: the gateway offers every feature it forwards
@@ -168,9 +199,23 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 		// is left out until the gateway forwards its semantics; clients that
 		// ask for it fall back to the 2025-11-25 handshake.
 		SupportedProtocolVersions: SupportedProtocolVersions,
+		InitializedHandler:        g.initialized,
 	})
 	g.server.AddReceivingMiddleware(g.middleware)
 	return g
+}
+
+// initialized watches the client session so that OnClose runs when it ends.
+func (g *Gateway) initialized(_ context.Context, req *mcp.InitializedRequest) {
+	if g.opts.OnClose == nil {
+		return
+	}
+	g.closeOnce.Do(func() {
+		go func() {
+			_ = req.Session.Wait()
+			g.opts.OnClose()
+		}()
+	})
 }
 
 // Server returns the underlying MCP server, for serving over HTTP.
@@ -462,6 +507,14 @@ func (g *Gateway) lookup(ctx context.Context, name string) (route, bool) {
 
 func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	name := req.Params.Name
+	var (
+		server  string
+		outcome string
+	)
+	if g.opts.OnCall != nil {
+		start := time.Now()
+		defer func() { g.opts.OnCall(server, name, outcome, time.Since(start)) }()
+	}
 	rt, ok := g.lookup(ctx, name)
 	if !ok {
 		g.mu.RLock()
@@ -469,10 +522,13 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		g.mu.RUnlock()
 		if why != "" {
 			g.log.Warn().Str("tool", name).Msg("call to a withheld tool refused")
+			outcome = OutcomeWithheld
 			return errorResult(why), nil
 		}
+		outcome = OutcomeUnknownTool
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
 	}
+	server = rt.server
 	args := req.Params.Arguments
 	var checkResult func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
 	if g.opts.Guard != nil {
@@ -481,12 +537,14 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		args, checkResult, err = g.opts.Guard.CheckCall(ctx, rt.server, rt.tool, args)
 		if err != nil {
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call blocked")
+			outcome = OutcomeBlocked
 			return errorResult(err.Error()), nil
 		}
 	}
 	cs, err := g.sessions.Session(ctx, rt.server)
 	if err != nil {
 		g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed: upstream unavailable")
+		outcome = OutcomeUnavailable
 		return errorResult(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err)), nil
 	}
 	g.confirmCached(rt.server)
@@ -496,6 +554,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 	if len(args) > 0 {
 		params.Arguments = args
 	}
+	defer g.inflight.push(rt.server, ctx)()
 	if token := req.Params.GetProgressToken(); token != nil {
 		// The upstream gets a token of the gateway's own, so that calls
 		// with the same client token on two upstreams never cross.
@@ -508,19 +567,24 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		var rpcErr *jsonrpc.Error
 		switch {
 		case errors.As(err, &rpcErr):
+			outcome = OutcomeRPCError
 			return nil, rpcErr
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Dur("timeout", g.opts.CallTimeout).Msg("call timed out")
+			outcome = OutcomeTimeout
 			return errorResult(fmt.Sprintf("Tool %q on server %q timed out after %s (tool_execution_timeout).", name, rt.server, g.opts.CallTimeout)), nil
 		case ctx.Err() != nil:
+			outcome = OutcomeCancelled
 			return nil, ctx.Err()
 		case errors.Is(err, mcp.ErrConnectionClosed), errors.Is(err, io.EOF):
 			// In-flight calls see EOF when the child dies; later ones see
 			// ErrConnectionClosed.
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Msg("upstream closed the connection during a call")
+			outcome = OutcomeUnavailable
 			return errorResult(fmt.Sprintf("Tool %q failed: upstream server %q closed the connection during the call (it may have crashed); the next call restarts it.", name, rt.server)), nil
 		default:
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed")
+			outcome = OutcomeUnavailable
 			return errorResult(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, err)), nil
 		}
 	}
@@ -528,9 +592,14 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		checked, err := checkResult(ctx, res)
 		if err != nil {
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("result blocked")
+			outcome = OutcomeBlocked
 			return errorResult(err.Error()), nil
 		}
 		res = checked
+	}
+	outcome = OutcomeOK
+	if res.IsError {
+		outcome = OutcomeToolError
 	}
 	return res, nil
 }

@@ -10,15 +10,19 @@
 // It prints one JSON object: {serverInfo, results: [...], events: [...]} or {error}.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { CreateMessageRequestSchema, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 
 const scenario = JSON.parse(process.argv[2]);
-const transport = new StdioClientTransport({
-  command: scenario.command,
-  args: scenario.args ?? [],
-  env: scenario.env ?? {},
-  stderr: "pipe",
-});
+// scenario.url (with optional scenario.headers) speaks streamable HTTP instead.
+const transport = scenario.url
+  ? new StreamableHTTPClientTransport(new URL(scenario.url), { requestInit: { headers: scenario.headers ?? {} } })
+  : new StdioClientTransport({
+    command: scenario.command,
+    args: scenario.args ?? [],
+    env: scenario.env ?? {},
+    stderr: "pipe",
+  });
 let stderr = "";
 transport.stderr?.on("data", (d) => { stderr += d.toString(); });
 const client = new Client({ name: "ts-reference-client", version: "1.0.0" },

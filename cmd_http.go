@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v3"
+	"golang.org/x/time/rate"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/internal/config"
+)
+
+// Defaults of the HTTP mode's flags.
+const (
+	DefaultListen             = "127.0.0.1:8000"
+	DefaultSessionIdleTimeout = 10 * time.Minute
+	DefaultMaxSessionsPerKey  = 16
+	DefaultRatePerKey         = 100.0 // requests per second
+	DefaultBurstPerKey        = 200
+	DefaultMaxBodyBytes       = 4 << 20
+	DefaultShutdownGrace      = 10 * time.Second
+	DefaultReadHeaderTimeout  = 10 * time.Second
+)
+
+// httpFlags are the root command's flags for --http mode.
+func httpFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "http", Usage: "serve MCP over streamable HTTP (for hosting one gateway for many users) instead of stdio"},
+		&cli.StringFlag{Name: "listen", Value: DefaultListen, Usage: "HTTP mode: address to listen on; a non-loopback address needs --tls-cert/--tls-key or --insecure-listen"},
+		&cli.StringFlag{Name: "tls-cert", Usage: "HTTP mode: TLS certificate file"},
+		&cli.StringFlag{Name: "tls-key", Usage: "HTTP mode: TLS key file"},
+		&cli.BoolFlag{Name: "insecure-listen", Usage: "HTTP mode: allow plain HTTP on a non-loopback address"},
+		&cli.StringSliceFlag{Name: "allowed-origin", Usage: "HTTP mode: a browser Origin allowed besides the listener's own (repeatable)"},
+		&cli.DurationFlag{Name: "session-idle-timeout", Value: DefaultSessionIdleTimeout, Usage: "HTTP mode: close a session (and reap its upstreams) after this long without requests"},
+		&cli.IntFlag{Name: "max-sessions-per-key", Value: DefaultMaxSessionsPerKey, Usage: "HTTP mode: open sessions allowed per gateway key"},
+		&cli.FloatFlag{Name: "rate-limit", Value: DefaultRatePerKey, Usage: "HTTP mode: requests per second allowed per gateway key (token bucket)"},
+		&cli.IntFlag{Name: "rate-burst", Value: DefaultBurstPerKey, Usage: "HTTP mode: token bucket size per gateway key"},
+		&cli.Int64Flag{Name: "max-body-bytes", Value: DefaultMaxBodyBytes, Usage: "HTTP mode: largest request body accepted"},
+		&cli.DurationFlag{Name: "shutdown-grace", Value: DefaultShutdownGrace, Usage: "HTTP mode: on SIGTERM, how long in-flight requests may finish"},
+	}
+}
+
+// sessionStarter builds the gateway for one HTTP session of principal: its
+// own upstream pool, guardrails and caches, exactly as stdio mode does.
+// stop reaps its upstreams; the server's client session is id.
+type sessionStarter func(principal *authn.Principal, id string, onClose func()) (server *mcp.Server, stop func())
+
+// httpSession is one MCP session and the principal that created it.
+type httpSession struct {
+	keyFP   string
+	server  *mcp.Server
+	stop    func()
+	created time.Time
+}
+
+// httpGateway authenticates every request, binds each MCP session to the
+// key that created it, caps sessions and request rates per key, and hands
+// the rest to the SDK's streamable HTTP handler.
+type httpGateway struct {
+	path    string
+	log     zerolog.Logger
+	start   sessionStarter
+	maxPer  int
+	rate    rate.Limit
+	burst   int
+	metrics *gatewayMetrics
+
+	cfgMu   sync.Mutex
+	cfg     *config.Config
+	cfgMod  time.Time
+	handler http.Handler
+
+	mu       sync.Mutex
+	sessions map[string]*httpSession
+	perKey   map[string]int
+	limiters map[string]*rate.Limiter
+	closed   bool
+}
+
+type ctxKey struct{}
+
+// pending is what an authenticated request carries to getServer.
+type pending struct {
+	principal *authn.Principal
+	once      sync.Once
+	server    *mcp.Server
+}
+
+// config returns the current config, re-read when the file changed, so
+// that a disabled or rotated key is refused at its next request.
+func (h *httpGateway) config() (*config.Config, error) {
+	h.cfgMu.Lock()
+	defer h.cfgMu.Unlock()
+	st, err := os.Stat(h.path)
+	if err == nil && !st.ModTime().Equal(h.cfgMod) {
+		cfg, err := config.Load(h.path)
+		if err != nil {
+			h.log.Error().Err(err).Msg("config changed but does not load; keeping the previous one")
+		} else {
+			h.cfg, h.cfgMod = cfg, st.ModTime()
+		}
+	}
+	return h.cfg, nil
+}
+
+func (h *httpGateway) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		closed := h.closed
+		h.mu.Unlock()
+		if cfg, _ := h.config(); cfg == nil || closed {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", h.metrics.handler())
+	mux.Handle("/mcp", h.metrics.count("mcp", http.HandlerFunc(h.serveMCP)))
+	mux.Handle("/mcp/", h.metrics.count("mcp", http.HandlerFunc(h.serveMCP)))
+	return mux
+}
+
+// unauthorized answers 401 with a WWW-Authenticate challenge.
+func unauthorized(w http.ResponseWriter, why string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="secure-mcp-gateway", error="invalid_token", error_description="`+why+`"`)
+	http.Error(w, "Unauthorized: "+why, http.StatusUnauthorized)
+}
+
+func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for _, k := range []string{"apikey", "api_key", "access_token", "token", "key"} {
+		if q.Has(k) {
+			http.Error(w, "Bad Request: credentials in the query string are refused; send the apikey or Authorization header", http.StatusBadRequest)
+			return
+		}
+	}
+	// No fallback to the process environment: a request without a key is
+	// unauthenticated, whatever the gateway's own env holds.
+	cred := authn.FromHeader(r.Header)
+	if cred.Key.IsZero() {
+		unauthorized(w, "missing gateway key (send the apikey header or Authorization: Bearer)")
+		return
+	}
+	cfg, _ := h.config()
+	principal, err := authn.Authenticate(cfg, cred)
+	if err != nil {
+		h.log.Info().Str("remote", r.RemoteAddr).Err(err).Msg("request refused")
+		unauthorized(w, "gateway key refused")
+		return
+	}
+	fp := principal.KeyFingerprint
+	if !h.limiter(fp).Allow() {
+		w.Header().Set("Retry-After", strconv.Itoa(int(1/float64(h.rate))+1))
+		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
+		return
+	}
+	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
+		h.mu.Lock()
+		s, ok := h.sessions[id]
+		h.mu.Unlock()
+		if ok && s.keyFP != fp {
+			// Another key presenting this session id gets no sign that it
+			// exists.
+			h.log.Warn().Str("remote", r.RemoteAddr).Str("key", fp).Msg("session presented by a key that did not create it")
+			http.Error(w, "Not Found: session not found", http.StatusNotFound)
+			return
+		}
+	} else if r.Method == http.MethodPost {
+		h.mu.Lock()
+		n := h.perKey[fp]
+		h.mu.Unlock()
+		if n >= h.maxPer {
+			w.Header().Set("Retry-After", "60")
+			http.Error(w, fmt.Sprintf("Too Many Requests: this key already has %d open sessions", n), http.StatusTooManyRequests)
+			return
+		}
+	}
+	ctx := context.WithValue(r.Context(), ctxKey{}, &pending{principal: principal})
+	h.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// getServer is the SDK's hook: the existing session's server, or a new
+// gateway for the request's principal (made once per request).
+func (h *httpGateway) getServer(r *http.Request) *mcp.Server {
+	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if s, ok := h.sessions[id]; ok {
+			return s.server
+		}
+		return nil
+	}
+	p, ok := r.Context().Value(ctxKey{}).(*pending)
+	if !ok {
+		return nil
+	}
+	p.once.Do(func() {
+		id := rand.Text()
+		server, stop := h.start(p.principal, id, func() { h.endSession(id) })
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed {
+			go stop()
+			return
+		}
+		h.sessions[id] = &httpSession{keyFP: p.principal.KeyFingerprint, server: server, stop: stop, created: time.Now()}
+		h.perKey[p.principal.KeyFingerprint]++
+		h.metrics.sessions.Inc()
+		p.server = server
+	})
+	return p.server
+}
+
+// endSession reaps a session's upstreams once its client session is over.
+func (h *httpGateway) endSession(id string) {
+	h.mu.Lock()
+	s, ok := h.sessions[id]
+	if ok {
+		delete(h.sessions, id)
+		h.perKey[s.keyFP]--
+		if h.perKey[s.keyFP] <= 0 {
+			delete(h.perKey, s.keyFP)
+		}
+		h.metrics.sessions.Dec()
+	}
+	h.mu.Unlock()
+	if ok {
+		s.stop()
+		h.log.Debug().Str("key", s.keyFP).Msg("session ended; upstreams reaped")
+	}
+}
+
+// sweep ends sessions whose client never completed initialization (the
+// SDK closes them on idle timeout without the gateway hearing of it).
+func (h *httpGateway) sweep(idle time.Duration) {
+	h.mu.Lock()
+	var stale []string
+	for id, s := range h.sessions {
+		live := false
+		for range s.server.Sessions() {
+			live = true
+		}
+		if !live && time.Since(s.created) > idle {
+			stale = append(stale, id)
+		}
+	}
+	h.mu.Unlock()
+	for _, id := range stale {
+		h.endSession(id)
+	}
+}
+
+func (h *httpGateway) limiter(fp string) *rate.Limiter {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	l, ok := h.limiters[fp]
+	if !ok {
+		l = rate.NewLimiter(h.rate, h.burst)
+		h.limiters[fp] = l
+	}
+	return l
+}
+
+// closeAll reaps every session's upstreams; new sessions are refused.
+func (h *httpGateway) closeAll() {
+	h.mu.Lock()
+	h.closed = true
+	ids := make([]string, 0, len(h.sessions))
+	for id := range h.sessions {
+		ids = append(ids, id)
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() { h.endSession(id) })
+	}
+	wg.Wait()
+}
+
+// isLoopback reports whether addr's host is a loopback address or
+// "localhost".
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// serveHTTP is --http mode: one gateway process for many users, each MCP
+// session with its own principal and upstreams.
+func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return &exitError{exitConfig, err}
+	}
+	st, _ := os.Stat(path)
+	redactor := secretsOf(cfg, authn.Credentials{})
+	log, closeLog, err := newLogger(cmd, cfg.Common.LogLevel, redactor)
+	if err != nil {
+		return &exitError{exitUsage, err}
+	}
+	defer closeLog.Close()
+
+	root := cmd.Root()
+	listen := root.String("listen")
+	tlsCert, tlsKey := root.String("tls-cert"), root.String("tls-key")
+	if (tlsCert == "") != (tlsKey == "") {
+		return &exitError{exitUsage, errors.New("--tls-cert and --tls-key go together")}
+	}
+	if !isLoopback(listen) && tlsCert == "" && !root.Bool("insecure-listen") {
+		return &exitError{exitUsage, fmt.Errorf("--listen %s is not a loopback address: pass --tls-cert and --tls-key, or --insecure-listen if a TLS proxy sits in front", listen)}
+	}
+	metrics := newGatewayMetrics()
+	h := &httpGateway{
+		path: path, log: log, cfg: cfg, maxPer: int(root.Int("max-sessions-per-key")),
+		rate: rate.Limit(root.Float("rate-limit")), burst: int(root.Int("rate-burst")), metrics: metrics,
+		sessions: map[string]*httpSession{}, perKey: map[string]int{}, limiters: map[string]*rate.Limiter{},
+	}
+	if st != nil {
+		h.cfgMod = st.ModTime()
+	}
+	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
+	defer closeDeps()
+	deps.onCall = metrics.observeCall
+	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
+		gw, pool := deps.newSession(p, id, onClose)
+		return gw.Server(), func() { pool.Close() }
+	}
+	cop := http.NewCrossOriginProtection()
+	for _, o := range root.StringSlice("allowed-origin") {
+		if err := cop.AddTrustedOrigin(o); err != nil {
+			return &exitError{exitUsage, fmt.Errorf("--allowed-origin %q: %w", o, err)}
+		}
+	}
+	idle := root.Duration("session-idle-timeout")
+	h.handler = mcp.NewStreamableHTTPHandler(h.getServer, &mcp.StreamableHTTPOptions{
+		SessionTimeout:        idle,
+		MaxRequestBodyBytes:   root.Int64("max-body-bytes"),
+		CrossOriginProtection: cop,
+	})
+
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return &exitError{exitUsage, fmt.Errorf("listen on %s: %w", listen, err)}
+	}
+	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCert != "" {
+			errc <- srv.ServeTLS(ln, tlsCert, tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	scheme := "http"
+	if tlsCert != "" {
+		scheme = "https"
+	}
+	log.Info().Str("addr", ln.Addr().String()).Str("endpoint", scheme+"://"+ln.Addr().String()+"/mcp").Msg("listening")
+	sweep := time.NewTicker(max(idle/2, time.Second))
+	defer sweep.Stop()
+	for {
+		select {
+		case err := <-errc:
+			h.closeAll()
+			return fmt.Errorf("http server: %w", err)
+		case <-sweep.C:
+			h.sweep(idle)
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	log.Info().Msg("stopping: no new connections; draining in-flight requests")
+	grace, cancel := context.WithTimeout(context.Background(), root.Duration("shutdown-grace"))
+	defer cancel()
+	if err := srv.Shutdown(grace); err != nil {
+		log.Warn().Err(err).Msg("grace period over; closing the remaining connections")
+		srv.Close()
+	}
+	h.closeAll()
+	log.Info().Msg("stopped; every upstream reaped")
+	return nil
+}

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/internal/config"
+)
+
+// httpGatewayProc is a gateway running in --http mode.
+type httpGatewayProc struct {
+	cmd    *exec.Cmd
+	url    string // the /mcp endpoint
+	base   string
+	stderr *syncBuffer
+}
+
+// startHTTP starts the gateway binary in HTTP mode on a free loopback port.
+// Its own environment holds a valid key, which must never be used as a
+// fallback for requests without one.
+func startHTTP(t *testing.T, f *fixture, args ...string) *httpGatewayProc {
+	t.Helper()
+	argv := append([]string{"--config", f.path, "--http", "--listen", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(gatewayBin, argv...)
+	cmd.Env = gatewayEnv(authn.EnvKey + "=" + f.key)
+	stderr, _ := cmd.StderrPipe()
+	p := &httpGatewayProc{cmd: cmd, stderr: &syncBuffer{}}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.stderr.Write([]byte(line + "\n"))
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["message"] == "listening" {
+				addr <- m["addr"].(string)
+			}
+		}
+		close(addr)
+	}()
+	select {
+	case a, ok := <-addr:
+		if !ok {
+			t.Fatalf("gateway exited before listening:\n%s", p.stderr)
+		}
+		p.base = "http://" + a
+		p.url = p.base + "/mcp"
+	case <-time.After(30 * time.Second):
+		t.Fatalf("gateway did not listen:\n%s", p.stderr)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Signal(syscall.SIGTERM)
+			p.cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("gateway stderr:\n%s", p.stderr)
+		}
+	})
+	return p
+}
+
+// headerRT adds fixed headers to every request.
+type headerRT struct{ h http.Header }
+
+func (rt headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range rt.h {
+		r.Header[k] = v
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func connectHTTP(t *testing.T, url string, h http.Header) (*mcp.ClientSession, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-http", Version: "1"}, nil)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}}, nil)
+}
+
+// addKey adds a second project, user and key to f's config.
+func addKey(t *testing.T, f *fixture, email string) string {
+	t.Helper()
+	key, stored, err := authn.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfgID string
+	for id := range f.cfg.MCPConfigs {
+		cfgID = id
+	}
+	pid, uid := newUUID(), newUUID()
+	f.cfg.Projects[pid] = &config.Project{Name: "project-" + email, MCPConfigID: cfgID, Users: []string{uid}}
+	f.cfg.Users[uid] = &config.User{Email: email}
+	f.cfg.APIKeys[stored] = &config.APIKey{ProjectID: pid, UserID: uid}
+	f.save(t)
+	return key.Reveal()
+}
+
+func rawPost(t *testing.T, url string, h http.Header, body string) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp
+}
+
+const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+func TestE2EHTTPBothHeaderStyles(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f)
+	for name, h := range map[string]http.Header{
+		"apikey":              {"Apikey": {f.key}},
+		"ENKRYPT_GATEWAY_KEY": {"ENKRYPT_GATEWAY_KEY": {f.key}},
+		"bearer":              {"Authorization": {"Bearer " + f.key}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cs, err := connectHTTP(t, p.url, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo_server__echo", Arguments: map[string]any{"message": name}})
+			if err != nil || resultText(res) != name {
+				t.Fatalf("call = %v %v", res, err)
+			}
+		})
+	}
+	// The trailing-slash endpoint of the Python gateway works too.
+	if resp := rawPost(t, p.url+"/", http.Header{"Apikey": {f.key}}, initBody); resp.StatusCode != http.StatusOK {
+		t.Errorf("/mcp/ initialize: %s", resp.Status)
+	}
+}
+
+func TestE2EHTTPRefusals(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f, "--max-body-bytes", "2048")
+	tests := []struct {
+		name   string
+		url    string
+		h      http.Header
+		body   string
+		status int
+	}{
+		{"no key, though the gateway's env has one", p.url, nil, initBody, 401},
+		{"wrong key", p.url, http.Header{"Apikey": {"not-a-key"}}, initBody, 401},
+		{"wrong project header", p.url, http.Header{"Apikey": {f.key}, "Project_id": {"other"}}, initBody, 401},
+		{"key in the query string", p.url + "?apikey=" + f.key, nil, initBody, 400},
+		{"foreign origin", p.url, http.Header{"Apikey": {f.key}, "Origin": {"http://evil.example.com"}}, initBody, 403},
+		{"body over the cap", p.url, http.Header{"Apikey": {f.key}}, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"x":"` + strings.Repeat("a", 4096) + `"}}`, 413},
+		{"unknown session", p.url, http.Header{"Apikey": {f.key}, "Mcp-Session-Id": {"nope"}}, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := rawPost(t, tt.url, tt.h, tt.body)
+			if resp.StatusCode != tt.status {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status = %s (%s), want %d", resp.Status, b, tt.status)
+			}
+			if tt.status == 401 && !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+				t.Errorf("401 without a WWW-Authenticate challenge")
+			}
+		})
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 200} {
+		resp, err := http.Get(p.base + path)
+		if err != nil || resp.StatusCode != want {
+			t.Errorf("GET %s = %v %v", path, resp, err)
+		}
+		if resp != nil {
+			resp.Body.Close()
+		}
+	}
+	if strings.Contains(p.stderr.String(), f.key) {
+		t.Error("the key appears in the logs")
+	}
+}
+
+func TestE2EHTTPSessionBoundToKey(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	other := addKey(t, f, "mallory@example.com")
+	p := startHTTP(t, f)
+	resp := rawPost(t, p.url, http.Header{"Apikey": {f.key}}, initBody)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || sid == "" {
+		t.Fatalf("initialize: %s, session %q", resp.Status, sid)
+	}
+	hijack := rawPost(t, p.url, http.Header{"Apikey": {other}, "Mcp-Session-Id": {sid}, "Mcp-Protocol-Version": {"2025-11-25"}},
+		`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+	b, _ := io.ReadAll(hijack.Body)
+	if hijack.StatusCode != http.StatusNotFound || strings.Contains(string(b), "echo") {
+		t.Fatalf("another key on the session: %s %s", hijack.Status, b)
+	}
+}
+
+func TestE2EHTTPConcurrentSessions(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f, "--max-sessions-per-key", "32", "--rate-limit", "1000", "--rate-burst", "1000")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			cs, err := connectHTTP(t, p.url, http.Header{"Apikey": {f.key}})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cs.Close()
+			for j := range 5 {
+				msg := fmt.Sprintf("session %d call %d", i, j)
+				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo_server__echo", Arguments: map[string]any{"message": msg}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if got := resultText(res); got != msg {
+					errs <- fmt.Errorf("session %d got %q, want %q", i, got, msg)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestE2EHTTPSIGTERMDrainsAndReaps(t *testing.T) {
+	marks := filepath.Join(t.TempDir(), "marks")
+	f := newFixture(t, exampleServer("probe", "probe", map[string]string{"PROBE_CANCEL_FILE": marks}))
+	p := startHTTP(t, f)
+	cs, err := connectHTTP(t, p.url, http.Header{"Apikey": {f.key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := resultStructPID(t, cs)
+	done := make(chan *mcp.CallToolResult, 1)
+	go func() {
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "probe__sleep", Arguments: map[string]any{"ms": 700}})
+		if err != nil {
+			res = &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: err.Error()}}}
+		}
+		done <- res
+	}()
+	waitFor(t, 10*time.Second, "the call to reach the upstream", func() bool {
+		b, _ := os.ReadFile(marks)
+		return strings.Contains(string(b), "started")
+	})
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	res := <-done
+	if res.IsError || resultText(res) != "slept" {
+		t.Errorf("in-flight call during shutdown = %q", resultText(res))
+	}
+	if err := p.cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	waitFor(t, 5*time.Second, "the upstream to be reaped", func() bool { return !alive(pid) })
+}
+
+func resultStructPID(t *testing.T, cs *mcp.ClientSession) int {
+	t.Helper()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "probe__pid"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(res.StructuredContent.(map[string]any)["pid"].(float64))
+}
+
+func TestE2EHTTPTypeScriptClient(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f)
+	dir := requireNodePeers(t)
+	scenario, _ := json.Marshal(map[string]any{
+		"url":     p.url,
+		"headers": map[string]string{"apikey": f.key},
+		"steps": []map[string]any{
+			{"op": "list"},
+			{"op": "call", "name": "echo_server__echo", "arguments": map[string]any{"message": "ts over http"}},
+		},
+	})
+	out, err := exec.Command("node", dir+"/client.mjs", string(scenario)).Output()
+	if err != nil {
+		t.Fatalf("ts client: %v %s", err, out)
+	}
+	if !strings.Contains(string(out), "ts over http") || strings.Contains(string(out), `"error"`) {
+		t.Errorf("ts client over http: %s", out)
+	}
+}
+
+func TestE2EHTTPRateLimitAndSessionCap(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f, "--rate-limit", "0.5", "--rate-burst", "3", "--max-sessions-per-key", "2")
+	h := http.Header{"Apikey": {f.key}}
+	var codes []int
+	for range 4 {
+		resp := rawPost(t, p.url, h, initBody)
+		codes = append(codes, resp.StatusCode)
+		if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+			t.Error("429 without Retry-After")
+		}
+	}
+	// Two sessions fit the cap, the third is refused by the cap, the fourth
+	// by the token bucket.
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 || codes[3] != 429 {
+		t.Errorf("status codes = %v, want [200 200 429 429]", codes)
+	}
+}

@@ -255,6 +255,12 @@ func TestE2EMissingCommandCostsOnlyItsTools(t *testing.T) {
 	if !strings.Contains(g.stderr.String(), "ghost") {
 		t.Errorf("the failing server is not named in the logs:\n%s", g.stderr)
 	}
+	// A call to one of its tools is a tool error naming the server, not an
+	// unknown tool.
+	res := g.call(t, "ghost__anything", nil)
+	if !res.IsError || !strings.Contains(resultText(res), `"ghost"`) || !strings.Contains(resultText(res), "could not be reached") {
+		t.Errorf("call to a tool of a dead server = %v %q", res.IsError, resultText(res))
+	}
 }
 
 func TestE2EUnknownToolIsAnError(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,6 +132,7 @@ type serverState struct {
 	tools    []*mcp.Tool       // as the upstream listed them and the guard let through; nil until discovered
 	withheld map[string]string // upstream tool name -> why the guard withheld it
 	ok       bool              // the last discovery succeeded
+	err      error             // why the last discovery failed
 	dirty    bool              // the upstream announced a change since
 }
 
@@ -357,7 +359,7 @@ func (g *Gateway) discover(ctx context.Context) bool {
 		g.mu.Lock()
 		st := g.state[f.name]
 		if f.err != nil {
-			st.ok = false
+			st.ok, st.err = false, f.err
 			g.log.Warn().Str("server", f.name).Err(f.err).Msg("tool discovery failed; its tools are withheld until it recovers")
 		} else {
 			st.tools, st.withheld, st.ok, st.dirty = f.tools, f.withheld, true, false
@@ -525,6 +527,12 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			outcome = OutcomeWithheld
 			return errorResult(why), nil
 		}
+		if server, err := g.failedServerFor(name); err != nil {
+			// The tool belongs to a server that could not be reached: say
+			// so, rather than that the tool does not exist.
+			outcome = OutcomeUnavailable
+			return errorResult(fmt.Sprintf("Tool %q is unavailable: upstream server %q could not be reached: %v", name, server, err)), nil
+		}
 		outcome = OutcomeUnknownTool
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
 	}
@@ -602,6 +610,20 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		outcome = OutcomeToolError
 	}
 	return res, nil
+}
+
+// failedServerFor returns the server whose prefix name carries and whose
+// last discovery failed, with that failure.
+func (g *Gateway) failedServerFor(name string) (string, error) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for _, s := range g.servers {
+		st := g.state[s.Name]
+		if p := SanitizeName(s.Prefix()); s.Prefix() != "" && st.err != nil && !st.ok && strings.HasPrefix(name, p) {
+			return s.Name, st.err
+		}
+	}
+	return "", nil
 }
 
 func errorResult(text string) *mcp.CallToolResult {

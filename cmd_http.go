@@ -351,11 +351,10 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 		}
 	}
 	idle := root.Duration("session-idle-timeout")
-	h.handler = mcp.NewStreamableHTTPHandler(h.getServer, &mcp.StreamableHTTPOptions{
-		SessionTimeout:        idle,
-		MaxRequestBodyBytes:   root.Int64("max-body-bytes"),
-		CrossOriginProtection: cop,
-	})
+	h.handler = cop.Handler(mcp.NewStreamableHTTPHandler(h.getServer, &mcp.StreamableHTTPOptions{
+		SessionTimeout:      idle,
+		MaxRequestBodyBytes: root.Int64("max-body-bytes"),
+	}))
 
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {

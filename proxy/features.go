@@ -1,5 +1,7 @@
 package proxy
 
+//lint:file-ignore SA1019 The gateway forwards sampling, roots and logging, which clients of protocol 2025-11-25 use; only the draft 2026-07-28 deprecates them.
+
 import (
 	"context"
 	"fmt"

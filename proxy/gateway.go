@@ -102,16 +102,6 @@ type Options struct {
 	// processes, and revalidates them against the upstreams. Nil means no
 	// cache: every new gateway lists its upstreams live.
 	ToolCache ToolCache
-	// ToolExposure is how upstream tools are shown: "direct" re-exports
-	// them as <server>__<tool>; "meta" answers tools/list with the seven
-	// enkrypt_* meta-tools instead (see meta.go). Empty means "direct".
-	ToolExposure string
-	// Timeouts applies the per-kind budgets (timeout_settings) and keeps
-	// their metrics; one tracker may serve every session of a process.
-	// When set, its discovery and tool_execution budgets replace
-	// DiscoveryTimeout and CallTimeout. Nil means a tracker of this gateway
-	// alone, with DiscoveryTimeout, CallTimeout and the config defaults.
-	Timeouts *TimeoutTracker
 }
 
 // Gateway is the MCP server for one principal: it lists the tools of the
@@ -122,8 +112,6 @@ type Gateway struct {
 	servers  []*config.Server
 	sessions Sessions
 	server   *mcp.Server
-	timeouts *TimeoutTracker // budgets and metrics of every operation kind
-	rawCache ToolCache       // Options.ToolCache unwrapped, for the meta-tools' cache status and clear
 
 	discoverMu sync.Mutex // serialises discovery rounds
 	closeOnce  sync.Once  // arms OnClose once
@@ -183,18 +171,6 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	}
 	if g.opts.CallTimeout <= 0 {
 		g.opts.CallTimeout = DefaultCallTimeout
-	}
-	g.timeouts = g.opts.Timeouts
-	if g.timeouts == nil {
-		b := BudgetsFromConfig(config.TimeoutSettings{})
-		b.ByKind[KindDiscovery], b.ByKind[KindToolExecution] = g.opts.DiscoveryTimeout, g.opts.CallTimeout
-		g.timeouts = NewTimeoutTracker(b, &g.log)
-	}
-	g.opts.DiscoveryTimeout = g.timeouts.Budgets().Budget(KindDiscovery)
-	g.opts.CallTimeout = g.timeouts.Budgets().Budget(KindToolExecution)
-	if g.opts.ToolCache != nil {
-		g.rawCache = g.opts.ToolCache
-		g.opts.ToolCache = timedCache{tc: g.opts.ToolCache, t: g.timeouts}
 	}
 	if principal != nil && principal.MCPConfig != nil {
 		g.servers = principal.MCPConfig.Servers
@@ -261,15 +237,9 @@ func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch method {
 		case "tools/list":
-			if g.opts.ToolExposure == config.ToolExposureMeta {
-				return &mcp.ListToolsResult{Tools: metaTools()}, nil
-			}
 			return g.listTools(ctx)
 		case "tools/call":
 			if r, ok := req.(*mcp.CallToolRequest); ok {
-				if g.opts.ToolExposure == config.ToolExposureMeta {
-					return g.callMeta(ctx, r)
-				}
 				return g.callTool(ctx, r)
 			}
 		case "resources/list":
@@ -345,18 +315,14 @@ func (g *Gateway) notifyToolListChanged() {
 // failed last time, or announced a change, in parallel and bounded by the
 // discovery timeout. An upstream that fails costs only its own tools. It
 // reports whether the exported tool set changed.
-func (g *Gateway) discover(ctx context.Context) bool { return g.discoverOnly(ctx, "") }
-
-// discoverOnly is discover restricted to the server named only, or to every
-// server when only is empty.
-func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
+func (g *Gateway) discover(ctx context.Context) bool {
 	g.discoverMu.Lock()
 	defer g.discoverMu.Unlock()
 
 	var todo []*config.Server
 	g.mu.RLock()
 	for _, s := range g.servers {
-		if st := g.state[s.Name]; (!st.ok || st.dirty) && (only == "" || s.Name == only) {
+		if st := g.state[s.Name]; !st.ok || st.dirty {
 			todo = append(todo, s)
 		}
 	}
@@ -368,9 +334,8 @@ func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
 	todo, stale := g.loadCached(ctx, todo)
 	defer g.revalidateLater(stale)
 
-	ctx, op := g.timeouts.Start(ctx, KindDiscovery, fmt.Sprintf("tool discovery of %d server(s)", len(todo)))
-	var roundErr error
-	defer func() { op.End(roundErr) }()
+	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
+	defer cancel()
 	type found struct {
 		name     string
 		tools    []*mcp.Tool
@@ -396,11 +361,7 @@ func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
 		g.mu.Lock()
 		st := g.state[f.name]
 		if f.err != nil {
-			if op.TimedOut() {
-				f.err = &TimeoutError{Kind: KindDiscovery, Operation: fmt.Sprintf("tool discovery of server %q", f.name), Budget: op.Budget()}
-			}
 			st.ok, st.err = false, f.err
-			roundErr = f.err
 			g.log.Warn().Str("server", f.name).Err(f.err).Msg("tool discovery failed; its tools are withheld until it recovers")
 		} else {
 			st.tools, st.withheld, st.ok, st.dirty = f.tools, f.withheld, true, false

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"secure-mcp-gateway/internal/atomicfile"
 )
 
 // diskStore keeps one JSON file per entry, named by its key, in dir. Files
@@ -43,32 +45,7 @@ func (d *diskStore) put(key string, e *Entry) error {
 	if err != nil {
 		return fmt.Errorf("encode cache entry: %w", err)
 	}
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		return fmt.Errorf("create cache directory: %w", err)
-	}
-	f, err := os.CreateTemp(d.dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write cache entry: %w", err)
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op after the rename
-	// CreateTemp makes the file 0600; say so explicitly for other platforms.
-	if err := f.Chmod(0o600); err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		f.Close()
-		return fmt.Errorf("write cache entry: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write cache entry: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("write cache entry: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write cache entry: %w", err)
-	}
-	if err := os.Rename(tmp, d.path(key)); err != nil {
+	if err := atomicfile.WriteFile(d.path(key), b, 0o600); err != nil {
 		return fmt.Errorf("write cache entry: %w", err)
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"secure-mcp-gateway/internal/atomicfile"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 )
@@ -75,7 +76,7 @@ func withCache(path string, fn func(*cacheFile) (changed bool, err error)) error
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("create token cache directory: %w", err)
 	}
-	unlock, err := lockFile(path + ".lock")
+	unlock, err := atomicfile.Lock(path + ".lock")
 	if err != nil {
 		return fmt.Errorf("lock token cache: %w", err)
 	}
@@ -114,23 +115,7 @@ func writeCache(path string, c *cacheFile) error {
 	if err != nil {
 		return fmt.Errorf("encode token cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write token cache: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename this fails harmlessly
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write token cache: %w", err)
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write token cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write token cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 		return fmt.Errorf("write token cache: %w", err)
 	}
 	return nil

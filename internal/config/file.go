@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"secure-mcp-gateway/internal/atomicfile"
 )
 
 // DefaultBackups is how many backups of the config file Save and Update keep.
@@ -131,7 +133,7 @@ func withLock(path string, fn func() error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return &FileError{Path: path, Err: fmt.Errorf("create directory: %w", err)}
 	}
-	unlock, err := lockFile(path + ".lock")
+	unlock, err := atomicfile.Lock(path + ".lock")
 	if err != nil {
 		return &FileError{Path: path, Err: fmt.Errorf("lock: %w", err)}
 	}
@@ -139,64 +141,22 @@ func withLock(path string, fn func() error) error {
 	return fn()
 }
 
-// write marshals c, backs up old (if any) and replaces path atomically:
-// temp file in the same directory, fsync, rename, fsync of the directory.
+// write marshals c, backs up old (if any) and replaces path atomically
+// with a 0600 file.
 func write(path string, c *Config, old []byte) error {
 	data, err := Marshal(c)
 	if err != nil {
 		return &FileError{Path: path, Err: err}
 	}
-	dir := filepath.Dir(path)
 	if old != nil {
 		if err := backup(path, old, time.Now()); err != nil {
 			return &FileError{Path: path, Err: err}
 		}
 	}
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return &FileError{Path: path, Err: fmt.Errorf("create temp file: %w", err)}
-	}
-	done := false
-	defer func() {
-		if !done {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil && runtime.GOOS != "windows" {
-		return &FileError{Path: path, Err: fmt.Errorf("chmod temp file: %w", err)}
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return &FileError{Path: path, Err: fmt.Errorf("write temp file: %w", err)}
-	}
-	if err := tmp.Sync(); err != nil {
-		return &FileError{Path: path, Err: fmt.Errorf("sync temp file: %w", err)}
-	}
-	if err := tmp.Close(); err != nil {
-		return &FileError{Path: path, Err: fmt.Errorf("close temp file: %w", err)}
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return &FileError{Path: path, Err: fmt.Errorf("replace file: %w", err)}
-	}
-	done = true
-	if err := syncDir(dir); err != nil {
-		return &FileError{Path: path, Err: fmt.Errorf("sync directory: %w", err)}
+	if err := atomicfile.WriteFile(path, data, 0o600); err != nil {
+		return &FileError{Path: path, Err: err}
 	}
 	return nil
-}
-
-// syncDir makes a rename in dir durable. Windows cannot open a directory for
-// syncing, and NTFS renames are journaled, so it is skipped there.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // backup writes old to <path>.bkp.YYYYmmdd_HHMMSS, adding .1, .2, … when

@@ -1,6 +1,6 @@
 //go:build windows
 
-package config
+package atomicfile
 
 import (
 	"fmt"
@@ -9,9 +9,9 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// lockFile takes an exclusive LockFileEx lock on name, creating it, and
+// Lock takes an exclusive LockFileEx lock on name, creating it, and
 // returns the function that releases it.
-func lockFile(name string) (func(), error) {
+func Lock(name string) (func(), error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,6 @@
 //go:build darwin || dragonfly || freebsd || linux || netbsd || openbsd
 
-package config
+package atomicfile
 
 import (
 	"fmt"
@@ -9,11 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lockFile takes an exclusive flock on name, creating it with mode 0600, and
+// Lock takes an exclusive flock on name, creating it with mode 0600, and
 // returns the function that releases it. flock locks belong to the open file,
 // so two goroutines of one process exclude each other too. The lock file is
 // left in place: removing it would let a waiter lock a deleted inode.
-func lockFile(name string) (func(), error) {
+func Lock(name string) (func(), error) {
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,6 @@
 //go:build !(darwin || dragonfly || freebsd || linux || netbsd || openbsd || windows)
 
-package config
+package atomicfile
 
 import (
 	"errors"
@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// lockFile creates name exclusively, retrying while it exists, and returns
+// Lock creates name exclusively, retrying while it exists, and returns
 // the function that removes it. It is the fallback for systems without
 // flock; a lock file left by a crashed process must be removed by hand, so
 // after a minute of waiting the error says so.
-func lockFile(name string) (func(), error) {
+func Lock(name string) (func(), error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

@@ -1,8 +1,12 @@
 package guard
 
 import (
+	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"secure-mcp-gateway/internal/config"
 )
 
 // mixedText returns n bytes of realistic tool traffic: prose, JSON, code,
@@ -32,6 +36,13 @@ func pathological(n int) string {
 	return strings.Repeat(unit, n/len(unit)+1)[:n]
 }
 
+// pathologicalNoStops is pathological without sentence or line ends, so
+// patterns that run to the end of a sentence run as far as they may.
+func pathologicalNoStops(n int) string {
+	unit := "ignore the previous system send upload token <|<!-- ai [//]: # ( disable always use this only 3 xoxb- glpat- ghp_ sk-proj- password: "
+	return strings.Repeat(unit, n/len(unit)+1)[:n]
+}
+
 func benchScanner(b *testing.B, s string) {
 	sc := NewScanner([]string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge}, []string{"project falcon", "sudo"})
 	b.SetBytes(int64(len(s)))
@@ -41,6 +52,8 @@ func benchScanner(b *testing.B, s string) {
 	}
 }
 
+// BenchmarkAllDetectors runs every offline detector together over mixed and
+// pathological text of growing size; MB/s should stay flat as size grows.
 func BenchmarkAllDetectors(b *testing.B) {
 	for _, c := range []struct {
 		name string
@@ -49,9 +62,33 @@ func BenchmarkAllDetectors(b *testing.B) {
 		{"mixed_1KB", mixedText(1 << 10)},
 		{"mixed_64KB", mixedText(64 << 10)},
 		{"mixed_1MB", mixedText(1 << 20)},
+		{"pathological_1KB", pathological(1 << 10)},
+		{"pathological_64KB", pathological(64 << 10)},
 		{"pathological_1MB", pathological(1 << 20)},
+		{"nostops_64KB", pathologicalNoStops(64 << 10)},
+		{"nostops_1MB", pathologicalNoStops(1 << 20)},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchScanner(b, c.in) })
+	}
+}
+
+// BenchmarkToolPoisoning scans tool-definition text, which adds the
+// sensitive-path and preference-manipulation rules to injection.
+func BenchmarkToolPoisoning(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		in   string
+	}{
+		{"mixed_1MB", mixedText(1 << 20)},
+		{"pathological_1MB", pathological(1 << 20)},
+		{"nostops_1MB", pathologicalNoStops(1 << 20)},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.in)))
+			for b.Loop() {
+				ScanToolPoisoning(c.in)
+			}
+		})
 	}
 }
 
@@ -67,5 +104,44 @@ func BenchmarkDetector(b *testing.B) {
 				scan(s)
 			}
 		})
+	}
+}
+
+// typicalArgs is a 1 KB argument object of the kind an MCP client sends:
+// nested objects, an array, prose, a path, a URL and numbers.
+func typicalArgs() json.RawMessage {
+	v := map[string]any{
+		"query":   "Find the open invoices for the ACME account and summarise the overdue ones by region.",
+		"path":    "/home/dev/projects/billing/reports/2024-q2/summary.md",
+		"url":     "https://api.example.com/v2/invoices?status=open&limit=50",
+		"limit":   50,
+		"options": map[string]any{"include_archived": false, "sort": "due_date", "order": "desc", "fields": []any{"id", "customer", "amount", "currency", "due_date", "region"}},
+		"filters": []any{
+			map[string]any{"field": "region", "op": "in", "value": []any{"EMEA", "APAC", "NA"}},
+			map[string]any{"field": "amount", "op": "gt", "value": 1000},
+		},
+		"note": strings.Repeat("The customer asked for a breakdown by quarter with totals and a short commentary. ", 6),
+	}
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// BenchmarkScanArgs1KB is the input check of one typical call through
+// Engine.CheckCall with every offline input detector enabled.
+func BenchmarkScanArgs1KB(b *testing.B) {
+	e := NewEngine(&Options{Servers: []*config.Server{{
+		Name: "s",
+		InputGuardrailsPolicy: &config.Policy{Enabled: true,
+			Block:            []string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge},
+			AdditionalConfig: map[string]any{"keywords": []any{"project falcon"}}},
+	}}})
+	args := typicalArgs()
+	ctx := context.Background()
+	b.SetBytes(int64(len(args)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := e.CheckCall(ctx, "s", "t", args); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -76,14 +76,18 @@ func (sc *Scanner) Scan(s string, fs []Finding) []Finding {
 	if sc.PII {
 		fs = append(fs, ScanPII(s)...)
 	}
+	mask := 0
 	if sc.Secrets {
-		fs = append(fs, ScanSecrets(s)...)
+		mask |= maskSecrets
 	}
 	switch {
 	case sc.ToolPoisoning:
-		fs = append(fs, ScanToolPoisoning(s)...)
+		mask |= maskToolPoisoning
 	case sc.Injection:
-		fs = append(fs, ScanInjection(s)...)
+		mask |= maskInjection
+	}
+	if mask != 0 {
+		fs = ruleSets[mask].scan(s, fs)
 	}
 	if sc.HiddenText {
 		fs = append(fs, ScanHiddenText(s)...)

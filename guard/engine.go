@@ -208,11 +208,14 @@ func (e *Engine) logFindings(server, tool, stage string, texts []string, fs []Fi
 	}
 }
 
-// scanStrings runs p's scanner over every string and returns the findings
-// that p blocks on, and all findings.
-func scanAll(p *policy, strs []string) (blocking, all []Finding, firstText map[int]string) {
-	for _, s := range strs {
+// scanAll runs p's scanner over every string once and returns the findings
+// that p blocks on, all findings, and the findings of each string (for
+// logging, indexed like strs).
+func scanAll(p *policy, strs []string) (blocking, all []Finding, per [][]Finding) {
+	per = make([][]Finding, len(strs))
+	for i, s := range strs {
 		fs := p.scanner.Scan(s, nil)
+		per[i] = fs
 		for _, f := range fs {
 			all = append(all, f)
 			if p.block[f.Detector] && !(f.Detector == DetectorPII && p.piiRedaction) {
@@ -220,7 +223,16 @@ func scanAll(p *policy, strs []string) (blocking, all []Finding, firstText map[i
 			}
 		}
 	}
-	return blocking, all, nil
+	return blocking, all, per
+}
+
+// logAll logs the findings of every string scanned by scanAll.
+func (e *Engine) logAll(server, tool, stage string, strs []string, per [][]Finding, blocked bool) {
+	for i, fs := range per {
+		if len(fs) > 0 {
+			e.logFindings(server, tool, stage, strs[i:i+1], fs, blocked)
+		}
+	}
 }
 
 // CheckCall inspects a call's arguments before it is forwarded: every string
@@ -243,10 +255,8 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 			}
 		}
 		strs := collectStrings(v, nil)
-		blocking, all, _ := scanAll(&sp.input, strs)
-		for _, s := range strs {
-			e.logFindings(server, tool, "input", []string{s}, sp.input.scanner.Scan(s, nil), len(blocking) > 0)
-		}
+		blocking, all, per := scanAll(&sp.input, strs)
+		e.logAll(server, tool, "input", strs, per, len(blocking) > 0)
 		if len(blocking) > 0 {
 			return nil, nil, &BlockedError{server, tool, "input", reasons(blocking)}
 		}
@@ -321,10 +331,8 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 		changed := false
 		if sp != nil && sp.output.enabled {
 			strs := collectResultStrings(v, nil)
-			blocking, _, _ := scanAll(&sp.output, strs)
-			for _, s := range strs {
-				e.logFindings(server, tool, "output", []string{s}, sp.output.scanner.Scan(s, nil), len(blocking) > 0 && !sp.output.redact)
-			}
+			blocking, _, per := scanAll(&sp.output, strs)
+			e.logAll(server, tool, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 			if len(blocking) > 0 {
 				if !sp.output.redact {
 					return nil, &BlockedError{server, tool, "output", reasons(blocking)}

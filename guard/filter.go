@@ -42,11 +42,8 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 			var v any
 			_ = json.Unmarshal(def, &v)
 			strs := collectStrings(v, nil)
-			blocking, all, _ := scanAll(&sp.tool, strs)
-			for _, s := range strs {
-				e.logFindings(server, t.Name, "tool", []string{s}, sp.tool.scanner.Scan(s, nil), len(blocking) > 0)
-			}
-			_ = all
+			blocking, _, per := scanAll(&sp.tool, strs)
+			e.logAll(server, t.Name, "tool", strs, per, len(blocking) > 0)
 			if len(blocking) > 0 {
 				withheld[t.Name] = fmt.Sprintf("Tool %q on server %q is withheld: its definition failed the tool guardrails: %s.", t.Name, server, joinReasons(reasons(blocking)))
 				continue

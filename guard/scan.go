@@ -18,21 +18,56 @@ type Finding struct {
 	Start, End int
 }
 
-// rule is one windowed pattern: the regexp runs only over windows around the
-// anchors' occurrences in the ASCII-lowercased text, windows are merged, and
-// each byte is scanned at most once, so a rule is linear in its input.
+// rule is one anchored pattern. Anchors are the lowercase literals a match
+// of the rule starts with; the rule's regexp runs anchored at each anchor
+// occurrence over at most fwd bytes, and a hit inside the previous match is
+// skipped. The work per hit is bounded by fwd and the regexp stops as soon
+// as no match is possible, so a rule is linear in its input even when the
+// input is made of anchors.
 type rule struct {
+	det     string // the detector the rule belongs to
 	id      string
-	anchors []string // lowercase literals of two bytes or more; nil means the whole text is one window
-	back    int      // window bytes before an anchor
-	fwd     int      // window bytes after an anchor's start
-	re      *regexp.Regexp
+	anchors []string // lowercase literals where a match starts, two bytes or more; nil means the whole text is one window
+	fwd     int      // the longest match, in bytes from its start
+	pat     string   // the pattern; compiled anchored at the match start
+	// start, when set, maps an anchor hit at i to where the match starts
+	// (for anchors in the middle of a match); a negative result rejects it.
+	start func(lower string, i int) int
 	// accept, when set, cheaply rejects an anchor hit at i in the
-	// lowercased text before any window is built around it.
+	// lowercased text before the regexp runs.
 	accept func(lower string, i int) bool
+	// closer, when set, is a literal the match must end with (such as
+	// "-->"); a hit with no closer within fwd bytes is rejected without
+	// running the regexp, and the window ends at the closer.
+	closer string
+	// deadTo, when set, is a byte that ends the stretch a failed match
+	// attempt rules out: later hits before its next occurrence cannot
+	// match either and are skipped (a JWT's first segment ends at '.').
+	deadTo byte
 	group  int                   // submatch that is the finding; 0 means the whole match
 	valid  func(m string) bool   // nil means every match counts
 	rename func(m string) string // optional: a more specific rule id for this match
+
+	re   *regexp.Regexp // pat anchored at the start of the window
+	word bool           // pat begins with \b: the match must start at a word boundary
+}
+
+// compile prepares r's regexp.
+func (r *rule) compile() {
+	if r.anchors == nil {
+		r.re = regexp.MustCompile(r.pat)
+		return
+	}
+	r.re = regexp.MustCompile(`^(?:` + r.pat + `)`)
+	p := r.pat
+	for strings.HasPrefix(p, "(?") {
+		k := strings.IndexByte(p, ')')
+		if k < 0 || strings.ContainsAny(p[2:k], ":") {
+			break
+		}
+		p = p[k+1:]
+	}
+	r.word = strings.HasPrefix(p, `\b`)
 }
 
 // lowerPool recycles buffers for the ASCII-lowercased copies of scanned text.
@@ -50,18 +85,9 @@ func asciiLower(s string, buf []byte) []byte {
 	return buf
 }
 
-// merge turns sorted anchor offsets into merged [start,end) windows.
-func (r *rule) merge(hits []int, n int) [][2]int {
-	var out [][2]int
-	for _, h := range hits {
-		s, e := max(h-r.back, 0), min(h+r.fwd, n)
-		if k := len(out) - 1; k >= 0 && s <= out[k][1] {
-			out[k][1] = max(out[k][1], e)
-			continue
-		}
-		out = append(out, [2]int{s, e})
-	}
-	return out
+// isREWordByte reports whether c is a word character for regexp's \b.
+func isREWordByte(c byte) bool {
+	return c-'0' < 10 || c-'a' < 26 || c-'A' < 26 || c == '_'
 }
 
 // ruleSet finds the anchors of all its rules in one pass over the text: a
@@ -69,8 +95,9 @@ func (r *rule) merge(hits []int, n int) [][2]int {
 // candidates are compared with the anchors that start with those bytes.
 type ruleSet struct {
 	rules  []*rule
-	first  [1024]uint64           // bigram bitset
-	byGram map[uint16][]anchorRef // bigram -> anchors
+	first  [1024]uint64  // bigram bitset
+	gram   [65536]uint8  // bigram -> index+1 into byGram
+	byGram [][]anchorRef // anchors by bigram
 }
 
 type anchorRef struct {
@@ -78,83 +105,157 @@ type anchorRef struct {
 	anchor string
 }
 
-func newRuleSet(rules []*rule) *ruleSet {
-	rs := &ruleSet{rules: rules, byGram: map[uint16][]anchorRef{}}
-	for ri, r := range rules {
+// detectorRules marks rules as det's and compiles them.
+func detectorRules(det string, rules []*rule) []*rule {
+	for _, r := range rules {
+		r.det = det
+		r.compile()
+	}
+	return rules
+}
+
+func newRuleSet(lists ...[]*rule) *ruleSet {
+	rs := &ruleSet{}
+	for _, l := range lists {
+		rs.rules = append(rs.rules, l...)
+	}
+	for ri, r := range rs.rules {
 		for _, a := range r.anchors {
 			if len(a) < 2 {
 				panic("guard: anchor shorter than two bytes: " + a)
 			}
 			g := uint16(a[0])<<8 | uint16(a[1])
 			rs.first[g>>6] |= 1 << (g & 63)
-			rs.byGram[g] = append(rs.byGram[g], anchorRef{ri, a})
+			if rs.gram[g] == 0 {
+				rs.byGram = append(rs.byGram, nil)
+				if len(rs.byGram) > 255 {
+					panic("guard: too many anchor bigrams in one rule set")
+				}
+				rs.gram[g] = uint8(len(rs.byGram))
+			}
+			k := rs.gram[g] - 1
+			rs.byGram[k] = append(rs.byGram[k], anchorRef{ri, a})
 		}
 	}
 	return rs
 }
 
-// hits returns, per rule, the sorted offsets of its anchors in lower.
-func (rs *ruleSet) hits(lower string) [][]int {
-	out := make([][]int, len(rs.rules))
-	n := len(lower)
-	for i := 0; i+1 < n; i++ {
-		g := uint16(lower[i])<<8 | uint16(lower[i+1])
-		if rs.first[g>>6]&(1<<(g&63)) == 0 {
-			continue
-		}
-		for _, ar := range rs.byGram[g] {
-			if strings.HasPrefix(lower[i:], ar.anchor) && (rs.rules[ar.rule].accept == nil || rs.rules[ar.rule].accept(lower, i)) {
-				if h := out[ar.rule]; len(h) == 0 || h[len(h)-1] != i {
-					out[ar.rule] = append(h, i)
-				}
-			}
-		}
-	}
-	return out
+// ruleState is one rule's progress through one text.
+type ruleState struct {
+	lastEnd  int // end of the previous match or of a stretch a failed attempt ruled out; hits before it are skipped
+	closerAt int // next occurrence of the rule's closer at or after the last search, -1 if none, -2 if not searched
 }
 
-// run appends the findings of every rule of rs in s to fs.
-func (rs *ruleSet) run(detector, s string, fs []Finding) []Finding {
+// run appends the findings of every rule of rs in s to fs. Anchor hits are
+// found in one pass and each is matched as soon as it is found, so the
+// whole scan is one left-to-right pass.
+func (rs *ruleSet) run(s string, fs []Finding) []Finding {
 	if s == "" {
 		return fs
 	}
 	bp := lowerPool.Get().(*[]byte)
 	lb := asciiLower(s, *bp)
 	lower := unsafeString(lb)
-	hits := rs.hits(lower)
-	for ri, r := range rs.rules {
-		var ws [][2]int
+	var stackState [16]ruleState
+	st := stackState[:0]
+	if len(rs.rules) > len(stackState) {
+		st = make([]ruleState, 0, len(rs.rules))
+	}
+	for _, r := range rs.rules {
+		st = append(st, ruleState{closerAt: -2})
 		if r.anchors == nil {
-			ws = [][2]int{{0, len(s)}}
-		} else if len(hits[ri]) > 0 {
-			ws = r.merge(hits[ri], len(s))
+			fs = r.scanAll(s, fs)
 		}
-		fs = r.scan(detector, s, ws, fs)
+	}
+	n := len(lower)
+	for i := 0; i+1 < n; i++ {
+		g := uint16(lower[i])<<8 | uint16(lower[i+1])
+		if rs.first[g>>6]&(1<<(g&63)) == 0 {
+			continue
+		}
+		for _, ar := range rs.byGram[rs.gram[g]-1] {
+			if !strings.HasPrefix(lower[i:], ar.anchor) {
+				continue
+			}
+			fs = rs.rules[ar.rule].at(s, lower, i, &st[ar.rule], fs)
+		}
 	}
 	*bp = lb
 	lowerPool.Put(bp)
 	return fs
 }
 
-// scan appends r's findings in the windows ws of s to fs.
-func (r *rule) scan(detector, s string, ws [][2]int, fs []Finding) []Finding {
-	for _, w := range ws {
-		sub := s[w[0]:w[1]]
-		for _, m := range r.re.FindAllStringSubmatchIndex(sub, -1) {
-			a, b := m[2*r.group], m[2*r.group+1]
-			if a < 0 {
-				continue
-			}
-			text := sub[a:b]
-			if r.valid != nil && !r.valid(text) {
-				continue
-			}
-			id := r.id
-			if r.rename != nil {
-				id = r.rename(text)
-			}
-			fs = append(fs, Finding{Detector: detector, Rule: id, Start: w[0] + a, End: w[0] + b})
+// at matches r at the anchor hit i and appends a finding to fs.
+func (r *rule) at(s, lower string, i int, st *ruleState, fs []Finding) []Finding {
+	a := i
+	if r.start != nil {
+		if a = r.start(lower, i); a < 0 {
+			return fs
 		}
+	}
+	if a < st.lastEnd {
+		return fs
+	}
+	if r.word && a > 0 && isREWordByte(s[a-1]) {
+		return fs
+	}
+	if r.accept != nil && !r.accept(lower, i) {
+		return fs
+	}
+	end := min(a+r.fwd, len(s))
+	if r.closer != "" {
+		if st.closerAt == -2 || (st.closerAt >= 0 && st.closerAt < i+1) {
+			k := strings.Index(lower[i+1:], r.closer)
+			st.closerAt = -1
+			if k >= 0 {
+				st.closerAt = i + 1 + k
+			}
+		}
+		if st.closerAt < 0 || st.closerAt+len(r.closer) > end {
+			return fs
+		}
+		end = st.closerAt + len(r.closer)
+	}
+	m := r.re.FindStringSubmatchIndex(s[a:end])
+	if m == nil {
+		switch {
+		case r.closer != "":
+			// Comments do not nest: a later opener before the same closer
+			// sees a subset of this attempt's text and fails too.
+			st.lastEnd = end
+		case r.deadTo != 0:
+			if k := strings.IndexByte(s[a:end], r.deadTo); k >= 0 {
+				st.lastEnd = a + k
+			}
+		}
+		return fs
+	}
+	st.lastEnd = a + m[1]
+	return r.found(s[a:end], a, m, fs)
+}
+
+// found appends the finding of the match m in sub, which starts at off.
+func (r *rule) found(sub string, off int, m []int, fs []Finding) []Finding {
+	x, y := m[2*r.group], m[2*r.group+1]
+	if x < 0 {
+		return fs
+	}
+	text := sub[x:y]
+	if r.valid != nil && !r.valid(text) {
+		return fs
+	}
+	id := r.id
+	if r.rename != nil {
+		id = r.rename(text)
+	}
+	return append(fs, Finding{Detector: r.det, Rule: id, Start: off + x, End: off + y})
+}
+
+// scanAll appends r's findings over the whole of s, for a rule without
+// anchors.
+func (r *rule) scanAll(s string, fs []Finding) []Finding {
+	for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
+		fs = r.found(s, 0, m, fs)
 	}
 	return fs
 }
@@ -170,6 +271,31 @@ func nearAny(span int, words ...string) func(string, int) bool {
 			}
 		}
 		return false
+	}
+}
+
+// segmentHasAll returns an accept function that keeps a hit only when the
+// text from the hit to the first of stops (or span bytes) contains one of
+// each group of words.
+func segmentHasAll(span int, stops string, groups ...[]string) func(string, int) bool {
+	return func(lower string, i int) bool {
+		w := lower[i:min(i+span, len(lower))]
+		if k := strings.IndexAny(w, stops); k >= 0 {
+			w = w[:k]
+		}
+		for _, g := range groups {
+			ok := false
+			for _, x := range g {
+				if strings.Contains(w, x) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				return false
+			}
+		}
+		return true
 	}
 }
 

@@ -2,53 +2,113 @@ package guard
 
 import (
 	"math"
-	"regexp"
 	"strings"
 )
 
 // secretRules find provider credentials, private keys, JWTs, credentials in
 // URLs and high-entropy password or key assignments. Rule ids name the kind.
-var secretRules = []*rule{
-	{id: "aws_access_key_id", anchors: []string{"akia", "asia"}, back: 2, fwd: 24,
-		re: regexp.MustCompile(`\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`)},
-	{id: "aws_secret_access_key", anchors: []string{"aws_secret_access_key", "aws_secret"}, back: 2, fwd: 90,
-		re: regexp.MustCompile(`(?i)aws_secret(?:_access)?_key["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})\b`), group: 1},
-	{id: "github_token", anchors: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}, back: 2, fwd: 300,
-		re: regexp.MustCompile(`\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b`)},
-	{id: "gitlab_token", anchors: []string{"glpat-"}, back: 2, fwd: 80,
-		re: regexp.MustCompile(`\bglpat-[A-Za-z0-9_\-]{20,}\b`)},
-	{id: "slack_token", anchors: []string{"xox"}, back: 2, fwd: 120,
-		re: regexp.MustCompile(`\bxox[abposr]-[A-Za-z0-9\-]{10,}\b`)},
-	{id: "slack_webhook", anchors: []string{"hooks.slack.com"}, back: 10, fwd: 120,
-		re: regexp.MustCompile(`hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+`)},
-	{id: "stripe_key", anchors: []string{"k_live_", "k_test_"}, back: 3, fwd: 120,
-		re: regexp.MustCompile(`\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b`)},
-	{id: "google_api_key", anchors: []string{"aiza"}, back: 2, fwd: 44,
-		re: regexp.MustCompile(`\bAIza[0-9A-Za-z_\-]{35}`)},
-	{id: "openai_api_key", anchors: []string{"sk-"}, back: 2, fwd: 220,
-		re: regexp.MustCompile(`\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}`),
+var secretRules = detectorRules(DetectorSecrets, []*rule{
+	{id: "aws_access_key_id", anchors: []string{"akia", "asia"}, fwd: 22,
+		pat: `\b(?:AKIA|ASIA)[0-9A-Z]{16}\b`},
+	{id: "aws_secret_access_key", anchors: []string{"aws_secret"}, fwd: 90,
+		pat: `(?i)aws_secret(?:_access)?_key["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})\b`, group: 1},
+	{id: "github_token", anchors: []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"}, fwd: 300,
+		pat: `\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b`},
+	{id: "gitlab_token", anchors: []string{"glpat-"}, fwd: 80,
+		pat: `\bglpat-[A-Za-z0-9_\-]{20,}\b`},
+	{id: "slack_token", anchors: []string{"xox"}, fwd: 120,
+		pat: `\bxox[abposr]-[A-Za-z0-9\-]{10,}\b`},
+	{id: "slack_webhook", anchors: []string{"hooks.slack.com"}, fwd: 120,
+		pat: `hooks\.slack\.com/services/T[A-Za-z0-9_]+/B[A-Za-z0-9_]+/[A-Za-z0-9_]+`},
+	{id: "stripe_key", anchors: []string{"sk_live_", "sk_test_", "rk_live_", "rk_test_"}, fwd: 120,
+		pat: `\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b`},
+	{id: "google_api_key", anchors: []string{"aiza"}, fwd: 39,
+		pat: `\bAIza[0-9A-Za-z_\-]{35}`},
+	{id: "openai_api_key", anchors: []string{"sk-"}, fwd: 220, accept: tokenRunAt(3, 20, "ant-", "proj-", "svcacct-", "admin-"),
+		pat: `\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}`,
 		rename: func(m string) string {
 			if strings.HasPrefix(m, "sk-ant-") {
 				return "anthropic_api_key"
 			}
 			return "openai_api_key"
 		}},
-	{id: "private_key", anchors: []string{"-----begin"}, back: 0, fwd: 64,
-		re: regexp.MustCompile(`-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`)},
-	{id: "jwt", anchors: []string{"eyj"}, back: 2, fwd: 2048,
-		re: regexp.MustCompile(`\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`)},
-	{id: "url_credentials", anchors: []string{"://"}, back: 20, fwd: 200, accept: userinfoFollows,
-		re: regexp.MustCompile(`\b[a-zA-Z][a-zA-Z0-9+.\-]+://[^\s:/@"']+:([^\s/"']{3,})@`), group: 1},
-	{id: "password_assignment", anchors: []string{"password", "passwd", "pwd", "secret", "api_key", "apikey", "api-key", "access_key", "accesskey", "auth_token", "access_token", "token=", "token:", "token\":"}, back: 24, fwd: 200,
-		re:    regexp.MustCompile(`(?i)\b(?:passw(?:or)?d|passwd|pwd|secret|client[_\-]?secret|api[_\-]?key|access[_\-]?key|secret[_\-]?key|auth[_\-]?token|access[_\-]?token|token)["']?\s*(?:=|:)\s*["']?([^\s"',;<>{}()\[\]]{8,})`),
+	{id: "private_key", anchors: []string{"-----begin"}, fwd: 64,
+		pat: `-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----`},
+	{id: "jwt", anchors: []string{"eyj"}, fwd: 2048, accept: tokenRunAt(3, 8), deadTo: '.',
+		pat: `\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}`},
+	{id: "url_credentials", anchors: []string{"://"}, fwd: 240, start: schemeStart, accept: userinfoFollows,
+		pat: `\b[a-zA-Z][a-zA-Z0-9+.\-]+://[^\s:/@"']+:([^\s/"']{3,})@`, group: 1},
+	{id: "password_assignment", anchors: []string{"passw", "pwd", "secret", "client", "api", "access", "auth", "token"}, fwd: 230, accept: assignmentFollows,
+		pat:   `(?i)\b(?:passw(?:or)?d|passwd|pwd|secret|client[_\-]?secret|api[_\-]?key|access[_\-]?key|secret[_\-]?key|auth[_\-]?token|access[_\-]?token|token)["']?\s*(?:=|:)\s*["']?([^\s"',;<>{}()\[\]]{8,})`,
 		group: 1, valid: highEntropy},
+})
+
+// tokenRunAt returns an accept function that keeps a hit only when, after
+// skip bytes and at most one of the optional prefixes, at least min token
+// bytes ([A-Za-z0-9_-]) follow.
+func tokenRunAt(skip, min int, prefixes ...string) func(string, int) bool {
+	return func(lower string, i int) bool {
+		k := i + skip
+		for _, p := range prefixes {
+			if strings.HasPrefix(lower[k:], p) {
+				k += len(p)
+				break
+			}
+		}
+		for j := 0; j < min; j++ {
+			if k+j >= len(lower) {
+				return false
+			}
+			if c := lower[k+j]; !(c-'a' < 26 || c-'0' < 10 || c == '_' || c == '-') {
+				return false
+			}
+		}
+		return true
+	}
 }
 
-var secretSet = newRuleSet(secretRules)
+// assignmentFollows keeps a keyword hit only when the keyword (with its
+// suffix letters, digits, '_' and '-') is followed by an optional quote,
+// spaces and a ':' or '='.
+func assignmentFollows(lower string, i int) bool {
+	k, n := i, min(i+32, len(lower))
+	for k < n {
+		if c := lower[k]; !(c-'a' < 26 || c-'0' < 10 || c == '_' || c == '-') {
+			break
+		}
+		k++
+	}
+	if k < n && (lower[k] == '"' || lower[k] == '\'') {
+		k++
+	}
+	for k < n && (lower[k] == ' ' || lower[k] == '\t') {
+		k++
+	}
+	return k < n && (lower[k] == ':' || lower[k] == '=')
+}
+
+// schemeStart maps a "://" hit to the start of its URL scheme, or -1.
+func schemeStart(lower string, i int) int {
+	a := i
+	for a > 0 && i-a < 32 {
+		c := lower[a-1]
+		if !(c-'a' < 26 || c-'0' < 10 || c == '+' || c == '.' || c == '-') {
+			break
+		}
+		a--
+	}
+	for a < i && lower[a]-'a' >= 26 {
+		a++
+	}
+	if a == i {
+		return -1
+	}
+	return a
+}
 
 // ScanSecrets returns the secret findings in s.
 func ScanSecrets(s string) []Finding {
-	return dedupe(secretSet.run(DetectorSecrets, s, nil))
+	return ruleSets[maskSecrets].scan(s, nil)
 }
 
 // highEntropy accepts values that look random enough to be a real secret

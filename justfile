@@ -22,6 +22,13 @@ cross:
     GOOS=darwin GOARCH=amd64 go build -o /dev/null .
     GOOS=windows GOARCH=amd64 go build -o /dev/null .
 
-# Forwarded call vs direct call.
+# The benchmark table of docs/BENCHMARKS.md: direct vs gateway vs the Node
+# proxies, with go-sdk and TypeScript clients; then the detectors' throughput.
 bench:
+    cd testdata/bench-node && npm ci --no-audit --no-fund
+    go run ./cmd/bench
+    go test -run '^$' -bench 'AllDetectors|Detector' -count 6 ./guard
+
+# Forwarded call vs direct call, as a go test benchmark.
+bench-call:
     go test -run '^$' -bench BenchmarkCall -count 6 .

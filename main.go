@@ -17,9 +17,11 @@ import (
 var version = "dev"
 
 func main() {
+	stopProfiling := startProfiling()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCommand().Run(ctx, os.Args)
 	stop()
+	stopProfiling()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "secure-mcp-gateway: %v\n", err)
 		os.Exit(exitCode(err))

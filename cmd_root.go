@@ -45,6 +45,7 @@ func newRootCommand() *cli.Command {
 			oauthCommand(),
 			supervisorCommand(),
 			toolsCommand(),
+			timeoutsCommand(),
 		},
 	}
 }

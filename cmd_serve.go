@@ -65,11 +65,13 @@ type sessionDeps struct {
 	redactor *secret.Redactor
 	tools    proxy.ToolCache
 	onCall   func(server, tool, outcome string, d time.Duration) // metrics; nil in stdio mode
+	timeouts *proxy.TimeoutTracker                               // timeout budgets and metrics of every session
 }
 
 // newSessionDeps opens what sessions share; the returned function closes it.
 func newSessionDeps(cfg *config.Config, path string, log zerolog.Logger, redactor *secret.Redactor) (*sessionDeps, func()) {
-	d := &sessionDeps{cfg: cfg, path: path, log: log, redactor: redactor}
+	d := &sessionDeps{cfg: cfg, path: path, log: log, redactor: redactor,
+		timeouts: proxy.NewTimeoutTracker(proxy.BudgetsFromConfig(cfg.Common.Timeouts), &log)}
 	if store, err := openToolCache(cfg, path, &log); err != nil {
 		log.Warn().Err(err).Msg("discovery cache unavailable; every upstream is listed live")
 	} else {
@@ -112,6 +114,8 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		OnCall:           d.onCall,
 		SessionID:        sessionID,
 		OnClose:          onClose,
+		ToolExposure:     cfg.Common.ToolExposure,
+		Timeouts:         d.timeouts,
 	})
 	return gw, pool
 }

@@ -201,3 +201,18 @@ func (r *redisStore) clear(ctx context.Context, server string) (int, error) {
 	r.result(nil)
 	return n, nil
 }
+
+// del deletes the entry under key.
+func (r *redisStore) del(ctx context.Context, key string) error {
+	if !r.available() {
+		return fmt.Errorf("delete Redis entry: Redis is unavailable")
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	defer cancel()
+	err := r.client.Del(ctx, r.opts.Prefix+key).Err()
+	r.result(err)
+	if err != nil {
+		return fmt.Errorf("delete Redis entry: %w", err)
+	}
+	return nil
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"time"
 
 	"github.com/dgraph-io/ristretto/v2"
@@ -294,3 +296,35 @@ func (s *Store) StoreTools(ctx context.Context, configID string, srv *config.Ser
 }
 
 func cost(e *Entry) int64 { return int64(len(e.Tools)) + 128 }
+
+// InspectTools reports server srv's entry in the MCP config configID, from
+// the fastest tier that holds a usable one, without copying between tiers.
+func (s *Store) InspectTools(ctx context.Context, configID string, srv *config.Server) (storedAt, expiresAt time.Time, tools int, ok bool) {
+	e, _ := s.get(ctx, Key(configID, srv), s.opts.Now())
+	if e == nil {
+		return time.Time{}, time.Time{}, 0, false
+	}
+	return e.StoredAt, e.ExpiresAt, e.ToolCount(), true
+}
+
+// ClearTools removes server srv's entry in the MCP config configID from
+// every tier, leaving other configs' entries alone. It reports whether an
+// entry was found.
+func (s *Store) ClearTools(ctx context.Context, configID string, srv *config.Server) (bool, error) {
+	key := Key(configID, srv)
+	found := len(s.Inspect(ctx, key)) > 0
+	s.mem.Del(key)
+	s.mem.Wait()
+	var errs []error
+	if s.disk != nil {
+		if err := os.Remove(s.disk.path(key)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove cache entry: %w", err))
+		}
+	}
+	if s.redis != nil {
+		if err := s.redis.del(ctx, key); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return found, errors.Join(errs...)
+}

@@ -102,6 +102,16 @@ type Options struct {
 	// processes, and revalidates them against the upstreams. Nil means no
 	// cache: every new gateway lists its upstreams live.
 	ToolCache ToolCache
+	// ToolExposure is how upstream tools are shown: "direct" re-exports
+	// them as <server>__<tool>; "meta" answers tools/list with the seven
+	// enkrypt_* meta-tools instead (see meta.go). Empty means "direct".
+	ToolExposure string
+	// Timeouts applies the per-kind budgets (timeout_settings) and keeps
+	// their metrics; one tracker may serve every session of a process.
+	// When set, its discovery and tool_execution budgets replace
+	// DiscoveryTimeout and CallTimeout. Nil means a tracker of this gateway
+	// alone, with DiscoveryTimeout, CallTimeout and the config defaults.
+	Timeouts *TimeoutTracker
 }
 
 // Gateway is the MCP server for one principal: it lists the tools of the
@@ -112,6 +122,8 @@ type Gateway struct {
 	servers  []*config.Server
 	sessions Sessions
 	server   *mcp.Server
+	timeouts *TimeoutTracker // budgets and metrics of every operation kind
+	rawCache ToolCache       // Options.ToolCache unwrapped, for the meta-tools' cache status and clear
 
 	discoverMu sync.Mutex // serialises discovery rounds
 	closeOnce  sync.Once  // arms OnClose once
@@ -171,6 +183,18 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	}
 	if g.opts.CallTimeout <= 0 {
 		g.opts.CallTimeout = DefaultCallTimeout
+	}
+	g.timeouts = g.opts.Timeouts
+	if g.timeouts == nil {
+		b := BudgetsFromConfig(config.TimeoutSettings{})
+		b.ByKind[KindDiscovery], b.ByKind[KindToolExecution] = g.opts.DiscoveryTimeout, g.opts.CallTimeout
+		g.timeouts = NewTimeoutTracker(b, &g.log)
+	}
+	g.opts.DiscoveryTimeout = g.timeouts.Budgets().Budget(KindDiscovery)
+	g.opts.CallTimeout = g.timeouts.Budgets().Budget(KindToolExecution)
+	if g.opts.ToolCache != nil {
+		g.rawCache = g.opts.ToolCache
+		g.opts.ToolCache = timedCache{tc: g.opts.ToolCache, t: g.timeouts}
 	}
 	if principal != nil && principal.MCPConfig != nil {
 		g.servers = principal.MCPConfig.Servers
@@ -237,9 +261,15 @@ func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch method {
 		case "tools/list":
+			if g.opts.ToolExposure == config.ToolExposureMeta {
+				return &mcp.ListToolsResult{Tools: metaTools()}, nil
+			}
 			return g.listTools(ctx)
 		case "tools/call":
 			if r, ok := req.(*mcp.CallToolRequest); ok {
+				if g.opts.ToolExposure == config.ToolExposureMeta {
+					return g.callMeta(ctx, r)
+				}
 				return g.callTool(ctx, r)
 			}
 		case "resources/list":
@@ -315,14 +345,18 @@ func (g *Gateway) notifyToolListChanged() {
 // failed last time, or announced a change, in parallel and bounded by the
 // discovery timeout. An upstream that fails costs only its own tools. It
 // reports whether the exported tool set changed.
-func (g *Gateway) discover(ctx context.Context) bool {
+func (g *Gateway) discover(ctx context.Context) bool { return g.discoverOnly(ctx, "") }
+
+// discoverOnly is discover restricted to the server named only, or to every
+// server when only is empty.
+func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
 	g.discoverMu.Lock()
 	defer g.discoverMu.Unlock()
 
 	var todo []*config.Server
 	g.mu.RLock()
 	for _, s := range g.servers {
-		if st := g.state[s.Name]; !st.ok || st.dirty {
+		if st := g.state[s.Name]; (!st.ok || st.dirty) && (only == "" || s.Name == only) {
 			todo = append(todo, s)
 		}
 	}
@@ -334,8 +368,9 @@ func (g *Gateway) discover(ctx context.Context) bool {
 	todo, stale := g.loadCached(ctx, todo)
 	defer g.revalidateLater(stale)
 
-	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
-	defer cancel()
+	ctx, op := g.timeouts.Start(ctx, KindDiscovery, fmt.Sprintf("tool discovery of %d server(s)", len(todo)))
+	var roundErr error
+	defer func() { op.End(roundErr) }()
 	type found struct {
 		name     string
 		tools    []*mcp.Tool
@@ -361,7 +396,11 @@ func (g *Gateway) discover(ctx context.Context) bool {
 		g.mu.Lock()
 		st := g.state[f.name]
 		if f.err != nil {
+			if op.TimedOut() {
+				f.err = &TimeoutError{Kind: KindDiscovery, Operation: fmt.Sprintf("tool discovery of server %q", f.name), Budget: op.Budget()}
+			}
 			st.ok, st.err = false, f.err
+			roundErr = f.err
 			g.log.Warn().Str("server", f.name).Err(f.err).Msg("tool discovery failed; its tools are withheld until it recovers")
 		} else {
 			st.tools, st.withheld, st.ok, st.dirty = f.tools, f.withheld, true, false
@@ -539,33 +578,61 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
 	}
 	server = rt.server
-	args := req.Params.Arguments
+	res, oc, err := g.forward(ctx, rt, name, req.Params.Arguments, req)
+	outcome = oc.outcome
+	return res, err
+}
+
+// callOutcome is how a call through forward ended, beyond its result.
+type callOutcome struct {
+	outcome string // one of the Outcome… constants
+	stage   string // "input" or "output" when outcome is OutcomeBlocked
+	err     error  // why it was blocked or failed; its text is safe for the client
+}
+
+// forward is the one path every tool call takes, direct or through the
+// meta-tools: guardrail verdict on the arguments (before the upstream sees
+// anything), the upstream call within tool_execution_timeout, then the
+// guardrail check of the result. name is the tool's name as the client
+// knows it, for messages. req carries the client's progress token and
+// session; nil means none.
+func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.RawMessage, req *mcp.CallToolRequest) (*mcp.CallToolResult, callOutcome, error) {
 	var checkResult func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
 	if g.opts.Guard != nil {
-		var err error
-		// The verdict comes before the upstream sees anything.
-		args, checkResult, err = g.opts.Guard.CheckCall(ctx, rt.server, rt.tool, args)
+		// The verdict comes before the upstream sees anything, within the
+		// guardrail budget; no verdict in time blocks the call.
+		type verdict struct {
+			args  json.RawMessage
+			check func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
+		}
+		gctx, op := g.timeouts.Start(ctx, KindGuardrail, fmt.Sprintf("input guardrails of tool %q on server %q", rt.tool, rt.server))
+		v, err := within(gctx, op, func(ctx context.Context) (verdict, error) {
+			a, c, err := g.opts.Guard.CheckCall(ctx, rt.server, rt.tool, args)
+			return verdict{a, c}, err
+		})
+		op.End(err)
 		if err != nil {
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call blocked")
-			outcome = OutcomeBlocked
-			return errorResult(err.Error()), nil
+			return errorResult(blockedText(err, name, rt.server, "input")), callOutcome{OutcomeBlocked, "input", err}, nil
 		}
+		args, checkResult = v.args, v.check
 	}
 	cs, err := g.sessions.Session(ctx, rt.server)
 	if err != nil {
 		g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed: upstream unavailable")
-		outcome = OutcomeUnavailable
-		return errorResult(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err)), nil
+		err = callFailure(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err))
+		return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 	}
 	g.confirmCached(rt.server)
-	ctx, cancel := context.WithTimeout(ctx, g.opts.CallTimeout)
-	defer cancel()
+	ctx, op := g.timeouts.Start(ctx, KindToolExecution, fmt.Sprintf("tool %q on server %q", rt.tool, rt.server))
+	var callErr error
+	defer func() { op.End(callErr) }()
 	params := &mcp.CallToolParams{Name: rt.tool}
 	if len(args) > 0 {
 		params.Arguments = args
 	}
 	defer g.inflight.push(rt.server, ctx)()
-	if token := req.Params.GetProgressToken(); token != nil {
+	if token := progressToken(req); token != nil {
 		// The upstream gets a token of the gateway's own, so that calls
 		// with the same client token on two upstreams never cross.
 		t, done := g.progress.track(req.Session, token)
@@ -573,45 +640,70 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		params.SetProgressToken(t)
 	}
 	res, err := cs.CallTool(ctx, params)
+	callErr = err
 	if err != nil {
 		var rpcErr *jsonrpc.Error
 		switch {
 		case errors.As(err, &rpcErr):
-			outcome = OutcomeRPCError
-			return nil, rpcErr
+			callErr = nil // the upstream answered
+			return nil, callOutcome{OutcomeRPCError, "", rpcErr}, rpcErr
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Dur("timeout", g.opts.CallTimeout).Msg("call timed out")
-			outcome = OutcomeTimeout
-			return errorResult(fmt.Sprintf("Tool %q on server %q timed out after %s (tool_execution_timeout).", name, rt.server, g.opts.CallTimeout)), nil
+			err = callFailure(fmt.Sprintf("Tool %q on server %q timed out after %s (tool_execution_timeout).", name, rt.server, g.opts.CallTimeout))
+			return errorResult(err.Error()), callOutcome{OutcomeTimeout, "", err}, nil
 		case ctx.Err() != nil:
-			outcome = OutcomeCancelled
-			return nil, ctx.Err()
+			return nil, callOutcome{OutcomeCancelled, "", ctx.Err()}, ctx.Err()
 		case errors.Is(err, mcp.ErrConnectionClosed), errors.Is(err, io.EOF):
 			// In-flight calls see EOF when the child dies; later ones see
 			// ErrConnectionClosed.
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Msg("upstream closed the connection during a call")
-			outcome = OutcomeUnavailable
-			return errorResult(fmt.Sprintf("Tool %q failed: upstream server %q closed the connection during the call (it may have crashed); the next call restarts it.", name, rt.server)), nil
+			err = callFailure(fmt.Sprintf("Tool %q failed: upstream server %q closed the connection during the call (it may have crashed); the next call restarts it.", name, rt.server))
+			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		default:
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed")
-			outcome = OutcomeUnavailable
-			return errorResult(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, err)), nil
+			err = callFailure(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, err))
+			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		}
 	}
 	if checkResult != nil {
-		checked, err := checkResult(ctx, res)
+		gctx, gop := g.timeouts.Start(context.WithoutCancel(ctx), KindGuardrail, fmt.Sprintf("output guardrails of tool %q on server %q", rt.tool, rt.server))
+		checked, err := within(gctx, gop, func(ctx context.Context) (*mcp.CallToolResult, error) { return checkResult(ctx, res) })
+		gop.End(err)
 		if err != nil {
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("result blocked")
-			outcome = OutcomeBlocked
-			return errorResult(err.Error()), nil
+			return errorResult(blockedText(err, name, rt.server, "output")), callOutcome{OutcomeBlocked, "output", err}, nil
 		}
 		res = checked
 	}
-	outcome = OutcomeOK
 	if res.IsError {
-		outcome = OutcomeToolError
+		return res, callOutcome{outcome: OutcomeToolError}, nil
 	}
-	return res, nil
+	return res, callOutcome{outcome: OutcomeOK}, nil
+}
+
+// blockedText is the client's message for a call a guardrail stopped at
+// stage: the guard's own text, or, when no verdict came in time, a text
+// naming the timeout.
+func blockedText(err error, name, server, stage string) string {
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		what := map[string]string{"input": "the arguments were not forwarded to the server", "output": "the result was withheld"}[stage]
+		return fmt.Sprintf("Tool %q on server %q blocked: the %s guardrails gave no verdict within %s (guardrail_timeout); %s.", name, server, stage, te.Budget, what)
+	}
+	return err.Error()
+}
+
+// callFailure is a failure text meant for the client.
+type callFailure string
+
+func (c callFailure) Error() string { return string(c) }
+
+// progressToken returns the client's progress token of req, or nil.
+func progressToken(req *mcp.CallToolRequest) any {
+	if req == nil || req.Params == nil {
+		return nil
+	}
+	return req.Params.GetProgressToken()
 }
 
 // failedServerFor returns the server whose prefix name carries and whose

@@ -261,7 +261,7 @@ func TestCLIConfigGolden(t *testing.T) {
 	tr.want(t, 0, "config", "copy", "--source-config", "work", "--target-config", "work-copy")
 	tr.want(t, 0, "config", "rename", "--config-name", "work-copy", "--new-name", "staging")
 	tr.want(t, 0, "config", "search", "--search-term", "FILE")
-	tr.want(t, 0, "config", "validate", "--config-name", "staging")
+	tr.want(t, 1, "config", "validate", "--config-name", "staging") // toxicity needs a guardrail provider
 	export := filepath.Join(e.wd, "staging.json")
 	tr.want(t, 0, "config", "export", "--config-name", "staging", "--output-file", export)
 	tr.want(t, 0, "config", "import", "--input-file", export, "--config-name", "imported")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 )
@@ -566,14 +567,26 @@ func configValidate(_ context.Context, cmd *cli.Command) error {
 			problems = append(problems, fmt.Sprintf("mcp_config[%d] (%s): command %q is looked up on PATH; an absolute path is safer", i, s.Name, s.Config.Command))
 		}
 	}
-	v := map[string]any{"name": m.Name, "valid": true, "warnings": append([]string{}, problems...)}
-	return out(cmd, v, func(w io.Writer) error {
-		fmt.Fprintf(w, "MCP config %q is valid (%d server(s))\n", m.Name, len(m.Servers))
+	errs := guard.ValidateProviders(c, m.Servers)
+	v := map[string]any{"name": m.Name, "valid": len(errs) == 0, "warnings": append([]string{}, problems...), "errors": append([]string{}, errs...)}
+	if err := out(cmd, v, func(w io.Writer) error {
+		if len(errs) == 0 {
+			fmt.Fprintf(w, "MCP config %q is valid (%d server(s))\n", m.Name, len(m.Servers))
+		}
+		for _, p := range errs {
+			fmt.Fprintf(w, "error: %s\n", p)
+		}
 		for _, p := range problems {
 			fmt.Fprintf(w, "warning: %s\n", p)
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("MCP config %q has %d guardrail provider problem(s)", m.Name, len(errs))
+	}
+	return nil
 }
 
 func configExport(_ context.Context, cmd *cli.Command) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/oauthx"
@@ -156,6 +157,7 @@ func upstreamSpecs(mc *config.MCPConfig) []upstream.Spec {
 func secretsOf(cfg *config.Config, cred authn.Credentials) *secret.Redactor {
 	r := &secret.Redactor{}
 	r.Add(cred.Key.Reveal(), cfg.AdminAPIKey)
+	r.Add(guard.ProviderSecrets(cfg)...)
 	if cfg.Common.CachePassword != nil {
 		r.Add(*cfg.Common.CachePassword)
 	}

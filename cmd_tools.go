@@ -24,10 +24,14 @@ func pinFile(path string) string { return filepath.Join(filepath.Dir(path), guar
 // newGuard builds the guardrail engine for principal's servers, pinning tool
 // definitions in the state file beside the config at path.
 func newGuard(principal *authn.Principal, cfg *config.Config, path string, log *zerolog.Logger) proxy.Guard {
+	prov, problem := guard.NewProvider(cfg.Plugins.Guardrails, nil)
 	return guard.NewEngine(&guard.Options{
-		Servers: principal.MCPConfig.Servers,
-		PinFile: pinFile(path),
-		Logger:  log,
+		Servers:          principal.MCPConfig.Servers,
+		PinFile:          pinFile(path),
+		Provider:         prov,
+		ProviderProblem:  problem,
+		GuardrailTimeout: cfg.Common.Timeouts.GuardrailTimeout(),
+		Logger:           log,
 	})
 }
 

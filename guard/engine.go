@@ -8,11 +8,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
@@ -23,6 +25,10 @@ import (
 // DefaultMaxOutputBytes is the largest tool result (as JSON) the gateway
 // passes on.
 const DefaultMaxOutputBytes = 10 << 20
+
+// DefaultGuardrailTimeout bounds a remote provider call when
+// Options.GuardrailTimeout is zero.
+const DefaultGuardrailTimeout = 15 * time.Second
 
 // Options configures an Engine. A nil *Options means no servers.
 type Options struct {
@@ -35,6 +41,16 @@ type Options struct {
 	// MaxOutputBytes caps a tool result's JSON size. Zero means
 	// DefaultMaxOutputBytes.
 	MaxOutputBytes int
+	// Provider runs the model detectors (toxicity, nsfw, ...) that
+	// policies list. Nil means none: a policy listing one fails closed with
+	// ProviderProblem.
+	Provider Provider
+	// ProviderProblem says why there is no Provider (from NewProvider),
+	// for the fail-closed message. Nil means "no provider configured".
+	ProviderProblem error
+	// GuardrailTimeout bounds one provider call. Zero means
+	// DefaultGuardrailTimeout.
+	GuardrailTimeout time.Duration
 	// Logger receives findings (detector, rule, fingerprint; never the
 	// matched text). Nil means no logs.
 	Logger *zerolog.Logger
@@ -58,6 +74,7 @@ type policy struct {
 	scanner      *Scanner
 	block        map[string]bool
 	model        []string // listed model detectors
+	policyName   string
 	piiRedaction bool
 	redact       bool
 }
@@ -80,6 +97,9 @@ func NewEngine(opts *Options) *Engine {
 		e.log = *e.opts.Logger
 	} else {
 		e.log = zerolog.Nop()
+	}
+	if e.opts.GuardrailTimeout <= 0 {
+		e.opts.GuardrailTimeout = DefaultGuardrailTimeout
 	}
 	if e.opts.MaxOutputBytes <= 0 {
 		e.opts.MaxOutputBytes = DefaultMaxOutputBytes
@@ -113,7 +133,7 @@ func compilePolicy(p *config.Policy) policy {
 	if p == nil || !p.Enabled {
 		return policy{}
 	}
-	out := policy{enabled: true, block: map[string]bool{}}
+	out := policy{enabled: true, block: map[string]bool{}, policyName: p.PolicyName}
 	var names []string
 	for _, b := range p.Block {
 		b = strings.TrimSpace(b)
@@ -260,7 +280,7 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 		if len(blocking) > 0 {
 			return nil, nil, &BlockedError{server, tool, "input", reasons(blocking)}
 		}
-		if err := e.remote(ctx, sp.input.model, "input", strs); err != nil {
+		if err := e.remote(ctx, &sp.input, "input", strs); err != nil {
 			return nil, nil, &BlockedError{server, tool, "input", []string{err.Error()}}
 		}
 		if sp.input.piiRedaction && hasDetector(all, DetectorPII) {
@@ -298,13 +318,49 @@ func collectStrings(v any, out []string) []string {
 	return out
 }
 
-// remote runs the listed model detectors. No provider is configured in this
-// build's engine, so a listed model detector fails closed.
-func (e *Engine) remote(ctx context.Context, detectors []string, stage string, texts []string) error {
-	if len(detectors) == 0 {
+// remote runs p's model detectors on the remote provider over texts. It
+// fails closed: no provider, a provider that cannot run a detector, a
+// provider error and a timeout are all errors, as is a detector that fired.
+func (e *Engine) remote(ctx context.Context, p *policy, stage string, texts []string) error {
+	if len(p.model) == 0 {
 		return nil
 	}
-	return fmt.Errorf("detector %s needs a remote guardrail provider: set plugins.guardrails (provider \"enkrypt\" with config.api_key, or \"openai\" with config.api_key) in the config file, or remove it from the %s policy's block list", strings.Join(detectors, ", "), stage)
+	names := strings.Join(p.model, ", ")
+	if e.opts.Provider == nil {
+		why := e.opts.ProviderProblem
+		if why == nil {
+			why = fmt.Errorf("%w: set plugins.guardrails (provider \"enkrypt\" with config.api_key, or \"openai\" with config.api_key)", ErrNoProvider)
+		}
+		return fmt.Errorf("detector %s needs a remote guardrail provider (%v), or remove it from the %s policy's block list", names, why, stage)
+	}
+	var unsupported []string
+	for _, d := range p.model {
+		if !e.opts.Provider.Supports(d) {
+			unsupported = append(unsupported, d)
+		}
+	}
+	if len(unsupported) > 0 {
+		return fmt.Errorf("detector %s cannot run on guardrail provider %s; use provider \"enkrypt\" or remove it from the %s policy's block list", strings.Join(unsupported, ", "), e.opts.Provider.Name(), stage)
+	}
+	ctx, cancel := withTimeout(ctx, e.opts.GuardrailTimeout)
+	defer cancel()
+	fired, err := e.opts.Provider.Detect(ctx, strings.Join(texts, "\n"), p.model, stage, p.policyName)
+	if err != nil {
+		if ctx.Err() == context.DeadlineExceeded {
+			err = &ProviderError{e.opts.Provider.Name(), fmt.Errorf("timed out after %s (timeout_settings.guardrail_timeout)", e.opts.GuardrailTimeout)}
+		}
+		e.log.Warn().Str("stage", stage).Str("provider", e.opts.Provider.Name()).Err(err).Msg("guardrail provider failed; failing closed")
+		return fmt.Errorf("detector %s gave no verdict: %w", names, err)
+	}
+	if len(fired) > 0 {
+		var r []string
+		for _, d := range fired {
+			r = append(r, fmt.Sprintf("%s (%s)", d, e.opts.Provider.Name()))
+		}
+		e.log.Warn().Str("stage", stage).Str("provider", e.opts.Provider.Name()).Strs("detectors", fired).Msg("guardrail finding")
+		return errors.New(strings.Join(r, "; "))
+	}
+	return nil
 }
 
 // outputChecker returns the result check for one call.
@@ -340,7 +396,7 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 				v = redactFindings(v, &sp.output)
 				changed = true
 			}
-			if err := e.remote(ctx, sp.output.model, "output", strs); err != nil {
+			if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
 				return nil, &BlockedError{server, tool, "output", []string{err.Error()}}
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -48,6 +49,10 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 				withheld[t.Name] = fmt.Sprintf("Tool %q on server %q is withheld: its definition failed the tool guardrails: %s.", t.Name, server, joinReasons(reasons(blocking)))
 				continue
 			}
+		}
+		if sp != nil && sp.tool.enabled && len(sp.tool.model) > 0 {
+			withheld[t.Name] = fmt.Sprintf("Tool %q on server %q is withheld: tool_guardrails_policy lists model detector(s) %s, which tool definition checks do not run; remove them from its block list.", t.Name, server, strings.Join(sp.tool.model, ", "))
+			continue
 		}
 		allowed = append(allowed, t)
 	}

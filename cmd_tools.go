@@ -21,6 +21,9 @@ import (
 // pinFile is the tool pin state file beside the config file at path.
 func pinFile(path string) string { return filepath.Join(filepath.Dir(path), guard.PinFileName) }
 
+// The guardrail engine also checks resource contents and prompt messages.
+var _ proxy.ContentGuard = (*guard.Engine)(nil)
+
 // newGuard builds the guardrail engine for principal's servers, pinning tool
 // definitions in the state file beside the config at path.
 func newGuard(principal *authn.Principal, cfg *config.Config, path string, log *zerolog.Logger) proxy.Guard {

@@ -190,11 +190,18 @@ type BlockedError struct {
 	// Reasons are "detector (rule, rule)" entries, or other reasons such as
 	// a size limit or a provider failure.
 	Reasons []string
+	// Subject, when set, replaces `Tool "<Tool>"` in the message, such as
+	// `Resource "file:///a"` or `Prompt "review"`.
+	Subject string
 }
 
 func (e *BlockedError) Error() string {
 	what := map[string]string{"input": "the arguments were not forwarded to the server", "output": "the result was withheld"}[e.Stage]
-	return fmt.Sprintf("Tool %q on server %q blocked by %s guardrails: %s; %s.", e.Tool, e.Server, e.Stage, strings.Join(e.Reasons, "; "), what)
+	subject := e.Subject
+	if subject == "" {
+		subject = fmt.Sprintf("Tool %q", e.Tool)
+	}
+	return fmt.Sprintf("%s on server %q blocked by %s guardrails: %s; %s.", subject, e.Server, e.Stage, strings.Join(e.Reasons, "; "), what)
 }
 
 // reasons summarises findings as "detector (rule, rule)" entries, sorted.
@@ -271,17 +278,17 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 			dec := json.NewDecoder(bytes.NewReader(args))
 			dec.UseNumber()
 			if err := dec.Decode(&v); err != nil {
-				return nil, nil, &BlockedError{server, tool, "input", []string{"the arguments are not valid JSON"}}
+				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
 			}
 		}
 		strs := collectStrings(v, nil)
 		blocking, all, per := scanAll(&sp.input, strs)
 		e.logAll(server, tool, "input", strs, per, len(blocking) > 0)
 		if len(blocking) > 0 {
-			return nil, nil, &BlockedError{server, tool, "input", reasons(blocking)}
+			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking)}
 		}
 		if err := e.remote(ctx, &sp.input, "input", strs); err != nil {
-			return nil, nil, &BlockedError{server, tool, "input", []string{err.Error()}}
+			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{err.Error()}}
 		}
 		if sp.input.piiRedaction && hasDetector(all, DetectorPII) {
 			vault = newVault(string(args))
@@ -374,7 +381,7 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 			return nil, fmt.Errorf("encode result of %q: %w", tool, err)
 		}
 		if len(raw) > e.opts.MaxOutputBytes {
-			return nil, &BlockedError{server, tool, "output", []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+			return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
 		}
 		var v any
 		if sp != nil && sp.output.enabled || vault != nil {
@@ -391,13 +398,13 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 			e.logAll(server, tool, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 			if len(blocking) > 0 {
 				if !sp.output.redact {
-					return nil, &BlockedError{server, tool, "output", reasons(blocking)}
+					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(blocking)}
 				}
 				v = redactFindings(v, &sp.output)
 				changed = true
 			}
 			if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
-				return nil, &BlockedError{server, tool, "output", []string{err.Error()}}
+				return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{err.Error()}}
 			}
 		}
 		if vault != nil && vault.used() {
@@ -417,6 +424,64 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 		}
 		return out, nil
 	}
+}
+
+// CheckResource applies server's output policy to a resource's contents:
+// the size cap, every text and decodable blob, redaction when the policy
+// asks for it, and the model detectors. It implements proxy.ContentGuard.
+func (e *Engine) CheckResource(ctx context.Context, server, uri string, res *mcp.ReadResourceResult) (*mcp.ReadResourceResult, error) {
+	return checkContent(ctx, e, server, uri, fmt.Sprintf("Resource %q", uri), res)
+}
+
+// CheckPrompt applies server's output policy to a prompt's description and
+// messages, as CheckResource does to resources.
+func (e *Engine) CheckPrompt(ctx context.Context, server, prompt string, res *mcp.GetPromptResult) (*mcp.GetPromptResult, error) {
+	return checkContent(ctx, e, server, prompt, fmt.Sprintf("Prompt %q", prompt), res)
+}
+
+// checkContent is the output check of a resource or prompt result.
+func checkContent[T any](ctx context.Context, e *Engine, server, name, subject string, res *T) (*T, error) {
+	sp := e.servers[server]
+	if res == nil {
+		return res, nil
+	}
+	raw, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", subject, err)
+	}
+	if len(raw) > e.opts.MaxOutputBytes {
+		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{fmt.Sprintf("the content is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+	}
+	if sp == nil || !sp.output.enabled {
+		return res, nil
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", subject, err)
+	}
+	strs := collectResultStrings(v, nil)
+	blocking, _, per := scanAll(&sp.output, strs)
+	e.logAll(server, name, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
+	if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
+		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{err.Error()}}
+	}
+	if len(blocking) == 0 {
+		return res, nil
+	}
+	if !sp.output.redact {
+		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: reasons(blocking)}
+	}
+	b, err := marshalJSON(redactFindings(v, &sp.output))
+	if err != nil {
+		return nil, fmt.Errorf("re-encode %s: %w", subject, err)
+	}
+	out := new(T)
+	if err := json.Unmarshal(b, out); err != nil {
+		return nil, fmt.Errorf("decode checked %s: %w", subject, err)
+	}
+	return out, nil
 }
 
 // collectResultStrings is collectStrings that also decodes base64 "data" and

@@ -155,7 +155,22 @@ func (g *Gateway) readResource(ctx context.Context, req *mcp.ReadResourceRequest
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", server, err)}
 	}
-	return cs.ReadResource(ctx, req.Params)
+	res, err := cs.ReadResource(ctx, req.Params)
+	if cg, ok := g.opts.Guard.(ContentGuard); ok && err == nil {
+		return cg.CheckResource(ctx, server, uri, res)
+	}
+	return res, err
+}
+
+// ContentGuard is an optional extension of Guard: when the Guard implements
+// it, resource contents and prompt messages pass the server's output
+// guardrails as tool results do. An error blocks the read or the prompt;
+// its text reaches the client and must not contain what was blocked.
+type ContentGuard interface {
+	// CheckResource inspects a resource read from server.
+	CheckResource(ctx context.Context, server, uri string, res *mcp.ReadResourceResult) (*mcp.ReadResourceResult, error)
+	// CheckPrompt inspects a prompt got from server.
+	CheckPrompt(ctx context.Context, server, prompt string, res *mcp.GetPromptResult) (*mcp.GetPromptResult, error)
 }
 
 func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
@@ -244,7 +259,11 @@ func (g *Gateway) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (*mc
 	}
 	p := *req.Params
 	p.Name = r.tool
-	return cs.GetPrompt(ctx, &p)
+	res, err := cs.GetPrompt(ctx, &p)
+	if cg, ok := g.opts.Guard.(ContentGuard); ok && err == nil {
+		return cg.CheckPrompt(ctx, r.server, r.tool, res)
+	}
+	return res, err
 }
 
 // complete routes completion/complete by its reference: a prompt by its

@@ -47,6 +47,7 @@ const (
 	DefaultSeqCalls    = 5000
 	DefaultConcCalls   = 5000
 	DefaultConcurrency = 8
+	DefaultTSCalls     = 2000
 )
 
 // protocolVersion is what every client asks for, so that no target
@@ -64,6 +65,7 @@ func main() {
 	flag.IntVar(&o.workers, "workers", DefaultConcurrency, "concurrent callers")
 	flag.StringVar(&o.bin, "bin", "", "gateway binary (default: build one without -race into a temp dir)")
 	flag.StringVar(&o.only, "only", "", "comma-separated target names to run (default: all)")
+	flag.IntVar(&o.tsCalls, "ts-calls", DefaultTSCalls, "sequential and concurrent calls per run of the TypeScript client")
 	flag.BoolVar(&o.ts, "ts", true, "also drive every target with the reference TypeScript client")
 	flag.StringVar(&o.nodeDir, "node", "testdata/bench-node", "directory with the installed Node peers")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run's raw figures to this file")
@@ -81,6 +83,7 @@ func main() {
 
 type options struct {
 	runs, seq, conc, workers int
+	tsCalls                  int
 	bin, only, nodeDir       string
 	jsonOut, profileDir      string
 	gatewayEnv               []string
@@ -471,7 +474,7 @@ func measureTS(ctx context.Context, o *options, t *target, run int) (*result, er
 		return nil, err
 	}
 	defer in.stop()
-	spec := map[string]any{"tool": t.tool, "message": message, "seq": o.seq, "conc": o.conc, "workers": o.workers, "protocolVersion": protocolVersion}
+	spec := map[string]any{"tool": t.tool, "message": message, "seq": o.tsCalls, "conc": o.tsCalls, "workers": o.workers, "protocolVersion": protocolVersion}
 	if t.http {
 		if err := in.launch(); err != nil {
 			return nil, err
@@ -485,7 +488,7 @@ func measureTS(ctx context.Context, o *options, t *target, run int) (*result, er
 		spec["env"] = envMap(in.cmd.Env)
 	}
 	b, _ := json.Marshal(spec)
-	node := exec.CommandContext(ctx, "node", filepath.Join(o.nodeDir, "client.mjs"), string(b))
+	node := exec.CommandContext(ctx, "node", "--no-warnings", filepath.Join(o.nodeDir, "client.mjs"), string(b))
 	node.Stderr = os.Stderr
 	out, err := node.Output()
 	if err != nil {

@@ -10,8 +10,8 @@ import (
 // writeTable prints the medians of every (target, client) pair with ratios
 // to direct from the same client.
 func writeTable(w io.Writer, o *options, targets []*target, all []result) {
-	fmt.Fprintf(w, "%d runs; %d sequential and %d %d-way calls per run; medians; ratios to direct with the same client; %d CPUs\n\n",
-		o.runs, o.seq, o.conc, o.workers, runtime.NumCPU())
+	fmt.Fprintf(w, "%d runs; %d sequential and %d %d-way calls per run (TypeScript client: %d and %d); medians; ratios to direct with the same client; %d CPUs\n\n",
+		o.runs, o.seq, o.conc, o.workers, o.tsCalls, o.tsCalls, runtime.NumCPU())
 	fmt.Fprintln(w, "| target | client | start→initialize | tools/list cold / warm | seq calls/s | seq p50 (added) | seq p99 | 8-way calls/s | 8-way p50 | RSS idle → after | CPU/call |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, client := range []string{"go", "ts"} {

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/internal/atomicfile"
 )
 
 // PinFileName is the name of the pin state file beside the config file.
@@ -91,7 +92,7 @@ func LoadPins(path string) (*Pins, error) {
 // UpdatePins reads the pin file under an exclusive lock, applies fn and
 // writes the result atomically (temp file, fsync, rename) with mode 0600.
 func UpdatePins(path string, fn func(*Pins) error) error {
-	unlock, err := lockPath(path + ".lock")
+	unlock, err := atomicfile.Lock(path + ".lock")
 	if err != nil {
 		return fmt.Errorf("lock pin file: %w", err)
 	}
@@ -107,27 +108,7 @@ func UpdatePins(path string, fn func(*Pins) error) error {
 	if err != nil {
 		return fmt.Errorf("encode pin file: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tool_pins-*")
-	if err != nil {
-		return fmt.Errorf("write pin file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write pin file: %w", err)
-	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write pin file: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write pin file: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write pin file: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("write pin file: %w", err)
 	}
 	return nil

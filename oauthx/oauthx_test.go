@@ -372,6 +372,12 @@ func TestTimeoutRetried(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "did not answer within 50ms") {
 		t.Fatalf("Token error = %v, want a timeout", err)
 	}
+	// A timed-out request may reach the server's handler only after the
+	// client gave up on it: wait for the server to have seen every attempt.
+	deadline := time.Now().Add(10 * time.Second)
+	for a.count() < oauthx.DefaultAttempts && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	if a.count() != oauthx.DefaultAttempts {
 		t.Errorf("token requests = %d, want %d", a.count(), oauthx.DefaultAttempts)
 	}

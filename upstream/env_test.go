@@ -73,3 +73,22 @@ func TestLookPath(t *testing.T) {
 		t.Errorf(`lookPath(windows, .\srv) = %q, want it unchanged`, got)
 	}
 }
+
+func TestURLSecretsRedacted(t *testing.T) {
+	got := urlSecrets("https://user:p%40ss-word@mcp.example/path?api_key=k3y-value&x=short")
+	want := map[string]bool{"p@ss-word": true, "k3y-value": true}
+	for w := range want {
+		found := false
+		for _, g := range got {
+			if g == w {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("urlSecrets missed %q: %q", w, got)
+		}
+	}
+	if urlSecrets("") != nil || urlSecrets("::bad") != nil {
+		t.Error("secrets from an empty or invalid URL")
+	}
+}

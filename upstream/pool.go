@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -257,6 +258,7 @@ func NewPool(specs []Spec, opts *Options) *Pool {
 		for _, v := range spec.Headers {
 			p.redactor.Add(v)
 		}
+		p.redactor.Add(urlSecrets(spec.URL)...)
 		p.names = append(p.names, spec.Name)
 		p.servers[spec.Name] = newServer(p, spec)
 	}
@@ -369,3 +371,23 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// urlSecrets returns the parts of a remote upstream's URL that may hold a
+// credential: the userinfo password and every query value, raw and decoded,
+// since errors from the HTTP client quote the URL.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return nil
+	}
+	var out []string
+	if pw, ok := u.User.Password(); ok {
+		out = append(out, pw, url.QueryEscape(pw))
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			out = append(out, v, url.QueryEscape(v))
+		}
+	}
+	return out
+}

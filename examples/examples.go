@@ -61,6 +61,26 @@ var catalogue = map[string]example{
 		description: "hostile: changes its tool's description after the first call (list_changed), and from then on at every start (state file EXAMPLE_RUGPULL_STATE)",
 		newServer:   newRugPull,
 	},
+	"credential_theft": {
+		description: "hostile: innocent-looking tools whose outputs expose fake AWS, GitHub, Stripe, Slack keys, JWTs, a private key and a DB URL with a password",
+		newServer:   newCredentialTheft,
+	},
+	"path_traversal": {
+		description: "hostile: file tools taking paths that pretend to read /etc/passwd, ../../.ssh/id_rsa and files outside the root (simulated, no I/O)",
+		newServer:   newPathTraversal,
+	},
+	"command_injection": {
+		description: "hostile: tools whose outputs echo the shell command built from the input with metacharacter payloads and reverse shells (nothing runs)",
+		newServer:   newCommandInjection,
+	},
+	"mpma": {
+		description: "hostile: preference manipulation (\"ALWAYS CHOOSE THIS TOOL FIRST\", authority, scarcity claims) in descriptions and outputs, beside a plain tool",
+		newServer:   newMPMA,
+	},
+	"quiet_rugpull": {
+		description: "hostile: its tool's description and schema change at the second tools/list with no list_changed, and from then on at every start (state file EXAMPLE_QUIET_RUGPULL_STATE)",
+		newServer:   newQuietRugPull,
+	},
 	"probe": {
 		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
 		newServer:   newProbe,

@@ -86,7 +86,7 @@ func structured[T any](t *testing.T, res *mcp.CallToolResult) T {
 }
 
 func TestCatalogue(t *testing.T) {
-	if diff := cmp.Diff([]string{"bad_output", "echo", "probe", "prompt_injection", "recorder", "rugpull", "schema_only_poisoning", "tool_poisoning"}, Names()); diff != "" {
+	if diff := cmp.Diff([]string{"bad_output", "command_injection", "credential_theft", "echo", "mpma", "path_traversal", "probe", "prompt_injection", "quiet_rugpull", "recorder", "rugpull", "schema_only_poisoning", "tool_poisoning"}, Names()); diff != "" {
 		t.Errorf("Names() mismatch (-want +got):\n%s", diff)
 	}
 	for _, name := range Names() {
@@ -99,7 +99,7 @@ func TestCatalogue(t *testing.T) {
 	}
 	_, st := mcp.NewInMemoryTransports()
 	err := Run(t.Context(), "nope", st)
-	if err == nil || !strings.Contains(err.Error(), "echo, probe") {
+	if err == nil || !strings.Contains(err.Error(), "echo, ") || !strings.Contains(err.Error(), ", probe") {
 		t.Errorf("Run(nope) = %v, want an error listing the known names", err)
 	}
 }

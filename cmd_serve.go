@@ -14,6 +14,7 @@ import (
 	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
+	"secure-mcp-gateway/internal/wire"
 	"secure-mcp-gateway/oauthx"
 	"secure-mcp-gateway/proxy"
 	"secure-mcp-gateway/upstream"
@@ -54,7 +55,9 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 
 	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
 	defer closeDeps()
-	return runGateway(ctx, deps, principal, &mcp.StdioTransport{})
+	// Every client line is checked strictly (UTF-8, no duplicate keys, size
+	// and depth caps) before the SDK parses it; a bad line gets an error.
+	return runGateway(ctx, deps, principal, wire.Stdio(os.Stdin, os.Stdout, &wire.Options{Logger: &log}))
 }
 
 // sessionDeps is what every client session of the process shares: the

@@ -40,7 +40,9 @@ type SyntaxError struct {
 	Msg    string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg) }
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+}
 
 // Check reports whether b is exactly one strict JSON value: valid syntax,
 // UTF-8 strings without lone surrogates, no duplicate keys in any object

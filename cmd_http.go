@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -72,6 +76,8 @@ type httpGateway struct {
 	log     zerolog.Logger
 	start   sessionStarter
 	maxPer  int
+	maxBody int64
+	active  atomic.Int64 // POST requests in flight, which a shutdown drains
 	rate    rate.Limit
 	burst   int
 	metrics *gatewayMetrics
@@ -140,6 +146,10 @@ func unauthorized(w http.ResponseWriter, why string) {
 }
 
 func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost {
+		h.active.Add(1)
+		defer h.active.Add(-1)
+	}
 	q := r.URL.Query()
 	for _, k := range []string{"apikey", "api_key", "access_token", "token", "key"} {
 		if q.Has(k) {
@@ -179,6 +189,24 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	} else if r.Method == http.MethodPost {
+		// Only initialize opens a session; anything else without a session
+		// id (a draft-protocol server/discover probe, say) is refused here,
+		// before a gateway with its upstream pool is made for it.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+		if err != nil {
+			http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var msg struct {
+			Method string `json:"method"`
+		}
+		if json.Unmarshal(body, &msg) != nil || msg.Method != "initialize" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id; a session starts with initialize"}}`)
+			return
+		}
 		h.mu.Lock()
 		n := h.perKey[fp]
 		h.mu.Unlock()
@@ -330,7 +358,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	}
 	metrics := newGatewayMetrics()
 	h := &httpGateway{
-		path: path, log: log, cfg: cfg, maxPer: int(root.Int("max-sessions-per-key")),
+		path: path, log: log, cfg: cfg, maxPer: int(root.Int("max-sessions-per-key")), maxBody: root.Int64("max-body-bytes"),
 		rate: rate.Limit(root.Float("rate-limit")), burst: int(root.Int("rate-burst")), metrics: metrics,
 		sessions: map[string]*httpSession{}, perKey: map[string]int{}, limiters: map[string]*rate.Limiter{},
 	}
@@ -389,12 +417,22 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 		break
 	}
 	log.Info().Msg("stopping: no new connections; draining in-flight requests")
-	grace, cancel := context.WithTimeout(context.Background(), root.Duration("shutdown-grace"))
+	// Shutdown stops accepting at once; it would also wait for every
+	// connection to go idle, which a client's standalone SSE stream never
+	// does, so the drain waits for in-flight POSTs (the calls) instead, up
+	// to the grace period, and then closes what is left.
+	grace := root.Duration("shutdown-grace")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(grace); err != nil {
-		log.Warn().Err(err).Msg("grace period over; closing the remaining connections")
-		srv.Close()
+	go srv.Shutdown(shutdownCtx)
+	deadline := time.Now().Add(grace)
+	for h.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
 	}
+	if n := h.active.Load(); n > 0 {
+		log.Warn().Int64("requests", n).Msg("grace period over; closing the remaining connections")
+	}
+	srv.Close()
 	h.closeAll()
 	log.Info().Msg("stopped; every upstream reaped")
 	return nil

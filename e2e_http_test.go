@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -333,4 +334,53 @@ func TestE2EHTTPRateLimitAndSessionCap(t *testing.T) {
 	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 || codes[3] != 429 {
 		t.Errorf("status codes = %v, want [200 200 429 429]", codes)
 	}
+}
+
+// TestE2EHTTPLoad is the bounded load test of HTTP mode: 50 sessions × 20
+// calls on loopback, every answer checked against its own request. It logs
+// its figures (calls/s, p50, p99); it asserts correctness, never timing.
+func TestE2EHTTPLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("load test")
+	}
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f, "--max-sessions-per-key", "64", "--rate-limit", "100000", "--rate-burst", "100000")
+	const sessions, calls = 50, 20
+	var (
+		mu    sync.Mutex
+		lat   []time.Duration
+		wg    sync.WaitGroup
+		errsN int
+	)
+	start := time.Now()
+	for i := range sessions {
+		wg.Go(func() {
+			cs, err := connectHTTP(t, p.url, http.Header{"Apikey": {f.key}})
+			if err != nil {
+				t.Errorf("session %d: %v", i, err)
+				return
+			}
+			defer cs.Close()
+			for j := range calls {
+				msg := fmt.Sprintf("s%d-c%d", i, j)
+				t0 := time.Now()
+				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo_server__echo", Arguments: map[string]any{"message": msg}})
+				d := time.Since(t0)
+				mu.Lock()
+				lat = append(lat, d)
+				if err != nil || resultText(res) != msg {
+					errsN++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	total := time.Since(start)
+	if errsN != 0 {
+		t.Fatalf("%d of %d calls failed or got another call's answer", errsN, sessions*calls)
+	}
+	slices.Sort(lat)
+	t.Logf("HTTP load: %d sessions × %d calls in %s (sessions started by the test, each with its own upstream): %.0f calls/s, p50 %s, p99 %s",
+		sessions, calls, total.Round(time.Millisecond), float64(len(lat))/total.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100])
 }

@@ -121,7 +121,7 @@ func oauthRevoke(ctx context.Context, cmd *cli.Command) error {
 		found = true
 		src, err := oauthx.New(s.name, s.oauth, &oauthx.Options{
 			CacheFile: oauthx.CachePath(path),
-			Transport: upstream.NewHTTPTransport(),
+			Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
 			CheckURL:  upstream.CheckURL,
 			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
 		})
@@ -180,7 +180,7 @@ func oauthSources(mc *config.MCPConfig, cfg *config.Config, cacheFile string, re
 		}
 		src, err := oauthx.New(s.Name, s.OAuth, &oauthx.Options{
 			Logger:    log,
-			Transport: upstream.NewHTTPTransport(),
+			Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
 			CheckURL:  upstream.CheckURL,
 			CacheFile: cacheFile,
 			Timeout:   cfg.Common.Timeouts.AuthTimeout(),

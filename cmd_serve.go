@@ -101,6 +101,7 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		Logger:         &log,
 		Client:         &mcp.Implementation{Name: "secure-mcp-gateway", Version: version},
 		ConnectTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
+		DialTimeout:    cfg.Common.Timeouts.ConnectivityTimeout(),
 		Redactor:       d.redactor,
 		Supervisor:     supervisor,
 		// The gateway relays each upstream's notifications and requests to

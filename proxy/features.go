@@ -145,7 +145,23 @@ func (g *Gateway) resourceServer(ctx context.Context, uri string) (string, bool)
 	return find()
 }
 
+// timed bounds a forwarded request that has no budget of its own with
+// timeout_settings.default_timeout, and records it.
+func timed[T any](ctx context.Context, g *Gateway, name string, fn func(context.Context) (T, error)) (T, error) {
+	ctx, op := g.timeouts.Start(ctx, KindDefault, name)
+	v, err := fn(ctx)
+	if err != nil && op.TimedOut() {
+		err = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: op.Err().Error()}
+	}
+	op.End(err)
+	return v, err
+}
+
 func (g *Gateway) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+	return timed(ctx, g, "resources/read", func(ctx context.Context) (*mcp.ReadResourceResult, error) { return g.readResourceNow(ctx, req) })
+}
+
+func (g *Gateway) readResourceNow(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 	uri := req.Params.URI
 	server, ok := g.resourceServer(ctx, uri)
 	if !ok {
@@ -249,6 +265,10 @@ func (g *Gateway) promptRoute(ctx context.Context, name string) (route, bool) {
 }
 
 func (g *Gateway) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+	return timed(ctx, g, "prompts/get", func(ctx context.Context) (*mcp.GetPromptResult, error) { return g.getPromptNow(ctx, req) })
+}
+
+func (g *Gateway) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	r, ok := g.promptRoute(ctx, req.Params.Name)
 	if !ok {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
@@ -269,6 +289,10 @@ func (g *Gateway) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (*mc
 // complete routes completion/complete by its reference: a prompt by its
 // exported name, a resource by its URI.
 func (g *Gateway) complete(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+	return timed(ctx, g, "completion/complete", func(ctx context.Context) (*mcp.CompleteResult, error) { return g.completeNow(ctx, req) })
+}
+
+func (g *Gateway) completeNow(ctx context.Context, req *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
 	if req.Params == nil || req.Params.Ref == nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "completion/complete needs a ref"}
 	}

@@ -165,6 +165,9 @@ type Options struct {
 	// MaxBackoff caps that delay. A session that lived at least MaxBackoff
 	// resets the doubling. Zero means DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// DialTimeout bounds connecting to a remote server (the config's
+	// connectivity_timeout). Zero means DefaultDialTimeout.
+	DialTimeout time.Duration
 	// Supervisor is an argv prefix under which each stdio child is started on
 	// Linux, for example {"/path/secure-mcp-gateway", "upstream-supervisor",
 	// "--"}; the program it names must call Supervise. The supervisor leads

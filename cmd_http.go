@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -87,6 +89,8 @@ type httpGateway struct {
 	cfgMod  time.Time
 	handler http.Handler
 
+	principals *cache.Memo[*authn.Principal] // resolved keys
+
 	mu       sync.Mutex
 	sessions map[string]*httpSession
 	perKey   map[string]int
@@ -115,6 +119,7 @@ func (h *httpGateway) config() (*config.Config, error) {
 			h.log.Error().Err(err).Msg("config changed but does not load; keeping the previous one")
 		} else {
 			h.cfg, h.cfgMod = cfg, st.ModTime()
+			h.principals.Clear() // a key may have been disabled, rotated or moved
 		}
 	}
 	return h.cfg, nil
@@ -165,7 +170,7 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cfg, _ := h.config()
-	principal, err := authn.Authenticate(cfg, cred)
+	principal, err := h.authenticate(cfg, cred)
 	if err != nil {
 		h.log.Info().Str("remote", r.RemoteAddr).Err(err).Msg("request refused")
 		unauthorized(w, "gateway key refused")
@@ -218,6 +223,22 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), ctxKey{}, &pending{principal: principal})
 	h.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// authenticate resolves cred against cfg, remembering successes (never
+// failures) for enkrypt_gateway_cache_expiration, so that a request costs one
+// hash, not a pass over every key of the config.
+func (h *httpGateway) authenticate(cfg *config.Config, cred authn.Credentials) (*authn.Principal, error) {
+	sum := sha256.Sum256([]byte(cred.Key.Reveal() + "\x00" + cred.ProjectID + "\x00" + cred.UserID))
+	k := string(sum[:])
+	if p, ok := h.principals.Get(k); ok {
+		return p, nil
+	}
+	p, err := authn.Authenticate(cfg, cred)
+	if err == nil {
+		h.principals.Set(k, p)
+	}
+	return p, err
 }
 
 // getServer is the SDK's hook: the existing session's server, or a new
@@ -365,6 +386,14 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	if st != nil {
 		h.cfgMod = st.ModTime()
 	}
+	ttl := time.Duration(cfg.Common.GatewayCacheExpiration * float64(time.Hour))
+	if ttl <= 0 {
+		ttl = 24 * time.Hour
+	}
+	if h.principals, err = cache.NewMemo[*authn.Principal](ttl, 0); err != nil {
+		return err
+	}
+	defer h.principals.Close()
 	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
 	defer closeDeps()
 	deps.onCall = metrics.observeCall

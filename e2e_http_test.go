@@ -384,3 +384,26 @@ func TestE2EHTTPLoad(t *testing.T) {
 	t.Logf("HTTP load: %d sessions × %d calls in %s (sessions started by the test, each with its own upstream): %.0f calls/s, p50 %s, p99 %s",
 		sessions, calls, total.Round(time.Millisecond), float64(len(lat))/total.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100])
 }
+
+// TestE2EHTTPDisabledKeyRefusedAtOnce: principals are cached, but a change
+// to the config file drops the cache, so a key disabled while the gateway
+// runs is refused at its next request.
+func TestE2EHTTPDisabledKeyRefusedAtOnce(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f)
+	h := http.Header{"Apikey": {f.key}}
+	if resp := rawPost(t, p.url, h, initBody); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before: %s", resp.Status)
+	}
+	if err := config.Update(f.path, func(c *config.Config) error {
+		for _, k := range c.APIKeys {
+			k.Disabled = true
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if resp := rawPost(t, p.url, h, initBody); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after disabling the key: %s, want 401", resp.Status)
+	}
+}

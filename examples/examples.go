@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -81,6 +82,10 @@ var catalogue = map[string]example{
 		description: "hostile: its tool's description and schema change at the second tools/list with no list_changed, and from then on at every start (state file EXAMPLE_QUIET_RUGPULL_STATE)",
 		newServer:   newQuietRugPull,
 	},
+	"faults": {
+		description: "fault injection: garbage on stdout, a stderr flood, a process tree that ignores SIGTERM and stdin EOF, an endless progress stream, a huge result",
+		newServer:   newFaults,
+	},
 	"probe": {
 		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
 		newServer:   newProbe,
@@ -112,6 +117,11 @@ func Run(ctx context.Context, name string, t mcp.Transport) error {
 		return fmt.Errorf("unknown example server %q (known: %s)", name, strings.Join(Names(), ", "))
 	}
 	err := ex.newServer().Run(ctx, t)
+	if stubborn.Load() {
+		for { // the faults example's stubborn mode outlives its client
+			time.Sleep(time.Hour)
+		}
+	}
 	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		return nil
 	}

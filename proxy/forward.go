@@ -12,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"golang.org/x/time/rate"
 )
 
 // Forwarding of everything MCP carries besides tools: resources, prompts,
@@ -187,7 +188,16 @@ type progressRelay struct {
 type progressTarget struct {
 	ss    *mcp.ServerSession
 	token any
+	lim   *rate.Limiter // caps what one call relays
 }
+
+// Progress relayed per call: a burst, then a steady rate. An upstream that
+// floods progress has the excess dropped (progress is advisory), so that it
+// can neither flood the client nor starve other calls.
+const (
+	DefaultProgressBurst = 20
+	DefaultProgressRate  = 20 // per second
+)
 
 // track registers the client's token for a call and returns the token to
 // send upstream and a function that forgets it once the call is over.
@@ -197,7 +207,7 @@ func (p *progressRelay) track(ss *mcp.ServerSession, token any) (string, func())
 	if p.m == nil {
 		p.m = make(map[string]progressTarget)
 	}
-	p.m[t] = progressTarget{ss: ss, token: token}
+	p.m[t] = progressTarget{ss: ss, token: token, lim: rate.NewLimiter(DefaultProgressRate, DefaultProgressBurst)}
 	p.mu.Unlock()
 	return t, func() {
 		p.mu.Lock()
@@ -220,13 +230,16 @@ func (p *progressRelay) lookup(token any) (progressTarget, bool) {
 // relayProgress sends an upstream progress notification to the client with
 // the client's token. Notifications for calls that are over, or with tokens
 // the gateway never issued, are dropped: the spec forbids progress after
-// the response.
+// the response, and so is a call's progress beyond its rate limit.
 func (g *Gateway) relayProgress(ctx context.Context, p *mcp.ProgressNotificationParams) {
 	if p == nil {
 		return
 	}
 	t, ok := g.progress.lookup(p.ProgressToken)
 	if !ok {
+		return
+	}
+	if !t.lim.Allow() {
 		return
 	}
 	q := *p

@@ -12,6 +12,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"go.uber.org/goleak"
 	"math/big"
 	"net"
 	"net/http"
@@ -612,7 +613,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	os.Exit(m.Run())
+	// No goroutine may outlive the tests.
+	goleak.VerifyTestMain(m)
 }
 
 func TestRevoke(t *testing.T) {

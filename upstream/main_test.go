@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"go.uber.org/goleak"
 	"os"
 	"strconv"
 	"strings"
@@ -35,7 +36,8 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv(envExample); name != "" {
 		os.Exit(runChild(name))
 	}
-	os.Exit(m.Run())
+	// No goroutine may outlive the tests.
+	goleak.VerifyTestMain(m)
 }
 
 func runChild(name string) int {

@@ -254,9 +254,8 @@ func TestE2ECachedToolsRevalidated(t *testing.T) {
 		t.Fatalf("spawned %d, want only the first session's", n)
 	}
 	// The call starts the upstream, which now serves other tools: the
-	// upstream refuses the call as an unknown tool, and the gateway
-	// revalidates its list.
-	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "s__echo", Arguments: map[string]any{"message": "x"}}); err == nil {
+	// gateway revalidates its list before forwarding and refuses the call.
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "s__echo", Arguments: map[string]any{"message": "x"}}); err == nil && !res.IsError {
 		t.Error("a call to a tool the upstream no longer has succeeded")
 	}
 	select {

@@ -325,3 +325,28 @@ func TestExampleServerList(t *testing.T) {
 		}
 	}
 }
+
+// TestGuardQuietRugPullFirstCallRefused: a new gateway answers tools/list
+// from the discovery cache, and the session's first call is to the tool that
+// quietly changed. The gateway checks the live definition before the
+// upstream runs the call, so the call is refused with the pin hint.
+func TestGuardQuietRugPullFirstCallRefused(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "quiet.state")
+	f := newFixture(t, exampleServer("qr", "quiet_rugpull", map[string]string{examples.EnvQuietRugPullState: state}))
+	g := startGateway(t, f)
+	if names := g.toolNames(t); !contains(names, "qr__fetch_page") {
+		t.Fatalf("tools at first = %v", names)
+	}
+	g.call(t, "qr__fetch_page", map[string]any{"url": "https://example.com"})
+	g.cs.Close()
+	g.cmd.Wait()
+
+	g2 := startGateway(t, f)
+	if names := g2.toolNames(t); !contains(names, "qr__fetch_page") {
+		t.Fatalf("cached tools of the second process = %v", names)
+	}
+	r := g2.call(t, "qr__fetch_page", map[string]any{"url": "https://example.com"})
+	if !r.IsError || !strings.Contains(resultText(r), "tools approve --server qr --tool fetch_page") {
+		t.Errorf("first call to the quietly changed tool: isError=%v %q", r.IsError, resultText(r))
+	}
+}

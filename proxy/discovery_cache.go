@@ -38,7 +38,7 @@ type discoveryCache struct {
 	mu      sync.Mutex
 	tried   map[string]bool            // servers already looked up in the cache
 	cached  map[string]json.RawMessage // servers answered from the cache, not yet confirmed by their upstream
-	running map[string]bool            // revalidations in flight
+	running map[string]chan struct{}   // revalidations in flight, closed when done
 }
 
 func (d *discoveryCache) init(tc ToolCache, p *authn.Principal) {
@@ -49,7 +49,7 @@ func (d *discoveryCache) init(tc ToolCache, p *authn.Principal) {
 	if p != nil {
 		d.configID = p.MCPConfigID
 	}
-	d.tried, d.cached, d.running = map[string]bool{}, map[string]json.RawMessage{}, map[string]bool{}
+	d.tried, d.cached, d.running = map[string]bool{}, map[string]json.RawMessage{}, map[string]chan struct{}{}
 }
 
 // loadCached answers, from the cache, the servers of todo that have never
@@ -128,8 +128,10 @@ func (g *Gateway) revalidateLater(servers []*config.Server) {
 
 // confirmCached is called once an upstream is running because a call needed
 // it: if its tools were answered from the cache, they are checked against
-// the live list in the background.
-func (g *Gateway) confirmCached(server string) {
+// the live list before the call goes on, so that a definition that changed
+// since it was cached (a rug pull, even a quiet one without list_changed) is
+// caught by the guard and the pins before the upstream runs it.
+func (g *Gateway) confirmCached(ctx context.Context, server string) {
 	if g.dc.tc == nil {
 		return
 	}
@@ -137,11 +139,24 @@ func (g *Gateway) confirmCached(server string) {
 	_, pending := g.dc.cached[server]
 	g.dc.mu.Unlock()
 	if pending {
-		g.revalidate(server)
+		g.revalidateNow(ctx, server)
 	}
 }
 
+// revalidate lists server's tools again in the background; see
+// revalidateNow.
 func (g *Gateway) revalidate(name string) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), g.opts.DiscoveryTimeout)
+		defer cancel()
+		g.revalidateNow(ctx, name)
+	}()
+}
+
+// revalidateNow lists the upstream's tools and, where they differ from the
+// cached ones, updates the cache, re-runs the guard and tells the client. A
+// revalidation already in flight for the server is waited for, not repeated.
+func (g *Gateway) revalidateNow(ctx context.Context, name string) {
 	d := &g.dc
 	var s *config.Server
 	for _, c := range g.servers {
@@ -151,50 +166,58 @@ func (g *Gateway) revalidate(name string) {
 	}
 	d.mu.Lock()
 	old, pending := d.cached[name]
-	if s == nil || !pending || d.running[name] {
+	if s == nil || !pending {
 		d.mu.Unlock()
 		return
 	}
-	d.running[name] = true
+	if done, ok := d.running[name]; ok {
+		d.mu.Unlock()
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+		return
+	}
+	done := make(chan struct{})
+	d.running[name] = done
 	d.mu.Unlock()
-	go func() {
-		defer func() {
-			d.mu.Lock()
-			delete(d.running, name)
-			d.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), g.opts.DiscoveryTimeout)
-		defer cancel()
-		tools, err := g.listUpstream(ctx, name)
-		if err != nil {
-			// The cached tools stay in this process; the stored entry ages
-			// out, so a dead upstream is not advertised forever.
-			g.log.Warn().Str("server", name).Err(err).Msg("could not revalidate cached tools")
-			return
-		}
-		raw, err := json.Marshal(tools)
-		if err != nil {
-			return
-		}
-		g.cacheDiscovered(ctx, s, tools) // refreshes the entry's TTL either way
-		if bytes.Equal(raw, old) {
-			g.log.Debug().Str("server", name).Msg("cached tools confirmed by the upstream")
-			return
-		}
-		var withheld map[string]string
-		if g.opts.Guard != nil {
-			tools, withheld = g.opts.Guard.FilterTools(ctx, name, tools)
-		}
-		g.discoverMu.Lock()
-		g.mu.Lock()
-		st := g.state[name]
-		st.tools, st.withheld, st.ok, st.dirty = tools, withheld, true, false
-		g.mu.Unlock()
-		changed := g.rebuild()
-		g.discoverMu.Unlock()
-		g.log.Info().Str("server", name).Bool("client_notified", changed).Msg("upstream tools differ from the cached ones; cache updated")
-		if changed {
-			g.notifyToolListChanged()
-		}
+	defer func() {
+		d.mu.Lock()
+		delete(d.running, name)
+		d.mu.Unlock()
+		close(done)
 	}()
+	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
+	defer cancel()
+	tools, err := g.listUpstream(ctx, name)
+	if err != nil {
+		// The cached tools stay in this process; the stored entry ages
+		// out, so a dead upstream is not advertised forever.
+		g.log.Warn().Str("server", name).Err(err).Msg("could not revalidate cached tools")
+		return
+	}
+	raw, err := json.Marshal(tools)
+	if err != nil {
+		return
+	}
+	g.cacheDiscovered(ctx, s, tools) // refreshes the entry's TTL either way
+	if bytes.Equal(raw, old) {
+		g.log.Debug().Str("server", name).Msg("cached tools confirmed by the upstream")
+		return
+	}
+	var withheld map[string]string
+	if g.opts.Guard != nil {
+		tools, withheld = g.opts.Guard.FilterTools(ctx, name, tools)
+	}
+	g.discoverMu.Lock()
+	g.mu.Lock()
+	st := g.state[name]
+	st.tools, st.withheld, st.ok, st.dirty = tools, withheld, true, false
+	g.mu.Unlock()
+	changed := g.rebuild()
+	g.discoverMu.Unlock()
+	g.log.Info().Str("server", name).Bool("client_notified", changed).Msg("upstream tools differ from the cached ones; cache updated")
+	if changed {
+		g.notifyToolListChanged()
+	}
 }

@@ -623,7 +623,14 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		err = callFailure(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err))
 		return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 	}
-	g.confirmCached(rt.server)
+	g.confirmCached(ctx, rt.server)
+	if why, ok := g.stillExported(rt); !ok {
+		// The live definition differs from the cached one it was listed
+		// under, and the guard or the pins withheld it.
+		g.log.Warn().Str("server", rt.server).Str("tool", name).Msg("call refused: the tool changed since it was listed")
+		err := callFailure(why)
+		return errorResult(why), callOutcome{OutcomeWithheld, "", err}, nil
+	}
 	ctx, op := g.timeouts.Start(ctx, KindToolExecution, fmt.Sprintf("tool %q on server %q", rt.tool, rt.server))
 	var callErr error
 	defer func() { op.End(callErr) }()
@@ -704,6 +711,23 @@ func progressToken(req *mcp.CallToolRequest) any {
 		return nil
 	}
 	return req.Params.GetProgressToken()
+}
+
+// stillExported reports whether rt's tool is still offered by its server
+// after a revalidation, or why not.
+func (g *Gateway) stillExported(rt route) (string, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	st := g.state[rt.server]
+	if why, ok := st.withheld[rt.tool]; ok {
+		return fmt.Sprintf("Tool %q of server %q is withheld: %s", rt.tool, rt.server, why), false
+	}
+	for _, t := range st.tools {
+		if t != nil && t.Name == rt.tool {
+			return "", true
+		}
+	}
+	return fmt.Sprintf("Tool %q of server %q is no longer offered by the server.", rt.tool, rt.server), false
 }
 
 // failedServerFor returns the server whose prefix name carries and whose

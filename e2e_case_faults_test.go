@@ -157,7 +157,14 @@ func TestCase24HugeResultAndProgressFlood(t *testing.T) {
 	})
 	t.Run("huge result", func(t *testing.T) {
 		g := startGateway(t, f)
-		res := g.call(t, "faults__huge_result", map[string]any{"mb": 100})
+		// The race-built child needs a while to marshal 100 MiB; the
+		// gateway refuses the frame once 16 MiB of it have arrived.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		res, err := g.cs.CallTool(ctx, &mcp.CallToolParams{Name: "faults__huge_result", Arguments: map[string]any{"mb": 100}})
+		if err != nil {
+			t.Fatalf("huge_result: %v", err)
+		}
 		if !res.IsError {
 			t.Fatalf("a 100 MiB result reached the client (%d bytes)", len(resultText(res)))
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"secure-mcp-gateway/authn"
@@ -398,4 +399,29 @@ func alive(pid int) bool {
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	return i < 0 || i+2 >= len(s) || s[i+2] != 'Z'
+}
+
+// TestCase32ArgumentsValidatedAgainstSchema: arguments that break the tool's
+// input schema (a wrong type, a property the schema forbids) are refused
+// by the gateway with -32602 before the guardrails or the upstream see them.
+func TestCase32ArgumentsValidatedAgainstSchema(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	g := startGateway(t, f)
+	g.toolNames(t)
+	for name, args := range map[string]any{
+		"wrong type":         map[string]any{"message": 5},
+		"forbidden property": map[string]any{"message": "x", "extra": true},
+		"missing required":   map[string]any{},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := g.cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo_server__echo", Arguments: args})
+			var rpcErr *jsonrpc.Error
+			if !errors.As(err, &rpcErr) || rpcErr.Code != jsonrpc.CodeInvalidParams || !strings.Contains(rpcErr.Message, "invalid arguments for tool") {
+				t.Errorf("err = %v, want the gateway's -32602", err)
+			}
+		})
+	}
+	if got := resultText(g.call(t, "echo_server__echo", map[string]any{"message": "valid"})); got != "valid" {
+		t.Errorf("a valid call = %q", got)
+	}
 }

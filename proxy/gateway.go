@@ -3,6 +3,7 @@ package proxy
 //lint:file-ignore SA1019 The gateway forwards sampling, roots and logging, which clients of protocol 2025-11-25 use; only the draft 2026-07-28 deprecates them.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
@@ -134,11 +136,12 @@ type Gateway struct {
 	inflight inflightCalls // client call contexts per server
 
 	mu       sync.RWMutex
-	state    map[string]*serverState // by server name
-	exported []*mcp.Tool             // the tools/list answer, in config order
-	routes   map[string]route        // exported name -> upstream
-	withheld map[string]string       // exported name -> why the guard withheld it
-	built    bool                    // exported/routes reflect at least one discovery round
+	state    map[string]*serverState         // by server name
+	exported []*mcp.Tool                     // the tools/list answer, in config order
+	routes   map[string]route                // exported name -> upstream
+	schemas  map[string]*jsonschema.Resolved // exported name -> its input schema, when it resolves
+	withheld map[string]string               // exported name -> why the guard withheld it
+	built    bool                            // exported/routes reflect at least one discovery round
 }
 
 // serverState is what discovery knows about one upstream.
@@ -433,6 +436,7 @@ func (g *Gateway) rebuild() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	routes := make(map[string]route)
+	schemas := make(map[string]*jsonschema.Resolved)
 	withheld := make(map[string]string)
 	var exported []*mcp.Tool
 	for _, s := range g.servers {
@@ -469,6 +473,11 @@ func (g *Gateway) rebuild() bool {
 				}
 			}
 			routes[name] = route{server: s.Name, tool: t.Name}
+			if rs, err := resolveSchema(schema); err == nil {
+				schemas[name] = rs
+			} else {
+				g.log.Debug().Str("server", s.Name).Str("tool", t.Name).Err(err).Msg("input schema does not resolve; arguments are not validated by the gateway")
+			}
 			exported = append(exported, &out)
 		}
 	}
@@ -476,7 +485,7 @@ func (g *Gateway) rebuild() bool {
 	for name := range routes {
 		delete(withheld, name)
 	}
-	g.exported, g.routes, g.withheld, g.built = exported, routes, withheld, true
+	g.exported, g.routes, g.schemas, g.withheld, g.built = exported, routes, schemas, withheld, true
 	return changed
 }
 
@@ -578,6 +587,12 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
 	}
 	server = rt.server
+	if err := g.validateArgs(name, req.Params.Arguments); err != nil {
+		// Arguments that break the tool's (pinned) schema never reach the
+		// guardrails or the upstream.
+		outcome = OutcomeRPCError
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("invalid arguments for tool %q: %v", name, err)}
+	}
 	res, oc, err := g.forward(ctx, rt, name, req.Params.Arguments, req)
 	outcome = oc.outcome
 	return res, err
@@ -711,6 +726,36 @@ func progressToken(req *mcp.CallToolRequest) any {
 		return nil
 	}
 	return req.Params.GetProgressToken()
+}
+
+// resolveSchema prepares an exported input schema for validation.
+func resolveSchema(schema map[string]any) (*jsonschema.Resolved, error) {
+	b, err := json.Marshal(schema)
+	if err != nil {
+		return nil, err
+	}
+	var js jsonschema.Schema
+	if err := json.Unmarshal(b, &js); err != nil {
+		return nil, err
+	}
+	return js.Resolve(nil)
+}
+
+// validateArgs checks a call's arguments against the tool's input schema.
+func (g *Gateway) validateArgs(name string, args json.RawMessage) error {
+	g.mu.RLock()
+	rs := g.schemas[name]
+	g.mu.RUnlock()
+	if rs == nil {
+		return nil
+	}
+	var v any = map[string]any{}
+	if a := bytes.TrimSpace(args); len(a) > 0 && !bytes.Equal(a, []byte("null")) {
+		if err := json.Unmarshal(args, &v); err != nil {
+			return fmt.Errorf("arguments are not JSON: %w", err)
+		}
+	}
+	return rs.Validate(v)
 }
 
 // stillExported reports whether rt's tool is still offered by its server

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,4 +321,34 @@ func TestCase14IDHandling(t *testing.T) {
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	waitFor(t, 10*time.Second, "process "+itoa(pid)+" to exit", func() bool { return !alive(pid) })
+}
+
+// TestCase14ReusedInFlightID: a client that reuses the id of a request still
+// in flight gets exactly one answer for that id — the first request's — and
+// the second request is never executed. (The go-sdk drops the duplicate
+// without a response rather than answer with an id the client would take for
+// the first request's; docs/SECURITY.md row 14.)
+func TestCase14ReusedInFlightID(t *testing.T) {
+	f := newFixture(t, exampleServer("p", "probe", nil), exampleServer("echo_server", "echo", nil))
+	c := startRaw(t, f)
+	c.send(t, `{"jsonrpc":"2.0","id":"list","method":"tools/list"}`)
+	c.response(t, "list")
+	c.send(t, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"p__sleep","arguments":{"ms":300}}}`)
+	c.send(t, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo_server__echo","arguments":{"message":"second"}}}`)
+	c.send(t, `{"jsonrpc":"2.0","id":"done","method":"tools/call","params":{"name":"p__sleep","arguments":{"ms":400}}}`)
+	c.response(t, "done") // after the id-9 answer has had time to arrive
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var answers []string
+	for _, m := range c.msgs {
+		if s := fmt.Sprint(m); strings.Contains(s, "second") {
+			t.Errorf("the request with the reused id was executed: %v", m)
+		}
+		if m["id"] == 9.0 {
+			answers = append(answers, fmt.Sprint(m["result"]))
+		}
+	}
+	if len(answers) != 1 || !strings.Contains(answers[0], "slept") {
+		t.Errorf("answers with id 9 = %q, want exactly the first request's", answers)
+	}
 }

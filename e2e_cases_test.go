@@ -341,7 +341,7 @@ func TestCase14ReusedInFlightID(t *testing.T) {
 	defer c.mu.Unlock()
 	var answers []string
 	for _, m := range c.msgs {
-		if s := fmt.Sprint(m); strings.Contains(s, "second") {
+		if s := fmt.Sprint(m["result"]); strings.Contains(s, "text:second") {
 			t.Errorf("the request with the reused id was executed: %v", m)
 		}
 		if m["id"] == 9.0 {

@@ -260,20 +260,6 @@ func (r *rule) scanAll(s string, fs []Finding) []Finding {
 	return fs
 }
 
-// nearAny returns an accept function that keeps a hit only when one of
-// words occurs within the next span bytes.
-func nearAny(span int, words ...string) func(string, int) bool {
-	return func(lower string, i int) bool {
-		w := lower[i:min(i+span, len(lower))]
-		for _, x := range words {
-			if strings.Contains(w, x) {
-				return true
-			}
-		}
-		return false
-	}
-}
-
 // segmentHasAll returns an accept function that keeps a hit only when the
 // text from the hit to the first of stops (or span bytes) contains one of
 // each group of words.

@@ -17,7 +17,7 @@ const (
 )
 
 // OfflineDetectors are the detectors that run inside the gateway.
-var OfflineDetectors = []string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge, DetectorToolPoisoning}
+var OfflineDetectors = []string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge, DetectorToolPoisoning, DetectorPathTraversal, DetectorSSRF}
 
 // ModelDetectors are the detectors that need a remote provider.
 var ModelDetectors = []string{"toxicity", "nsfw", "bias", "policy_violation", "topic_detector", "relevancy", "adherence", "hallucination", "system_prompt_protection", "copyright_protection"}
@@ -32,6 +32,8 @@ func IsOfflineDetector(name string) bool { return slices.Contains(OfflineDetecto
 // runs none.
 type Scanner struct {
 	PII, Secrets, Injection, HiddenText, ToolPoisoning bool
+	// PathTraversal and SSRF check what arguments point at.
+	PathTraversal, SSRF bool
 	// Keywords is the keyword detector; nil means none.
 	Keywords *Keywords
 	// Sponge is the sponge detector; nil means none.
@@ -59,6 +61,10 @@ func NewScanner(names []string, keywords []string) *Scanner {
 			sc.Keywords = NewKeywords(keywords)
 		case DetectorSponge:
 			sc.Sponge = &Sponge{}
+		case DetectorPathTraversal:
+			sc.PathTraversal = true
+		case DetectorSSRF:
+			sc.SSRF = true
 		}
 	}
 	return sc
@@ -97,6 +103,12 @@ func (sc *Scanner) Scan(s string, fs []Finding) []Finding {
 	}
 	if sc.Sponge != nil {
 		fs = append(fs, sc.Sponge.Scan(s)...)
+	}
+	if sc.PathTraversal {
+		fs = append(fs, ScanPath(s)...)
+	}
+	if sc.SSRF {
+		fs = append(fs, ScanSSRF(s)...)
 	}
 	return fs
 }

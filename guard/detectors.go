@@ -70,9 +70,13 @@ func NewScanner(names []string, keywords []string) *Scanner {
 	return sc
 }
 
-// AllOffline returns a Scanner running every offline detector, with the
-// given keywords.
-func AllOffline(keywords []string) *Scanner { return NewScanner(OfflineDetectors, keywords) }
+// ContentDetectors are the offline detectors that judge text itself (the
+// argument detectors path_traversal and ssrf judge what a value points at).
+var ContentDetectors = []string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge, DetectorToolPoisoning}
+
+// AllOffline returns a Scanner running every offline content detector, with
+// the given keywords.
+func AllOffline(keywords []string) *Scanner { return NewScanner(ContentDetectors, keywords) }
 
 // Scan appends the findings of every enabled detector in s to fs.
 func (sc *Scanner) Scan(s string, fs []Finding) []Finding {

@@ -110,17 +110,18 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		WrapConnection: func(server string, c mcp.Connection) mcp.Connection { return gw.WrapConnection(server, c) },
 	})
 	gw = proxy.New(principal, pool, &proxy.Options{
-		Logger:           &log,
-		Version:          version,
-		DiscoveryTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
-		CallTimeout:      cfg.Common.Timeouts.ToolExecutionTimeout(),
-		ToolCache:        d.tools,
-		Guard:            newGuard(principal, cfg, d.path, &log),
-		OnCall:           d.onCall,
-		SessionID:        sessionID,
-		OnClose:          onClose,
-		ToolExposure:     cfg.Common.ToolExposure,
-		Timeouts:         d.timeouts,
+		Logger:                    &log,
+		Version:                   version,
+		DiscoveryTimeout:          cfg.Common.Timeouts.DiscoveryTimeout(),
+		CallTimeout:               cfg.Common.Timeouts.ToolExecutionTimeout(),
+		ToolCache:                 d.tools,
+		Guard:                     newGuard(principal, cfg, d.path, &log),
+		OnCall:                    d.onCall,
+		SessionID:                 sessionID,
+		AllowEgressAfterInjection: cfg.Common.EgressAfterInjection == "allow",
+		OnClose:                   onClose,
+		ToolExposure:              cfg.Common.ToolExposure,
+		Timeouts:                  d.timeouts,
 	})
 	return gw, pool
 }

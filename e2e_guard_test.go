@@ -32,6 +32,10 @@ func TestGuardHostileExamples(t *testing.T) {
 		guarded(exampleServer("bad", "bad_output", map[string]string{"CANARY_TOKEN": canary})),
 		guarded(exampleServer("rec", "recorder", map[string]string{"EXAMPLE_RECORD_FILE": record})),
 	)
+	// Each call is judged on its own here; the toxic-flow rule that follows
+	// a blocked injection has its own test (TestCase36EgressAfterInjection).
+	f.cfg.Common.EgressAfterInjection = "allow"
+	f.save(t)
 	g := startGateway(t, f)
 	names := g.toolNames(t)
 	for _, want := range []string{"poison__word_count", "schema__list_notes", "inject__read_document", "bad__get_time", "rec__store"} {
@@ -138,5 +142,41 @@ func TestGuardRugPullApproved(t *testing.T) {
 	st, err := os.Stat(filepath.Join(f.dir, guard.PinFileName))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("pin file mode: %v %v", st, err)
+	}
+}
+
+// TestCase36EgressAfterInjection: once a tool result of the session is
+// blocked for a prompt injection, tools that may reach the outside world
+// (openWorldHint not false) are refused for the rest of the session; a new
+// session starts clean, and "egress_after_injection": "allow" turns the rule
+// off.
+func TestCase36EgressAfterInjection(t *testing.T) {
+	inject := exampleServer("inject", "prompt_injection", nil)
+	inject.OutputGuardrailsPolicy = &config.Policy{Enabled: true, Block: []string{"injection_attack"}}
+	f := newFixture(t, inject, exampleServer("echo_server", "echo", nil))
+	g := startGateway(t, f)
+	if got := resultText(g.call(t, "echo_server__echo", map[string]any{"message": "before"})); got != "before" {
+		t.Fatalf("echo before = %q", got)
+	}
+	if r := g.call(t, "inject__read_document", nil); !r.IsError || !strings.Contains(resultText(r), "injection_attack") {
+		t.Fatalf("the injected result was not blocked: %q", resultText(r))
+	}
+	r := g.call(t, "echo_server__echo", map[string]any{"message": "exfiltrate-me"})
+	if !r.IsError || !strings.Contains(resultText(r), "openWorldHint") || strings.Contains(resultText(r), "exfiltrate-me") {
+		t.Errorf("egress after the injection: isError=%v %q", r.IsError, resultText(r))
+	}
+	g.cs.Close()
+	g2 := startGateway(t, f)
+	if got := resultText(g2.call(t, "echo_server__echo", map[string]any{"message": "new session"})); got != "new session" {
+		t.Errorf("a new session = %q", got)
+	}
+	g2.cs.Close()
+
+	f.cfg.Common.EgressAfterInjection = "allow"
+	f.save(t)
+	g3 := startGateway(t, f)
+	g3.call(t, "inject__read_document", nil)
+	if got := resultText(g3.call(t, "echo_server__echo", map[string]any{"message": "allowed"})); got != "allowed" {
+		t.Errorf("with egress_after_injection=allow: %q", got)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -92,6 +93,12 @@ type Options struct {
 	// SessionID is the MCP session id the gateway's server assigns to its
 	// client in HTTP mode. Empty means the SDK's random id (stdio has none).
 	SessionID string
+	// AllowEgressAfterInjection turns off the toxic-flow rule: by default,
+	// once a tool result of the session was blocked for a prompt injection,
+	// calls of tools that may reach the outside world (openWorldHint not
+	// false) are refused for the rest of the session, so that injected
+	// instructions cannot make the model send data out.
+	AllowEgressAfterInjection bool
 	// OnCall, if set, is told the outcome of every tool call (one of the
 	// Outcome… constants) and its duration, for metrics. server is empty
 	// when the tool is unknown. Nil means nothing is called.
@@ -141,6 +148,7 @@ type Gateway struct {
 	routes   map[string]route                // exported name -> upstream
 	schemas  map[string]*jsonschema.Resolved // exported name -> its input schema, when it resolves
 	withheld map[string]string               // exported name -> why the guard withheld it
+	injected string                          // the call whose result was blocked for a prompt injection; arms the toxic-flow rule
 	built    bool                            // exported/routes reflect at least one discovery round
 }
 
@@ -612,6 +620,11 @@ type callOutcome struct {
 // knows it, for messages. req carries the client's progress token and
 // session; nil means none.
 func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.RawMessage, req *mcp.CallToolRequest) (*mcp.CallToolResult, callOutcome, error) {
+	if why := g.egressRefused(rt); why != "" {
+		g.log.Warn().Str("server", rt.server).Str("tool", name).Msg("egress call refused after a prompt injection in this session")
+		err := callFailure(why)
+		return errorResult(why), callOutcome{OutcomeBlocked, "input", err}, nil
+	}
 	var checkResult func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
 	if g.opts.Guard != nil {
 		// The verdict comes before the upstream sees anything, within the
@@ -693,6 +706,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		gop.End(err)
 		if err != nil {
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("result blocked")
+			g.noteInjection(err, rt)
 			return errorResult(blockedText(err, name, rt.server, "output")), callOutcome{OutcomeBlocked, "output", err}, nil
 		}
 		res = checked
@@ -756,6 +770,45 @@ func (g *Gateway) validateArgs(name string, args json.RawMessage) error {
 		}
 	}
 	return rs.Validate(v)
+}
+
+// noteInjection remembers that a result of rt was blocked for a prompt
+// injection, which arms the toxic-flow rule (see egressRefused).
+func (g *Gateway) noteInjection(err error, rt route) {
+	var be *guard.BlockedError
+	if !errors.As(err, &be) {
+		return
+	}
+	for _, r := range be.Reasons {
+		if strings.HasPrefix(r, guard.DetectorInjection) {
+			g.mu.Lock()
+			if g.injected == "" {
+				g.injected = fmt.Sprintf("tool %q of server %q", rt.tool, rt.server)
+			}
+			g.mu.Unlock()
+			return
+		}
+	}
+}
+
+// egressRefused returns why a call of rt's tool is refused by the toxic-flow
+// rule, or "": after an injection, only tools that declare
+// openWorldHint: false may run.
+func (g *Gateway) egressRefused(rt route) string {
+	if g.opts.AllowEgressAfterInjection {
+		return ""
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.injected == "" {
+		return ""
+	}
+	for _, t := range g.state[rt.server].tools {
+		if t != nil && t.Name == rt.tool && t.Annotations != nil && t.Annotations.OpenWorldHint != nil && !*t.Annotations.OpenWorldHint {
+			return ""
+		}
+	}
+	return fmt.Sprintf("Tool %q of server %q may reach the outside world (openWorldHint), and a result of %s was blocked for a prompt injection earlier in this session: such tools are refused for the rest of the session, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, g.injected)
 }
 
 // stillExported reports whether rt's tool is still offered by its server

@@ -126,6 +126,11 @@ type Common struct {
 	// (server__tool) or "meta" (enkrypt_* meta-tools). Empty means the
 	// gateway's default. This key is an addition of this gateway.
 	ToolExposure string `json:"tool_exposure,omitempty"`
+	// EgressAfterInjection says what happens to calls of tools that may
+	// reach the outside world (MCP annotation openWorldHint, true unless a
+	// tool says false) once a tool result in the session was blocked for a
+	// prompt injection: "block" (empty means block) or "allow".
+	EgressAfterInjection string `json:"egress_after_injection,omitempty"`
 
 	kept extra
 }

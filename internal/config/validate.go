@@ -111,6 +111,9 @@ func (v *validator) common(c *Common) {
 		v.add(base+".tool_exposure", fmt.Sprintf("unknown tool exposure %q", c.ToolExposure),
 			`use "direct", "meta", or remove the key`)
 	}
+	if e := c.EgressAfterInjection; e != "" && e != "block" && e != "allow" {
+		v.add(base+".egress_after_injection", fmt.Sprintf("unknown value %q", e), `use "block" or "allow"`)
+	}
 	if c.CachePort < 0 || c.CachePort > 65535 {
 		v.add(base+".enkrypt_cache_port", fmt.Sprintf("port %d is out of range", c.CachePort), "use a port from 1 to 65535")
 	}

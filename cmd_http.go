@@ -102,9 +102,10 @@ type ctxKey struct{}
 
 // pending is what an authenticated request carries to getServer.
 type pending struct {
-	principal *authn.Principal
-	once      sync.Once
-	server    *mcp.Server
+	principal  *authn.Principal
+	initialize bool // a verified initialize whose session slot is reserved
+	once       sync.Once
+	server     *mcp.Server
 }
 
 // config returns the current config, re-read when the file changed, so
@@ -212,17 +213,45 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id; a session starts with initialize"}}`)
 			return
 		}
+		// The slot is reserved here, under the lock, so that concurrent
+		// initializes cannot overshoot the cap; it is given back if the SDK
+		// refuses the request before a session exists.
 		h.mu.Lock()
 		n := h.perKey[fp]
+		if n < h.maxPer {
+			h.perKey[fp]++
+		}
 		h.mu.Unlock()
 		if n >= h.maxPer {
 			w.Header().Set("Retry-After", "60")
 			http.Error(w, fmt.Sprintf("Too Many Requests: this key already has %d open sessions", n), http.StatusTooManyRequests)
 			return
 		}
+		p := &pending{principal: principal, initialize: true}
+		defer func() {
+			if p.server == nil {
+				h.mu.Lock()
+				h.release(fp)
+				h.mu.Unlock()
+			}
+		}()
+		h.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		return
+	} else {
+		// A GET or DELETE needs the session it is about.
+		http.Error(w, "Bad Request: Mcp-Session-Id required", http.StatusBadRequest)
+		return
 	}
 	ctx := context.WithValue(r.Context(), ctxKey{}, &pending{principal: principal})
 	h.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// release gives back one of fp's session slots; h.mu must be held.
+func (h *httpGateway) release(fp string) {
+	h.perKey[fp]--
+	if h.perKey[fp] <= 0 {
+		delete(h.perKey, fp)
+	}
 }
 
 // authenticate resolves cred against cfg, remembering successes (never
@@ -253,8 +282,8 @@ func (h *httpGateway) getServer(r *http.Request) *mcp.Server {
 		return nil
 	}
 	p, ok := r.Context().Value(ctxKey{}).(*pending)
-	if !ok {
-		return nil
+	if !ok || !p.initialize {
+		return nil // only a verified initialize opens a session
 	}
 	p.once.Do(func() {
 		id := rand.Text()
@@ -266,7 +295,6 @@ func (h *httpGateway) getServer(r *http.Request) *mcp.Server {
 			return
 		}
 		h.sessions[id] = &httpSession{keyFP: p.principal.KeyFingerprint, server: server, stop: stop, created: time.Now()}
-		h.perKey[p.principal.KeyFingerprint]++
 		h.metrics.sessions.Inc()
 		p.server = server
 	})
@@ -279,10 +307,7 @@ func (h *httpGateway) endSession(id string) {
 	s, ok := h.sessions[id]
 	if ok {
 		delete(h.sessions, id)
-		h.perKey[s.keyFP]--
-		if h.perKey[s.keyFP] <= 0 {
-			delete(h.perKey, s.keyFP)
-		}
+		h.release(s.keyFP)
 		h.metrics.sessions.Dec()
 	}
 	h.mu.Unlock()

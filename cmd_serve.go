@@ -119,6 +119,7 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		OnCall:                    d.onCall,
 		SessionID:                 sessionID,
 		AllowEgressAfterInjection: cfg.Common.EgressAfterInjection == "allow",
+		Redact:                    d.redactor.Redact,
 		OnClose:                   onClose,
 		ToolExposure:              cfg.Common.ToolExposure,
 		Timeouts:                  d.timeouts,
@@ -177,6 +178,7 @@ func secretsOf(cfg *config.Config, cred authn.Credentials) *secret.Redactor {
 			for _, v := range s.Config.Headers {
 				r.Add(v)
 			}
+			r.Add(upstream.URLSecrets(s.Config.URL)...)
 			if s.OAuth != nil {
 				r.Add(s.OAuth.ClientSecret)
 			}

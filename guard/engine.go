@@ -338,7 +338,7 @@ func (e *Engine) remote(ctx context.Context, p *policy, stage string, texts []st
 		if why == nil {
 			why = fmt.Errorf("%w: set plugins.guardrails (provider \"enkrypt\" with config.api_key, or \"openai\" with config.api_key)", ErrNoProvider)
 		}
-		return fmt.Errorf("detector %s needs a remote guardrail provider (%v), or remove it from the %s policy's block list", names, why, stage)
+		return fmt.Errorf("detector %s needs a remote guardrail provider (%w), or remove it from the %s policy's block list", names, why, stage)
 	}
 	var unsupported []string
 	for _, d := range p.model {
@@ -402,6 +402,12 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 				}
 				v = redactFindings(v, &sp.output)
 				changed = true
+				// Redaction rewrites string values; a finding that lives
+				// where it cannot (an object key, a base64 blob) is still
+				// there, and then the result is blocked after all.
+				if left, _, _ := scanAll(&sp.output, collectResultStrings(v, nil)); len(left) > 0 {
+					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(left)}
+				}
 			}
 			if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
 				return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{err.Error()}}

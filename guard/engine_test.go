@@ -171,3 +171,22 @@ func TestResourceAndPromptOutputPolicy(t *testing.T) {
 		t.Errorf("server without policy: %v", err)
 	}
 }
+
+// TestRedactModeBlocksWhatItCannotRedact: in redact mode, a secret inside a
+// base64 blob cannot be rewritten in place, so the result is blocked rather
+// than returned with the secret.
+func TestRedactModeBlocksWhatItCannotRedact(t *testing.T) {
+	srv := &config.Server{Name: "s", OutputGuardrailsPolicy: &config.Policy{Enabled: true, Block: []string{"secrets"}, AdditionalConfig: map[string]any{"redact": true}}}
+	e := NewEngine(&Options{Servers: []*config.Server{srv}})
+	_, check, err := e.CheckCall(context.Background(), "s", "t", json.RawMessage(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := "AKIAIOSFODNN7EXAMPLE aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	res := &mcp.CallToolResult{Content: []mcp.Content{&mcp.EmbeddedResource{Resource: &mcp.ResourceContents{URI: "file:///x", MIMEType: "text/plain", Blob: []byte(secret)}}}}
+	out, err := check(context.Background(), res)
+	if err == nil {
+		b, _ := json.Marshal(out)
+		t.Fatalf("result with a secret in a blob returned in redact mode: %s", b)
+	}
+}

@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -169,13 +170,13 @@ func (g *Gateway) readResourceNow(ctx context.Context, req *mcp.ReadResourceRequ
 	}
 	cs, err := g.sessions.Session(ctx, server)
 	if err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", server, err)}
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
 	}
 	res, err := cs.ReadResource(ctx, req.Params)
 	if cg, ok := g.opts.Guard.(ContentGuard); ok && err == nil {
 		return cg.CheckResource(ctx, server, uri, res)
 	}
-	return res, err
+	return res, g.clientErr(err)
 }
 
 // ContentGuard is an optional extension of Guard: when the Guard implements
@@ -194,7 +195,7 @@ func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) erro
 	if err != nil {
 		return err
 	}
-	return cs.Subscribe(ctx, req.Params)
+	return g.clientErr(cs.Subscribe(ctx, req.Params))
 }
 
 func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
@@ -202,7 +203,7 @@ func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) 
 	if err != nil {
 		return err
 	}
-	return cs.Unsubscribe(ctx, req.Params)
+	return g.clientErr(cs.Unsubscribe(ctx, req.Params))
 }
 
 func (g *Gateway) resourceSession(ctx context.Context, uri string) (*mcp.ClientSession, error) {
@@ -212,7 +213,7 @@ func (g *Gateway) resourceSession(ctx context.Context, uri string) (*mcp.ClientS
 	}
 	cs, err := g.sessions.Session(ctx, server)
 	if err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", server, err)}
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
 	}
 	return cs, nil
 }
@@ -275,7 +276,7 @@ func (g *Gateway) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest) (
 	}
 	cs, err := g.sessions.Session(ctx, r.server)
 	if err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", r.server, err)}
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", r.server, err))}
 	}
 	p := *req.Params
 	p.Name = r.tool
@@ -283,7 +284,7 @@ func (g *Gateway) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest) (
 	if cg, ok := g.opts.Guard.(ContentGuard); ok && err == nil {
 		return cg.CheckPrompt(ctx, r.server, r.tool, res)
 	}
-	return res, err
+	return res, g.clientErr(err)
 }
 
 // complete routes completion/complete by its reference: a prompt by its
@@ -318,9 +319,10 @@ func (g *Gateway) completeNow(ctx context.Context, req *mcp.CompleteRequest) (*m
 	p.Ref = &ref
 	cs, err := g.sessions.Session(ctx, server)
 	if err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("upstream server %q is unavailable: %v", server, err)}
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
 	}
-	return cs.Complete(ctx, &p)
+	res, err := cs.Complete(ctx, &p)
+	return res, g.clientErr(err)
 }
 
 // setLevel records the client's logging level (the SDK filters what the
@@ -356,4 +358,19 @@ func (g *Gateway) notifyResourceListChanged() {
 		return nil, fmt.Errorf("unreachable")
 	})
 	g.server.RemoveResources(sentinelResource)
+}
+
+// clientErr is how an upstream's failure reaches the client: the upstream's
+// own JSON-RPC error as it is, anything else (transport errors quote URLs,
+// which may carry credentials) as an internal error with known secrets
+// masked.
+func (g *Gateway) clientErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var rpcErr *jsonrpc.Error
+	if errors.As(err, &rpcErr) {
+		return rpcErr
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(err.Error())}
 }

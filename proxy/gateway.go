@@ -93,6 +93,9 @@ type Options struct {
 	// SessionID is the MCP session id the gateway's server assigns to its
 	// client in HTTP mode. Empty means the SDK's random id (stdio has none).
 	SessionID string
+	// Redact masks known secrets in text that reaches the client, such as an
+	// upstream transport error that quotes a URL. Nil means no masking.
+	Redact func(string) string
 	// AllowEgressAfterInjection turns off the toxic-flow rule: by default,
 	// once a tool result of the session was blocked for a prompt injection,
 	// calls of tools that may reach the outside world (openWorldHint not
@@ -696,7 +699,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		default:
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed")
-			err = callFailure(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, err))
+			err = callFailure(g.redact(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, err)))
 			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		}
 	}
@@ -770,6 +773,14 @@ func (g *Gateway) validateArgs(name string, args json.RawMessage) error {
 		}
 	}
 	return rs.Validate(v)
+}
+
+// redact applies Options.Redact.
+func (g *Gateway) redact(s string) string {
+	if g.opts.Redact == nil {
+		return s
+	}
+	return g.opts.Redact(s)
 }
 
 // noteInjection remembers that a result of rt was blocked for a prompt

@@ -75,7 +75,7 @@ func TestLookPath(t *testing.T) {
 }
 
 func TestURLSecretsRedacted(t *testing.T) {
-	got := urlSecrets("https://user:p%40ss-word@mcp.example/path?api_key=k3y-value&x=short")
+	got := URLSecrets("https://user:p%40ss-word@mcp.example/path?api_key=k3y-value&x=short")
 	want := map[string]bool{"p@ss-word": true, "k3y-value": true}
 	for w := range want {
 		found := false
@@ -88,7 +88,7 @@ func TestURLSecretsRedacted(t *testing.T) {
 			t.Errorf("urlSecrets missed %q: %q", w, got)
 		}
 	}
-	if urlSecrets("") != nil || urlSecrets("::bad") != nil {
+	if URLSecrets("") != nil || URLSecrets("::bad") != nil {
 		t.Error("secrets from an empty or invalid URL")
 	}
 }

@@ -261,7 +261,7 @@ func NewPool(specs []Spec, opts *Options) *Pool {
 		for _, v := range spec.Headers {
 			p.redactor.Add(v)
 		}
-		p.redactor.Add(urlSecrets(spec.URL)...)
+		p.redactor.Add(URLSecrets(spec.URL)...)
 		p.names = append(p.names, spec.Name)
 		p.servers[spec.Name] = newServer(p, spec)
 	}
@@ -375,10 +375,10 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// urlSecrets returns the parts of a remote upstream's URL that may hold a
+// URLSecrets returns the parts of a remote upstream's URL that may hold a
 // credential: the userinfo password and every query value, raw and decoded,
 // since errors from the HTTP client quote the URL.
-func urlSecrets(raw string) []string {
+func URLSecrets(raw string) []string {
 	u, err := url.Parse(raw)
 	if err != nil || raw == "" {
 		return nil

@@ -146,13 +146,13 @@ type Gateway struct {
 	inflight inflightCalls // client call contexts per server
 
 	mu       sync.RWMutex
-	state    map[string]*serverState         // by server name
-	exported []*mcp.Tool                     // the tools/list answer, in config order
-	routes   map[string]route                // exported name -> upstream
-	schemas  map[string]*jsonschema.Resolved // exported name -> its input schema, when it resolves
-	withheld map[string]string               // exported name -> why the guard withheld it
-	injected string                          // the call whose result was blocked for a prompt injection; arms the toxic-flow rule
-	built    bool                            // exported/routes reflect at least one discovery round
+	state    map[string]*serverState        // by server name
+	exported []*mcp.Tool                    // the tools/list answer, in config order
+	routes   map[string]route               // exported name -> upstream
+	schemas  map[route]*jsonschema.Resolved // a tool's input schema, when it resolves
+	withheld map[string]string              // exported name -> why the guard withheld it
+	injected string                         // the call whose result was blocked for a prompt injection; arms the toxic-flow rule
+	built    bool                           // exported/routes reflect at least one discovery round
 }
 
 // serverState is what discovery knows about one upstream.
@@ -447,7 +447,7 @@ func (g *Gateway) rebuild() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	routes := make(map[string]route)
-	schemas := make(map[string]*jsonschema.Resolved)
+	schemas := make(map[route]*jsonschema.Resolved)
 	withheld := make(map[string]string)
 	var exported []*mcp.Tool
 	for _, s := range g.servers {
@@ -485,7 +485,7 @@ func (g *Gateway) rebuild() bool {
 			}
 			routes[name] = route{server: s.Name, tool: t.Name}
 			if rs, err := resolveSchema(schema); err == nil {
-				schemas[name] = rs
+				schemas[route{server: s.Name, tool: t.Name}] = rs
 			} else {
 				g.log.Debug().Str("server", s.Name).Str("tool", t.Name).Err(err).Msg("input schema does not resolve; arguments are not validated by the gateway")
 			}
@@ -598,12 +598,6 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
 	}
 	server = rt.server
-	if err := g.validateArgs(name, req.Params.Arguments); err != nil {
-		// Arguments that break the tool's (pinned) schema never reach the
-		// guardrails or the upstream.
-		outcome = OutcomeRPCError
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("invalid arguments for tool %q: %v", name, err)}
-	}
 	res, oc, err := g.forward(ctx, rt, name, req.Params.Arguments, req)
 	outcome = oc.outcome
 	return res, err
@@ -623,6 +617,12 @@ type callOutcome struct {
 // knows it, for messages. req carries the client's progress token and
 // session; nil means none.
 func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.RawMessage, req *mcp.CallToolRequest) (*mcp.CallToolResult, callOutcome, error) {
+	if err := g.validateArgs(rt, args); err != nil {
+		// Arguments that break the tool's (pinned) schema never reach the
+		// guardrails or the upstream, on either surface.
+		e := &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("invalid arguments for tool %q: %v", name, err)}
+		return nil, callOutcome{OutcomeRPCError, "", e}, e
+	}
 	if why := g.egressRefused(rt); why != "" {
 		g.log.Warn().Str("server", rt.server).Str("tool", name).Msg("egress call refused after a prompt injection in this session")
 		err := callFailure(why)
@@ -759,9 +759,9 @@ func resolveSchema(schema map[string]any) (*jsonschema.Resolved, error) {
 }
 
 // validateArgs checks a call's arguments against the tool's input schema.
-func (g *Gateway) validateArgs(name string, args json.RawMessage) error {
+func (g *Gateway) validateArgs(rt route, args json.RawMessage) error {
 	g.mu.RLock()
-	rs := g.schemas[name]
+	rs := g.schemas[rt]
 	g.mu.RUnlock()
 	if rs == nil {
 		return nil

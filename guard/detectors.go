@@ -96,14 +96,21 @@ func (sc *Scanner) Scan(s string, fs []Finding) []Finding {
 	case sc.Injection:
 		mask |= maskInjection
 	}
-	if mask != 0 {
-		fs = ruleSets[mask].scan(s, fs)
+	keywords := sc.Keywords != nil && len(sc.Keywords.words) > 0
+	if mask != 0 || keywords {
+		// The rule sets and keywords match case-insensitively; they share
+		// one lowered copy of s.
+		lower, buf := lowered(s)
+		if mask != 0 {
+			fs = ruleSets[mask].scan(s, lower, fs)
+		}
+		if keywords {
+			fs = sc.Keywords.scan(lower, fs)
+		}
+		lowerPool.Put(buf)
 	}
 	if sc.HiddenText {
 		fs = append(fs, ScanHiddenText(s)...)
-	}
-	if sc.Keywords != nil {
-		fs = append(fs, sc.Keywords.Scan(s)...)
 	}
 	if sc.Sponge != nil {
 		fs = append(fs, sc.Sponge.Scan(s)...)

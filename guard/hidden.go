@@ -10,16 +10,6 @@ import (
 // joining contexts, bidi embedding/override/isolate controls, ANSI escape
 // sequences and NUL bytes.
 func ScanHiddenText(s string) []Finding {
-	// Fast path: plain ASCII without NUL or ESC has nothing hidden.
-	i := 0
-	for ; i < len(s); i++ {
-		if c := s[i]; c >= 0x80 || c == 0 || c == 0x1b {
-			break
-		}
-	}
-	if i == len(s) {
-		return nil
-	}
 	var fs []Finding
 	add := func(rule string, start, end int) {
 		if k := len(fs) - 1; k >= 0 && fs[k].Rule == rule && fs[k].End == start {
@@ -28,17 +18,23 @@ func ScanHiddenText(s string) []Finding {
 		}
 		fs = append(fs, Finding{Detector: DetectorHiddenText, Rule: rule, Start: start, End: end})
 	}
-	prev := rune(-1)
-	for i < len(s) {
-		c := s[i]
-		if c < 0x80 {
-			switch c {
-			case 0:
-				add("nul", i, i+1)
-			case 0x1b:
-				add("ansi_escape", i, i+1)
-			}
-			prev = rune(c)
+	for i := 0; i < len(s); {
+		// Every character this detector looks for is NUL, ESC or starts
+		// with one of five UTF-8 lead bytes; everything else is skipped a
+		// byte at a time without decoding.
+		for i < len(s) && !hiddenLead[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
+		switch c := s[i]; c {
+		case 0:
+			add("nul", i, i+1)
+			i++
+			continue
+		case 0x1b:
+			add("ansi_escape", i, i+1)
 			i++
 			continue
 		}
@@ -47,13 +43,13 @@ func ScanHiddenText(s string) []Finding {
 		case r >= 0xE0000 && r <= 0xE007F:
 			// U+1F3F4 followed by tag letters and U+E007F is a legitimate
 			// subdivision flag (England, Scotland, Wales).
-			if end, ok := flagTagSequence(s, i, prev); ok {
+			if end, ok := flagTagSequence(s, i, prevRune(s, i)); ok {
 				i = end
-				prev = 0xE007F
 				continue
 			}
 			add("unicode_tag", i, i+n)
 		case r == 0x200D || r == 0x200C:
+			prev := prevRune(s, i)
 			next, _ := utf8.DecodeRuneInString(s[i+n:])
 			if !(isEmojiPart(prev) && isEmojiPart(next)) && !(r == 0x200C && isLetter(prev) && isLetter(next)) {
 				add("zero_width", i, i+n)
@@ -67,10 +63,24 @@ func ScanHiddenText(s string) []Finding {
 		case r == 0x9B: // C1 control sequence introducer
 			add("ansi_escape", i, i+n)
 		}
-		prev = r
 		i += n
 	}
 	return fs
+}
+
+// hiddenLead marks the bytes that can start a character ScanHiddenText
+// reports: NUL, ESC and the UTF-8 lead bytes of U+0080-U+00BF (C1 CSI),
+// U+1000-U+1FFF (Mongolian vowel separator), U+2000-U+2FFF (zero-width and
+// bidi controls), U+F000-U+FFFF (BOM) and U+C0000-U+FFFFF (tags).
+var hiddenLead = [256]bool{0: true, 0x1b: true, 0xC2: true, 0xE1: true, 0xE2: true, 0xEF: true, 0xF3: true}
+
+// prevRune returns the rune that ends just before i, or -1 at the start.
+func prevRune(s string, i int) rune {
+	if i == 0 {
+		return -1
+	}
+	r, _ := utf8.DecodeLastRuneInString(s[:i])
+	return r
 }
 
 // flagTagSequence reports whether the tag run at i completes a subdivision

@@ -100,9 +100,18 @@ var ruleSets = func() [8]*ruleSet {
 }()
 
 // scan runs rs over s and appends the findings, deduplicated within each
-// detector, to fs.
-func (rs *ruleSet) scan(s string, fs []Finding) []Finding {
-	all := rs.run(s, nil)
+// detector, to fs. lower is s lowered by asciiLower, or "" to have scan
+// lower it.
+func (rs *ruleSet) scan(s, lower string, fs []Finding) []Finding {
+	if s == "" {
+		return fs
+	}
+	if lower == "" {
+		var buf *[]byte
+		lower, buf = lowered(s)
+		defer lowerPool.Put(buf)
+	}
+	all := rs.run(s, lower, nil)
 	if len(all) == 0 {
 		return fs
 	}
@@ -130,12 +139,12 @@ func (rs *ruleSet) scan(s string, fs []Finding) []Finding {
 
 // ScanInjection returns the prompt-injection findings in s.
 func ScanInjection(s string) []Finding {
-	return ruleSets[maskInjection].scan(s, nil)
+	return ruleSets[maskInjection].scan(s, "", nil)
 }
 
 // ScanToolPoisoning returns the findings that make a tool definition
 // poisoned: injection findings plus sensitive paths and preference
 // manipulation.
 func ScanToolPoisoning(s string) []Finding {
-	return ruleSets[maskToolPoisoning].scan(s, nil)
+	return ruleSets[maskToolPoisoning].scan(s, "", nil)
 }

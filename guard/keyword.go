@@ -31,10 +31,15 @@ func (k *Keywords) Scan(s string) []Finding {
 	if k == nil || len(k.words) == 0 || s == "" {
 		return nil
 	}
-	bp := lowerPool.Get().(*[]byte)
-	lb := asciiLower(s, *bp)
-	lower := unsafeString(lb)
-	var fs []Finding
+	lower, buf := lowered(s)
+	defer lowerPool.Put(buf)
+	return k.scan(lower, nil)
+}
+
+// scan appends the keyword findings in lower, a text lowered by asciiLower,
+// to fs.
+func (k *Keywords) scan(lower string, fs []Finding) []Finding {
+	n := len(fs)
 	for _, w := range k.words {
 		for off := 0; off < len(lower); {
 			j := strings.Index(lower[off:], w)
@@ -48,9 +53,10 @@ func (k *Keywords) Scan(s string) []Finding {
 			off = a + 1
 		}
 	}
-	*bp = lb
-	lowerPool.Put(bp)
-	return dedupe(fs)
+	if len(fs) == n {
+		return fs
+	}
+	return append(fs[:n], dedupe(fs[n:])...)
 }
 
 func isWordByte(c byte) bool {

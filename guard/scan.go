@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"encoding/binary"
 	"regexp"
 	"strings"
 	"sync"
@@ -74,15 +75,40 @@ func (r *rule) compile() {
 var lowerPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // asciiLower returns s with A-Z mapped to a-z, byte for byte, so offsets
-// into it are offsets into s.
+// into it are offsets into s. Eight bytes are lowered at a time: a byte is
+// a capital when its high bit is clear and its low seven bits lie in
+// 'A'..'Z', which two carry-free additions per word decide.
 func asciiLower(s string, buf []byte) []byte {
 	buf = append(buf[:0], s...)
-	for i, c := range buf {
-		if c-'A' < 26 {
+	const (
+		low7 = 0x7f7f7f7f7f7f7f7f
+		high = 0x8080808080808080
+		geA  = 0x3f3f3f3f3f3f3f3f // 0x80-'A' per byte: bit 7 set when >= 'A'
+		gtZ  = 0x2525252525252525 // 0x7f-'Z' per byte: bit 7 set when > 'Z'
+	)
+	i := 0
+	for ; i+8 <= len(buf); i += 8 {
+		x := binary.LittleEndian.Uint64(buf[i:])
+		h := x & low7
+		if m := (h + geA) &^ (h + gtZ) &^ x & high; m != 0 {
+			binary.LittleEndian.PutUint64(buf[i:], x|m>>2)
+		}
+	}
+	for ; i < len(buf); i++ {
+		if c := buf[i]; c-'A' < 26 {
 			buf[i] = c + 32
 		}
 	}
 	return buf
+}
+
+// lowered returns the ASCII-lowercased copy of s, held in a pooled buffer
+// that the caller hands back with lowerPool.Put(buf) once the copy is
+// unused.
+func lowered(s string) (string, *[]byte) {
+	bp := lowerPool.Get().(*[]byte)
+	*bp = asciiLower(s, *bp)
+	return unsafeString(*bp), bp
 }
 
 // isREWordByte reports whether c is a word character for regexp's \b.
@@ -148,14 +174,11 @@ type ruleState struct {
 
 // run appends the findings of every rule of rs in s to fs. Anchor hits are
 // found in one pass and each is matched as soon as it is found, so the
-// whole scan is one left-to-right pass.
-func (rs *ruleSet) run(s string, fs []Finding) []Finding {
+// whole scan is one left-to-right pass. lower is s lowered by asciiLower.
+func (rs *ruleSet) run(s, lower string, fs []Finding) []Finding {
 	if s == "" {
 		return fs
 	}
-	bp := lowerPool.Get().(*[]byte)
-	lb := asciiLower(s, *bp)
-	lower := unsafeString(lb)
 	var stackState [96]ruleState // every rule set fits: no allocation per scanned string
 	st := stackState[:0]
 	if len(rs.rules) > len(stackState) {
@@ -180,8 +203,6 @@ func (rs *ruleSet) run(s string, fs []Finding) []Finding {
 			fs = rs.rules[ar.rule].at(s, lower, i, &st[ar.rule], fs)
 		}
 	}
-	*bp = lb
-	lowerPool.Put(bp)
 	return fs
 }
 

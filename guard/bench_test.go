@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -141,6 +143,32 @@ func BenchmarkScanArgs1KB(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := e.CheckCall(ctx, "s", "t", args); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckResult1KB is the output check of one typical result (a
+// text block and structured content, about 1 KB) with every offline output
+// detector enabled.
+func BenchmarkCheckResult1KB(b *testing.B) {
+	e := NewEngine(&Options{Servers: []*config.Server{{
+		Name: "s",
+		OutputGuardrailsPolicy: &config.Policy{Enabled: true,
+			Block: []string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorSponge}},
+	}}})
+	res := &mcp.CallToolResult{
+		Content:           []mcp.Content{&mcp.TextContent{Text: strings.Repeat("Invoice 18342 for ACME is overdue by 12 days; the EMEA region owes $4.2M in total. ", 8)}},
+		StructuredContent: map[string]any{"total": 1234.5, "currency": "EUR", "rows": []any{"north", "south", "east", "west"}},
+	}
+	_, check, err := e.CheckCall(context.Background(), "s", "t", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := check(ctx, res); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -273,15 +273,13 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 	}
 	var vault *Vault
 	if sp.input.enabled {
-		var v any
+		var strs []string
 		if len(bytes.TrimSpace(args)) > 0 {
-			dec := json.NewDecoder(bytes.NewReader(args))
-			dec.UseNumber()
-			if err := dec.Decode(&v); err != nil {
+			if !json.Valid(args) {
 				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
 			}
+			strs = jsonStrings(args, false, nil)
 		}
-		strs := collectStrings(v, nil)
 		blocking, all, per := scanAll(&sp.input, strs)
 		e.logAll(server, tool, "input", strs, per, len(blocking) > 0)
 		if len(blocking) > 0 {
@@ -291,6 +289,10 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{err.Error()}}
 		}
 		if sp.input.piiRedaction && hasDetector(all, DetectorPII) {
+			v, err := decodeJSON(args)
+			if err != nil {
+				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
+			}
 			vault = newVault(string(args))
 			v = vault.redactValue(v)
 			b, err := marshalJSON(v)
@@ -383,22 +385,31 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 		if len(raw) > e.opts.MaxOutputBytes {
 			return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
 		}
+		// The result is decoded into a value only when it is rewritten
+		// (redaction, restored placeholders); the scan reads the encoded
+		// strings directly.
 		var v any
-		if sp != nil && sp.output.enabled || vault != nil {
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.UseNumber()
-			if err := dec.Decode(&v); err != nil {
-				return nil, fmt.Errorf("decode result of %q: %w", tool, err)
+		decode := func() error {
+			if v != nil {
+				return nil
 			}
+			var err error
+			if v, err = decodeJSON(raw); err != nil {
+				return fmt.Errorf("decode result of %q: %w", tool, err)
+			}
+			return nil
 		}
 		changed := false
 		if sp != nil && sp.output.enabled {
-			strs := collectResultStrings(v, nil)
+			strs := jsonStrings(raw, true, nil)
 			blocking, _, per := scanAll(&sp.output, strs)
 			e.logAll(server, tool, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 			if len(blocking) > 0 {
 				if !sp.output.redact {
 					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(blocking)}
+				}
+				if err := decode(); err != nil {
+					return nil, err
 				}
 				v = redactFindings(v, &sp.output)
 				changed = true
@@ -414,6 +425,9 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 			}
 		}
 		if vault != nil && vault.used() {
+			if err := decode(); err != nil {
+				return nil, err
+			}
 			v = vault.restoreValue(v)
 			changed = true
 		}
@@ -461,13 +475,7 @@ func checkContent[T any](ctx context.Context, e *Engine, server, name, subject s
 	if sp == nil || !sp.output.enabled {
 		return res, nil
 	}
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", subject, err)
-	}
-	strs := collectResultStrings(v, nil)
+	strs := jsonStrings(raw, true, nil)
 	blocking, _, per := scanAll(&sp.output, strs)
 	e.logAll(server, name, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 	if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
@@ -478,6 +486,10 @@ func checkContent[T any](ctx context.Context, e *Engine, server, name, subject s
 	}
 	if !sp.output.redact {
 		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: reasons(blocking)}
+	}
+	v, err := decodeJSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", subject, err)
 	}
 	b, err := marshalJSON(redactFindings(v, &sp.output))
 	if err != nil {
@@ -556,6 +568,17 @@ func replaceFindings(s string, fs []Finding, with func(Finding) string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// decodeJSON decodes raw into a generic value, keeping numbers as written.
+func decodeJSON(raw []byte) (any, error) {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // marshalJSON encodes v without HTML escaping, so placeholders such as

@@ -82,6 +82,30 @@ var catalogue = map[string]example{
 		description: "hostile: its tool's description and schema change at the second tools/list with no list_changed, and from then on at every start (state file EXAMPLE_QUIET_RUGPULL_STATE)",
 		newServer:   newQuietRugPull,
 	},
+	"bad_mcp": {
+		description: "hostile: benign names and descriptions with lying annotations (readOnlyHint and openWorldHint: false on tools that upload data); outputs admit the hidden effect",
+		newServer:   newBadMCP,
+	},
+	"session_management": {
+		description: "hostile: token passthrough, a confused-deputy OAuth client, other users' session data, endless and shared sessions (simulated)",
+		newServer:   newSessionManagement,
+	},
+	"resource_exhaustion": {
+		description: "hostile: tools that describe unbounded memory, decompression bombs, ReDoS, billion laughs and fork bombs (text only, no resources used)",
+		newServer:   newResourceExhaustion,
+	},
+	"unauthenticated_access": {
+		description: "hostile: admin and data tools that answer anyone: customer dumps with SSN, card and API key, deletes, root commands (simulated)",
+		newServer:   newUnauthenticatedAccess,
+	},
+	"rce": {
+		description: "hostile: eval, pickle, template injection, unsafe YAML and JSON type gadgets described with payloads (nothing is evaluated)",
+		newServer:   newRCE,
+	},
+	"ssrf": {
+		description: "hostile: URL tools that pretend to fetch cloud metadata credentials, loopback admin pages and file:// URLs, and scan internal ports (no I/O)",
+		newServer:   newSSRF,
+	},
 	"faults": {
 		description: "fault injection: garbage on stdout, a stderr flood, a process tree that ignores SIGTERM and stdin EOF, an endless progress stream, a huge result",
 		newServer:   newFaults,

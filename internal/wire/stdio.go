@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 )
@@ -35,18 +37,18 @@ type Options struct {
 	Logger *zerolog.Logger
 }
 
-// Filter is an io.ReadCloser over a client's newline-delimited JSON-RPC
-// stream that yields only strict, well-formed messages, one per line, and
-// answers every other line on its writer with a JSON-RPC error. Reads must
-// not be concurrent (the go-sdk reads from one goroutine).
+// Filter reads a client's newline-delimited JSON-RPC stream and yields only
+// strict, well-formed messages, one per line, decoded from the same scan
+// that checked them; every other line is answered on its writer with a
+// JSON-RPC error. Next must not be called concurrently.
 type Filter struct {
 	r    *bufio.Reader
 	c    io.Closer
 	w    *LockedWriter
 	opts Options
 	log  zerolog.Logger
-	buf  []byte // the line being assembled
-	out  []byte // the accepted line being handed out
+	buf  []byte  // the line being assembled
+	sc   scanner // reused between lines
 }
 
 // NewFilter returns a Filter reading r and answering bad lines on w.
@@ -67,25 +69,12 @@ func NewFilter(r io.ReadCloser, w *LockedWriter, opts *Options) *Filter {
 	return f
 }
 
-// Read implements io.Reader.
-func (f *Filter) Read(p []byte) (int, error) {
-	for len(f.out) == 0 {
-		line, err := f.next()
-		if err != nil {
-			return 0, err
-		}
-		f.out = line
-	}
-	n := copy(p, f.out)
-	f.out = f.out[n:]
-	return n, nil
-}
-
-// Close implements io.Closer.
+// Close closes the underlying reader.
 func (f *Filter) Close() error { return f.c.Close() }
 
-// next returns the next accepted line with its newline.
-func (f *Filter) next() ([]byte, error) {
+// Next returns the next accepted message. At the end of the stream it
+// returns the reader's error (io.EOF).
+func (f *Filter) Next() (jsonrpc.Message, error) {
 	for {
 		f.buf = f.buf[:0]
 		over := false
@@ -117,13 +106,16 @@ func (f *Filter) next() ([]byte, error) {
 		line := bytes.TrimRight(f.buf, " \t\r\n")
 		line = bytes.TrimLeft(line, " \t\r")
 		if len(line) > 0 {
-			if code, msg, id, notify := Inspect(line, f.opts.MaxDepth); code != 0 {
-				f.log.Warn().Int("bytes", len(line)).Str("reason", msg).Msg("client message refused")
-				if !notify {
-					f.reply(id, code, msg)
-				}
-			} else {
-				return append(line, '\n'), nil
+			// The message keeps slices of its line (params), so each
+			// accepted line gets its own copy.
+			line = bytes.Clone(line)
+			msg, code, why, id, notify := f.sc.parse(line, f.opts.MaxDepth)
+			if code == 0 {
+				return msg, nil
+			}
+			f.log.Warn().Int("bytes", len(line)).Str("reason", why).Msg("client message refused")
+			if !notify {
+				f.reply(id, code, why)
 			}
 		}
 		if rerr != nil {
@@ -137,7 +129,16 @@ func (f *Filter) next() ([]byte, error) {
 // with (nil if none can be extracted) and whether the message was a
 // notification, which gets no answer.
 func Inspect(line []byte, maxDepth int) (code int, msg string, id json.RawMessage, notify bool) {
-	rawID, err := check(line, maxDepth)
+	var s scanner
+	_, code, msg, id, notify = s.parse(line, maxDepth)
+	return code, msg, id, notify
+}
+
+// parse checks one line as Inspect does and, when it is acceptable, returns
+// it as a JSON-RPC message built from the scan's top-level members, without
+// decoding the line again. A request's params are a slice of line.
+func (s *scanner) parse(line []byte, maxDepth int) (m jsonrpc.Message, code int, msg string, id json.RawMessage, notify bool) {
+	rawID, err := s.check(line, maxDepth)
 	if err != nil {
 		// A lenient look at the envelope, for the id to answer with; only
 		// a refused line pays for it.
@@ -156,50 +157,82 @@ func Inspect(line []byte, maxDepth int) (code int, msg string, id json.RawMessag
 		var se *SyntaxError
 		switch {
 		case errors.As(err, &se) && !lenient:
-			return CodeParseError, "parse error: " + err.Error(), nil, false
+			return nil, CodeParseError, "parse error: " + err.Error(), nil, false
 		case errors.Is(err, ErrInvalidUTF8), errors.Is(err, ErrLoneSurrogate), errors.As(err, &se):
-			return CodeParseError, "parse error: " + err.Error() + " (MCP messages must be UTF-8)", id, notify
+			return nil, CodeParseError, "parse error: " + err.Error() + " (MCP messages must be UTF-8)", id, notify
 		default:
-			return CodeInvalidRequest, "invalid request: " + err.Error(), id, notify
+			return nil, CodeInvalidRequest, "invalid request: " + err.Error(), id, notify
 		}
 	}
 	if line[0] == '[' {
-		return CodeInvalidRequest, "invalid request: JSON-RPC batches are not supported", nil, false
+		return nil, CodeInvalidRequest, "invalid request: JSON-RPC batches are not supported", nil, false
 	}
 	if line[0] != '{' {
-		return CodeInvalidRequest, "invalid request: a message must be a JSON object", nil, false
+		return nil, CodeInvalidRequest, "invalid request: a message must be a JSON object", nil, false
 	}
-	var m struct {
-		JSONRPC *string         `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  json.RawMessage `json:"method"`
-		Result  json.RawMessage `json:"result"`
-		Error   json.RawMessage `json:"error"`
-	}
+	e := s.env
 	if validID(rawID) {
 		id = json.RawMessage(rawID)
 	}
-	err = json.Unmarshal(line, &m)
-	if err == nil {
-		notify = m.ID == nil && m.Method != nil
+	notify = e.id == nil && e.method != nil
+	if v, ok := unquote(e.jsonrpc); !ok || v != "2.0" {
+		return nil, CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, id, notify
 	}
-	if err != nil || m.JSONRPC == nil || *m.JSONRPC != "2.0" {
-		return CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0"`, id, notify
+	if e.id != nil && !validID(e.id) {
+		return nil, CodeInvalidRequest, "invalid request: id must be a string or a number", nil, false
 	}
-	if m.ID != nil && !validID(m.ID) {
-		return CodeInvalidRequest, "invalid request: id must be a string or a number", nil, false
-	}
-	if m.Method != nil {
-		var s string
-		if json.Unmarshal(m.Method, &s) != nil || s == "" {
-			return CodeInvalidRequest, "invalid request: method must be a non-empty string", id, notify
+	if e.method != nil {
+		method, ok := unquote(e.method)
+		if !ok || method == "" {
+			return nil, CodeInvalidRequest, "invalid request: method must be a non-empty string", id, notify
 		}
-		return 0, "", nil, false
+		rid, err := makeID(e.id)
+		if err != nil {
+			return nil, CodeInvalidRequest, "invalid request: " + err.Error(), id, notify
+		}
+		return &jsonrpc.Request{ID: rid, Method: method, Params: json.RawMessage(e.params)}, 0, "", nil, false
 	}
-	if m.ID == nil || (m.Result == nil && m.Error == nil) {
-		return CodeInvalidRequest, "invalid request: neither a request nor a response", id, false
+	if e.id == nil || (e.result == nil && e.err == nil) {
+		return nil, CodeInvalidRequest, "invalid request: neither a request nor a response", id, false
 	}
-	return 0, "", nil, false
+	// A response from the client (to sampling, elicitation, roots or
+	// ping) is rare; the go-sdk decodes it, error object and all.
+	if m, err = jsonrpc.DecodeMessage(line); err != nil {
+		return nil, CodeInvalidRequest, "invalid request: " + err.Error(), id, false
+	}
+	return m, 0, "", nil, false
+}
+
+// unquote returns the value of the JSON string raw; ok is false when raw is
+// absent or not a string. raw has passed the strict scan.
+func unquote(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), true
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// makeID converts a raw id (absent, a string or a number) into a JSON-RPC
+// id the way the go-sdk's own decoder does: numbers through float64.
+func makeID(raw []byte) (jsonrpc.ID, error) {
+	if raw == nil {
+		return jsonrpc.MakeID(nil)
+	}
+	if v, ok := unquote(raw); ok {
+		return jsonrpc.MakeID(v)
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return jsonrpc.ID{}, fmt.Errorf("id %s is not a number a float64 holds", raw)
+	}
+	return jsonrpc.MakeID(f)
 }
 
 // validID reports whether raw is a JSON-RPC id: a string or a number.
@@ -264,11 +297,9 @@ func (l *LockedWriter) Write(p []byte) (int, error) {
 func (l *LockedWriter) Close() error { return nil }
 
 // Stdio returns the strict MCP transport over r and w (normally stdin and
-// stdout): every client line passes through a Filter before the go-sdk
-// parses it.
+// stdout): every client line passes through a Filter, and the messages it
+// accepts reach the go-sdk already decoded.
 func Stdio(r io.ReadCloser, w io.Writer, opts *Options) mcp.Transport {
 	lw := NewLockedWriter(w)
-	f := NewFilter(r, lw, opts)
-	// The filter already caps lines; the SDK's cap is a second fence.
-	return &mcp.IOTransport{Reader: f, Writer: lw, MaxLineLength: f.opts.MaxMessageBytes + 1}
+	return &transport{f: NewFilter(r, lw, opts), w: lw}
 }

@@ -59,10 +59,17 @@ func Check(b []byte, maxDepth int) error {
 // when the scan got past it, so that even a refused message can be answered
 // with its id.
 func check(b []byte, maxDepth int) (id []byte, err error) {
+	s := scanner{}
+	return s.check(b, maxDepth)
+}
+
+// check scans b as check does, keeping the top-level members in s.env; s's
+// buffers are reused from a previous scan.
+func (s *scanner) check(b []byte, maxDepth int) (id []byte, err error) {
 	if maxDepth <= 0 {
 		maxDepth = DefaultMaxDepth
 	}
-	s := &scanner{b: b, maxDepth: maxDepth}
+	*s = scanner{b: b, maxDepth: maxDepth, keys: s.keys[:0], arena: s.arena[:0]}
 	s.ws()
 	if err := s.value(0); err != nil {
 		return s.id, err
@@ -84,6 +91,13 @@ type scanner struct {
 	arena    []byte // unescaped key bytes the spans point into
 	id       []byte // the top-level "id" value, once scanned
 	members  int    // object members seen so far
+	env      envelope
+}
+
+// envelope holds the raw values of a message's top-level JSON-RPC members,
+// as slices of the scanned line; nil means the member is absent.
+type envelope struct {
+	jsonrpc, id, method, params, result, err []byte
 }
 
 func (s *scanner) syntax(msg string) error { return &SyntaxError{Offset: s.i, Msg: msg} }
@@ -245,8 +259,22 @@ func (s *scanner) object(depth int) error {
 		if err := s.value(depth); err != nil {
 			return err
 		}
-		if depth == 1 && string(s.arena[k.start:k.end]) == "id" {
-			s.id = s.b[start:s.i]
+		if depth == 1 {
+			v := s.b[start:s.i]
+			switch string(s.arena[k.start:k.end]) {
+			case "id":
+				s.id, s.env.id = v, v
+			case "jsonrpc":
+				s.env.jsonrpc = v
+			case "method":
+				s.env.method = v
+			case "params":
+				s.env.params = v
+			case "result":
+				s.env.result = v
+			case "error":
+				s.env.err = v
+			}
 		}
 		s.ws()
 		if s.i >= len(s.b) {

@@ -2,12 +2,16 @@ package wire
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 func TestCheck(t *testing.T) {
@@ -83,14 +87,19 @@ func filterRun(t *testing.T, input string, opts *Options) (passed []string, repl
 	t.Helper()
 	var out bytes.Buffer
 	f := NewFilter(nopCloser{strings.NewReader(input)}, NewLockedWriter(&out), opts)
-	b, err := io.ReadAll(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-		if l != "" {
-			passed = append(passed, l)
+	for {
+		msg, err := f.Next()
+		if err == io.EOF {
+			break
 		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := jsonrpc.EncodeMessage(msg)
+		if err != nil {
+			t.Fatalf("encode %#v: %v", msg, err)
+		}
+		passed = append(passed, string(b))
 	}
 	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if l == "" {
@@ -166,12 +175,15 @@ func TestFilterOversizedBoundedMemory(t *testing.T) {
 		io.LimitReader(repeatReader('a'), 64<<20), strings.NewReader("\"}\n{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n"))
 	var out bytes.Buffer
 	f := NewFilter(nopCloser{big}, NewLockedWriter(&out), &Options{MaxMessageBytes: 1 << 20})
-	b, err := io.ReadAll(f)
+	msg, err := f.Next()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(b) != `{"jsonrpc":"2.0","id":2,"method":"ping"}`+"\n" {
-		t.Errorf("passed %q", b)
+	if req, ok := msg.(*jsonrpc.Request); !ok || req.Method != "ping" || req.ID.Raw() != int64(2) {
+		t.Errorf("passed %#v", msg)
+	}
+	if msg, err := f.Next(); err != io.EOF {
+		t.Errorf("after the last line: %#v, %v; want io.EOF", msg, err)
 	}
 	if cap(f.buf) > 2<<20 {
 		t.Errorf("line buffer grew to %d bytes for a 1 MiB cap", cap(f.buf))
@@ -232,4 +244,94 @@ func FuzzFilter(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzParse compares the Filter's decoding with the go-sdk's own: every
+// line the strict scan accepts decodes, through jsonrpc.DecodeMessage, to
+// the same message (id, method, params; result and error of responses).
+func FuzzParse(f *testing.F) {
+	for _, l := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":[1,2]}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":"s\u00e9","method":"m\u0065thod","params":null}`,
+		`{"id":1.5,"jsonrpc":"2.0","method":"ping","params":[]}`,
+		`{"jsonrpc":"2.0","id":-7e2,"method":"x"}`,
+		`{"jsonrpc":"2.0","id":3,"result":{"content":[]}}`,
+		`{"jsonrpc":"2.0","id":3,"result":null}`,
+		`{"jsonrpc":"2.0","id":"r","error":{"code":-1,"message":"no","data":{"k":1}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"x","extra":{"a":1}}`,
+	} {
+		f.Add([]byte(l))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var s scanner
+		got, code, _, _, _ := s.parse(line, 16)
+		if code != 0 {
+			return
+		}
+		want, err := jsonrpc.DecodeMessage(line)
+		if err != nil {
+			t.Fatalf("accepted %q, which the go-sdk refuses: %v", line, err)
+		}
+		switch w := want.(type) {
+		case *jsonrpc.Request:
+			g, ok := got.(*jsonrpc.Request)
+			if !ok || g.ID != w.ID || g.Method != w.Method || !bytes.Equal(g.Params, w.Params) {
+				t.Fatalf("%q: decoded %#v, the go-sdk %#v", line, got, want)
+			}
+		case *jsonrpc.Response:
+			g, ok := got.(*jsonrpc.Response)
+			if !ok || g.ID != w.ID || !bytes.Equal(g.Result, w.Result) || fmt.Sprint(g.Error) != fmt.Sprint(w.Error) {
+				t.Fatalf("%q: decoded %#v, the go-sdk %#v", line, got, want)
+			}
+		}
+	})
+}
+
+// TestConn drives the stdio connection: a request read, a refused line
+// answered without reaching Read, a response written as one line, and a
+// Read blocked on a quiet client released by Close.
+func TestConn(t *testing.T) {
+	pr, pw := io.Pipe()
+	var out bytes.Buffer
+	tr := Stdio(pr, &out, nil)
+	c, err := tr.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_, _ = io.WriteString(pw, "not json\n"+`{"jsonrpc":"2.0","id":9,"method":"tools/list","params":{}}`+"\n")
+	}()
+	msg, err := c.Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || req.Method != "tools/list" || req.ID.Raw() != int64(9) || string(req.Params) != "{}" {
+		t.Fatalf("read %#v", msg)
+	}
+	if !strings.Contains(out.String(), `"code":-32700`) {
+		t.Errorf("refused line not answered: %q", out.String())
+	}
+	out.Reset()
+	if err := c.Write(context.Background(), &jsonrpc.Response{ID: req.ID, Result: json.RawMessage(`{"tools":[]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := out.String(), `{"jsonrpc":"2.0","id":9,"result":{"tools":[]}}`+"\n"; got != want {
+		t.Errorf("wrote %q, want %q", got, want)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Read(context.Background())
+		done <- err
+	}()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err == nil {
+		t.Error("Read after Close returned no error")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 }

@@ -2,7 +2,9 @@ package upstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,9 +12,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/internal/wire"
 )
 
 // stderrDrainTimeout bounds the wait for a killed process tree's stderr to
@@ -214,32 +219,80 @@ func (s *server) command(declared map[string]string) (*cmdTransport, *proc, erro
 	}
 	go pr.readStderr(sw)
 	t := &cmdTransport{
-		CommandTransport: mcp.CommandTransport{Command: cmd, TerminateDuration: s.pool.opts.TerminateTimeout},
-		proc:             pr,
-		stderrW:          w,
+		Command:   cmd,
+		terminate: s.pool.opts.TerminateTimeout,
+		proc:      pr,
+		stderrW:   w,
 	}
 	return t, pr, nil
 }
 
-// cmdTransport is a CommandTransport that tells its proc about the process
-// as soon as it has started.
+// cmdTransport starts a stdio child and connects to it over its stdin and
+// stdout; it tells its proc about the process as soon as it has started.
+// The connection reads the child's messages with wire.NewPeerConn and ends
+// the child the way the MCP stdio transport asks: close its stdin, wait,
+// SIGTERM, wait, SIGKILL.
 type cmdTransport struct {
-	mcp.CommandTransport
-	proc    *proc
-	stderrW *os.File // the child's end of the stderr pipe, closed here once started
+	Command   *exec.Cmd
+	terminate time.Duration // how long each step of ending the child waits
+	proc      *proc
+	stderrW   *os.File // the child's end of the stderr pipe, closed here once started
 }
 
 var _ mcp.Transport = (*cmdTransport)(nil)
 
 // Connect implements mcp.Transport.
 func (t *cmdTransport) Connect(ctx context.Context) (mcp.Connection, error) {
-	conn, err := t.CommandTransport.Connect(ctx)
-	_ = t.stderrW.Close()
+	defer t.stderrW.Close()
+	stdout, err := t.Command.StdoutPipe()
 	if err != nil {
+		return nil, fmt.Errorf("stdout pipe: %w", err)
+	}
+	stdin, err := t.Command.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	if err := t.Command.Start(); err != nil {
 		return nil, err
 	}
 	t.proc.setProcess(t.Command.Process)
-	return conn, nil
+	return wire.NewPeerConn(stdout, stdin, &wire.PeerOptions{Close: func() error { return t.end(stdin) }}), nil
+}
+
+// end closes the child's stdin and reaps it, signalling it if it does not
+// exit within t.terminate after each step.
+func (t *cmdTransport) end(stdin io.Closer) error {
+	if err := stdin.Close(); err != nil {
+		return fmt.Errorf("close stdin: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- t.Command.Wait() }()
+	timer := time.NewTimer(t.terminate)
+	defer timer.Stop()
+	wait := func() (error, bool) {
+		select {
+		case err := <-done:
+			return err, true
+		case <-timer.C:
+			timer.Reset(t.terminate)
+			return nil, false
+		}
+	}
+	if err, ok := wait(); ok {
+		return err
+	}
+	if t.Command.Process.Signal(syscall.SIGTERM) == nil {
+		if err, ok := wait(); ok {
+			return err
+		}
+	}
+	if err := t.Command.Process.Kill(); err != nil {
+		return fmt.Errorf("kill: %w", err)
+	}
+	if err, ok := wait(); ok {
+		return err
+	}
+	return errors.New("the process did not exit after SIGKILL")
 }
 
 // proc is a started (or starting) child: its process group and the reader

@@ -195,8 +195,15 @@ func (s *scanner) parse(line []byte, maxDepth int) (m jsonrpc.Message, code int,
 	if e.id == nil || (e.result == nil && e.err == nil) {
 		return nil, CodeInvalidRequest, "invalid request: neither a request nor a response", id, false
 	}
-	// A response from the client (to sampling, elicitation, roots or
-	// ping) is rare; the go-sdk decodes it, error object and all.
+	if e.err == nil {
+		rid, err := makeID(e.id)
+		if err != nil {
+			return nil, CodeInvalidRequest, "invalid request: " + err.Error(), id, false
+		}
+		return &jsonrpc.Response{ID: rid, Result: json.RawMessage(e.result)}, 0, "", nil, false
+	}
+	// An error response is rare; the go-sdk decodes it, error object
+	// and all.
 	if m, err = jsonrpc.DecodeMessage(line); err != nil {
 		return nil, CodeInvalidRequest, "invalid request: " + err.Error(), id, false
 	}

@@ -262,6 +262,17 @@ func (e *Engine) logAll(server, tool, stage string, strs []string, per [][]Findi
 	}
 }
 
+// DefaultPromptCheckBytes is the input size up to which Engine promises
+// that a check ends promptly on its own: the offline detectors are linear
+// (over 20 MB/s on pathological text), so 64 KiB takes a few milliseconds.
+const DefaultPromptCheckBytes = 64 << 10
+
+// PromptCheckBytes reports the size of arguments or result text up to which
+// CheckCall and its result check end promptly without watching their
+// context: offline scans are linear, and remote provider calls carry the
+// context's deadline. The proxy runs such checks on the calling goroutine.
+func (e *Engine) PromptCheckBytes() int { return DefaultPromptCheckBytes }
+
 // CheckCall inspects a call's arguments before it is forwarded: every string
 // leaf and every key is scanned; PII is replaced by placeholders when the
 // input policy asks for pii_redaction; the returned function checks the

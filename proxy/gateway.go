@@ -71,6 +71,16 @@ type Guard interface {
 	CheckCall(ctx context.Context, server, tool string, args json.RawMessage) (forward json.RawMessage, checkResult func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error), err error)
 }
 
+// promptGuard is implemented by a Guard whose checks of inputs up to
+// PromptCheckBytes bytes end promptly on their own (linear offline scans,
+// remote calls bounded by their context). Those checks run on the calling
+// goroutine; any other check runs on a goroutine of its own, so that a
+// guard ignoring its context still cannot hold a call past the guardrail
+// budget.
+type promptGuard interface {
+	PromptCheckBytes() int
+}
+
 // Options configures a Gateway. A nil *Options means all defaults.
 type Options struct {
 	// Logger receives the gateway's logs. Nil means no logs.
@@ -637,7 +647,11 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 			check func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
 		}
 		gctx, op := g.timeouts.Start(ctx, KindGuardrail, fmt.Sprintf("input guardrails of tool %q on server %q", rt.tool, rt.server))
-		v, err := within(gctx, op, func(ctx context.Context) (verdict, error) {
+		run := within[verdict]
+		if len(args) <= g.promptBytes() {
+			run = inline[verdict]
+		}
+		v, err := run(gctx, op, func(ctx context.Context) (verdict, error) {
 			a, c, err := g.opts.Guard.CheckCall(ctx, rt.server, rt.tool, args)
 			return verdict{a, c}, err
 		})
@@ -705,7 +719,11 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 	}
 	if checkResult != nil {
 		gctx, gop := g.timeouts.Start(context.WithoutCancel(ctx), KindGuardrail, fmt.Sprintf("output guardrails of tool %q on server %q", rt.tool, rt.server))
-		checked, err := within(gctx, gop, func(ctx context.Context) (*mcp.CallToolResult, error) { return checkResult(ctx, res) })
+		run := within[*mcp.CallToolResult]
+		if limit := g.promptBytes(); resultBytes(res, limit) <= limit {
+			run = inline[*mcp.CallToolResult]
+		}
+		checked, err := run(gctx, gop, func(ctx context.Context) (*mcp.CallToolResult, error) { return checkResult(ctx, res) })
 		gop.End(err)
 		if err != nil {
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("result blocked")
@@ -718,6 +736,77 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		return res, callOutcome{outcome: OutcomeToolError}, nil
 	}
 	return res, callOutcome{outcome: OutcomeOK}, nil
+}
+
+// promptBytes is the input size up to which the guard's checks run on the
+// calling goroutine; -1 when the guard makes no such promise.
+func (g *Gateway) promptBytes() int {
+	if pg, ok := g.opts.Guard.(promptGuard); ok {
+		return pg.PromptCheckBytes()
+	}
+	return -1
+}
+
+// resultBytes adds up the sizes of the strings and data of res (content,
+// structured content, _meta), stopping once the sum passes limit; a part of
+// a kind it does not know counts as over the limit.
+func resultBytes(res *mcp.CallToolResult, limit int) int {
+	n := 0
+	for _, c := range res.Content {
+		switch c := c.(type) {
+		case *mcp.TextContent:
+			n += len(c.Text)
+		case *mcp.ImageContent:
+			n += len(c.Data)
+		case *mcp.AudioContent:
+			n += len(c.Data)
+		case *mcp.ResourceLink:
+			n += len(c.URI) + len(c.Name) + len(c.Title) + len(c.Description)
+		case *mcp.EmbeddedResource:
+			if c.Resource != nil {
+				n += len(c.Resource.URI) + len(c.Resource.Text) + len(c.Resource.Blob)
+			}
+		default:
+			return limit + 1
+		}
+		if n > limit {
+			return n
+		}
+	}
+	n = valueBytes(res.StructuredContent, n, limit)
+	if n > limit {
+		return n
+	}
+	return valueBytes(map[string]any(res.Meta), n, limit)
+}
+
+// valueBytes adds the sizes of the strings, keys and raw JSON in v to n,
+// stopping once n passes limit.
+func valueBytes(v any, n, limit int) int {
+	switch v := v.(type) {
+	case nil, bool, float64, int, int64, json.Number:
+		return n + 8
+	case string:
+		return n + len(v)
+	case json.RawMessage:
+		return n + len(v)
+	case []any:
+		for _, x := range v {
+			if n = valueBytes(x, n, limit); n > limit {
+				return n
+			}
+		}
+		return n
+	case map[string]any:
+		for k, x := range v {
+			if n = valueBytes(x, n+len(k), limit); n > limit {
+				return n
+			}
+		}
+		return n
+	default:
+		return limit + 1
+	}
 }
 
 // blockedText is the client's message for a call a guardrail stopped at

@@ -349,6 +349,19 @@ func within[T any](ctx context.Context, op *Operation, fn func(context.Context) 
 	}
 }
 
+// inline runs fn on the caller's goroutine under op's budget, for work that
+// is short and bounded (see promptGuard); a result that comes after the budget ran out is
+// refused just as within refuses it. It saves within's goroutine, whose
+// stack would grow from scratch for every call.
+func inline[T any](ctx context.Context, op *Operation, fn func(context.Context) (T, error)) (T, error) {
+	v, err := fn(ctx)
+	if terr := op.Err(); terr != nil {
+		var zero T
+		return zero, terr
+	}
+	return v, err
+}
+
 // timedCache bounds every ToolCache operation by the cache budget: a load
 // that does not answer in time is a miss, a store that does not finish in
 // time is abandoned.

@@ -242,20 +242,15 @@ func makeID(raw []byte) (jsonrpc.ID, error) {
 	return jsonrpc.MakeID(f)
 }
 
-// validID reports whether raw is a JSON-RPC id: a string or a number.
+// validID reports whether raw is a JSON-RPC id: a string or a number. raw
+// is always a value a JSON scan accepted (the strict scan's, or
+// encoding/json's on the lenient path), so its first byte decides.
 func validID(raw json.RawMessage) bool {
 	if len(raw) == 0 {
 		return false
 	}
-	switch c := raw[0]; {
-	case c == '"':
-		var s string
-		return json.Unmarshal(raw, &s) == nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		var n json.Number
-		return json.Unmarshal(raw, &n) == nil
-	}
-	return false
+	c := raw[0]
+	return c == '"' || c == '-' || (c >= '0' && c <= '9')
 }
 
 // reply writes a JSON-RPC error response; a nil id is answered as null.

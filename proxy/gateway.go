@@ -162,6 +162,7 @@ type Gateway struct {
 	schemas  map[route]*jsonschema.Resolved // a tool's input schema, when it resolves
 	withheld map[string]string              // exported name -> why the guard withheld it
 	injected string                         // the call whose result was blocked for a prompt injection; arms the toxic-flow rule
+	tainted  map[string]bool                // servers that returned a prompt injection; their own hints no longer count
 	built    bool                           // exported/routes reflect at least one discovery round
 }
 
@@ -885,6 +886,10 @@ func (g *Gateway) noteInjection(err error, rt route) {
 			if g.injected == "" {
 				g.injected = fmt.Sprintf("tool %q of server %q", rt.tool, rt.server)
 			}
+			if g.tainted == nil {
+				g.tainted = map[string]bool{}
+			}
+			g.tainted[rt.server] = true
 			g.mu.Unlock()
 			return
 		}
@@ -893,7 +898,8 @@ func (g *Gateway) noteInjection(err error, rt route) {
 
 // egressRefused returns why a call of rt's tool is refused by the toxic-flow
 // rule, or "": after an injection, only tools that declare
-// openWorldHint: false may run.
+// openWorldHint: false may run, and not those of a server that returned an
+// injection itself: its hints are its own word, and it has shown it lies.
 func (g *Gateway) egressRefused(rt route) string {
 	if g.opts.AllowEgressAfterInjection {
 		return ""
@@ -902,6 +908,9 @@ func (g *Gateway) egressRefused(rt route) string {
 	defer g.mu.RUnlock()
 	if g.injected == "" {
 		return ""
+	}
+	if g.tainted[rt.server] {
+		return fmt.Sprintf("Tool %q of server %q is refused: a result of %s was blocked for a prompt injection earlier in this session, so the tools of server %q are refused for the rest of the session whatever their hints say, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, g.injected, rt.server)
 	}
 	for _, t := range g.state[rt.server].tools {
 		if t != nil && t.Name == rt.tool && t.Annotations != nil && t.Annotations.OpenWorldHint != nil && !*t.Annotations.OpenWorldHint {

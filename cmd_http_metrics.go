@@ -5,50 +5,40 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"secure-mcp-gateway/internal/promtext"
 )
 
 // gatewayMetrics are the HTTP mode's Prometheus metrics. Labels never carry
 // keys, arguments or session ids.
 type gatewayMetrics struct {
-	reg      *prometheus.Registry
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
-	sessions prometheus.Gauge
-	calls    *prometheus.CounterVec
-	callTime *prometheus.HistogramVec
+	reg      *promtext.Registry
+	requests *promtext.CounterVec
+	latency  *promtext.HistogramVec
+	sessions *promtext.Gauge
+	calls    *promtext.CounterVec
+	callTime *promtext.HistogramVec
 }
 
 func newGatewayMetrics() *gatewayMetrics {
+	reg := promtext.NewRegistry()
 	m := &gatewayMetrics{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smg_http_requests_total", Help: "HTTP requests to the MCP endpoint, by method and status code.",
-		}, []string{"method", "code"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "smg_http_request_duration_seconds", Help: "Latency of HTTP requests to the MCP endpoint.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-		}, []string{"method"}),
-		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "smg_sessions_open", Help: "Open MCP sessions.",
-		}),
-		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "smg_tool_calls_total", Help: "Tool calls by server, tool and outcome (ok, tool_error, blocked, unavailable, timeout, rpc_error).",
-		}, []string{"server", "tool", "outcome"}),
-		callTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "smg_tool_call_duration_seconds", Help: "Latency of tool calls through the gateway, by server.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 20),
-		}, []string{"server"}),
+		reg: reg,
+		requests: reg.NewCounterVec("smg_http_requests_total",
+			"HTTP requests to the MCP endpoint, by method and status code.", "method", "code"),
+		latency: reg.NewHistogramVec("smg_http_request_duration_seconds",
+			"Latency of HTTP requests to the MCP endpoint.", promtext.ExponentialBuckets(0.0005, 2, 16), "method"),
+		sessions: reg.NewGauge("smg_sessions_open", "Open MCP sessions."),
+		calls: reg.NewCounterVec("smg_tool_calls_total",
+			"Tool calls by server, tool and outcome (ok, tool_error, blocked, unavailable, timeout, rpc_error).", "server", "tool", "outcome"),
+		callTime: reg.NewHistogramVec("smg_tool_call_duration_seconds",
+			"Latency of tool calls through the gateway, by server.", promtext.ExponentialBuckets(0.0001, 2, 20), "server"),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.sessions, m.calls, m.callTime,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.RegisterRuntime()
 	return m
 }
 
 func (m *gatewayMetrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m.reg.Handler()
 }
 
 // count wraps next, counting requests and their latency.

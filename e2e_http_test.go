@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
@@ -202,6 +204,54 @@ func TestE2EHTTPRefusals(t *testing.T) {
 	}
 	if strings.Contains(p.stderr.String(), f.key) {
 		t.Error("the key appears in the logs")
+	}
+}
+
+// TestE2EHTTPMetrics reads /metrics after one tool call on an open session:
+// the call, the session and the runtime series are there, the reference
+// parser reads the body, and the key is not in it.
+func TestE2EHTTPMetrics(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f)
+	cs, err := connectHTTP(t, p.url, http.Header{"Apikey": {f.key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo_server__echo", Arguments: map[string]any{"message": "hi"}})
+	if err != nil || resultText(res) != "hi" {
+		t.Fatalf("call = %v %v", res, err)
+	}
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/plain; version=0.0.4; charset=utf-8" {
+		t.Fatalf("GET /metrics: %s, Content-Type %q", resp.Status, ct)
+	}
+	text := string(body)
+	for _, want := range []string{
+		`smg_tool_calls_total{outcome="ok",server="echo_server",tool="echo_server__echo"} 1` + "\n",
+		"smg_sessions_open 1\n",
+		`smg_tool_call_duration_seconds_count{server="echo_server"} 1` + "\n",
+		`smg_http_requests_total{code="200",method="POST"} `,
+		`smg_http_request_duration_seconds_bucket{method="POST",le="+Inf"} `,
+		"# TYPE go_goroutines gauge\n",
+		"# TYPE process_resident_memory_bytes gauge\n",
+		"# TYPE process_cpu_seconds_total counter\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, text)
+		}
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(text)); err != nil {
+		t.Errorf("the Prometheus text parser refuses /metrics: %v", err)
+	}
+	if strings.Contains(text, f.key) {
+		t.Error("the key appears in /metrics")
 	}
 }
 

@@ -102,7 +102,7 @@ func (sc *Scanner) Scan(s string, fs []Finding) []Finding {
 		// one lowered copy of s.
 		lower, buf := lowered(s)
 		if mask != 0 {
-			fs = ruleSets()[mask].scan(s, lower, fs)
+			fs = ruleSetFor(mask).scan(s, lower, fs)
 		}
 		if keywords {
 			fs = sc.Keywords.scan(lower, fs)

@@ -2,6 +2,7 @@ package guard
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -274,3 +275,28 @@ func FuzzToolPoisoning(f *testing.F) { fuzzDetector(f, ScanToolPoisoning) }
 func FuzzHiddenText(f *testing.F)    { fuzzDetector(f, ScanHiddenText) }
 func FuzzKeywords(f *testing.F)      { fuzzDetector(f, NewKeywords([]string{"sudo", "rm -rf"}).Scan) }
 func FuzzSponge(f *testing.F)        { fuzzDetector(f, Sponge{MaxBytes: 64, MaxRepeat: 8}.Scan) }
+
+// TestRulesCompile compiles every rule's pattern and builds every combined
+// rule set: in the gateway both happen lazily, at first use, so a bad
+// pattern must fail here rather than at a user's first anchor hit.
+func TestRulesCompile(t *testing.T) {
+	for _, l := range [][]*rule{secretRules, injectionRules, toolPoisoningRules} {
+		for _, r := range l {
+			pat := r.pat
+			if r.anchors != nil {
+				pat = `^(?:` + r.pat + `)`
+			}
+			if _, err := regexp.Compile(pat); err != nil {
+				t.Errorf("rule %s/%s: %v", r.det, r.id, err)
+			}
+			if r.det == "" {
+				t.Errorf("rule %s has no detector", r.id)
+			}
+		}
+	}
+	for mask := 1; mask < 8; mask++ {
+		if rs := ruleSetFor(mask); rs == nil || len(rs.rules) == 0 {
+			t.Errorf("rule set %d is empty", mask)
+		}
+	}
+}

@@ -89,7 +89,6 @@ type serverPolicy struct {
 
 // NewEngine returns an Engine for opts.
 func NewEngine(opts *Options) *Engine {
-	go ruleSets() // compile the detectors while the gateway starts up
 	e := &Engine{servers: map[string]*serverPolicy{}, pins: map[string]map[string]string{}}
 	if opts != nil {
 		e.opts = *opts

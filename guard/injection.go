@@ -82,33 +82,32 @@ const (
 	maskToolPoisoning // implies injection
 )
 
-// ruleSets returns one combined rule set per mask, so a Scanner finds the
-// anchors of every enabled rule family in a single pass. The rules' regexps
-// compile at the first call (about 1.5 ms), not at process start, so that a
-// gateway answers initialize without waiting for them; NewEngine starts the
-// compilation in the background.
-var ruleSets = sync.OnceValue(func() [8]*ruleSet {
-	for _, l := range [][]*rule{secretRules, injectionRules, toolPoisoningRules} {
-		for _, r := range l {
-			r.compile()
-		}
-	}
-	var out [8]*ruleSet
-	for m := 1; m < 8; m++ {
+// ruleSetOnce and ruleSetByMask hold one combined rule set per mask, built
+// at its first use, so a Scanner finds the anchors of every enabled rule
+// family in a single pass and a process builds only the sets its policies
+// use (each holds a 72 KiB bigram index).
+var (
+	ruleSetOnce   [8]sync.Once
+	ruleSetByMask [8]*ruleSet
+)
+
+// ruleSetFor returns the combined rule set of mask.
+func ruleSetFor(mask int) *ruleSet {
+	ruleSetOnce[mask].Do(func() {
 		var lists [][]*rule
-		if m&maskSecrets != 0 {
+		if mask&maskSecrets != 0 {
 			lists = append(lists, secretRules)
 		}
-		if m&(maskInjection|maskToolPoisoning) != 0 {
+		if mask&(maskInjection|maskToolPoisoning) != 0 {
 			lists = append(lists, injectionRules)
 		}
-		if m&maskToolPoisoning != 0 {
+		if mask&maskToolPoisoning != 0 {
 			lists = append(lists, toolPoisoningRules)
 		}
-		out[m] = newRuleSet(lists...)
-	}
-	return out
-})
+		ruleSetByMask[mask] = newRuleSet(lists...)
+	})
+	return ruleSetByMask[mask]
+}
 
 // scan runs rs over s and appends the findings, deduplicated within each
 // detector, to fs. lower is s lowered by asciiLower, or "" to have scan
@@ -150,12 +149,12 @@ func (rs *ruleSet) scan(s, lower string, fs []Finding) []Finding {
 
 // ScanInjection returns the prompt-injection findings in s.
 func ScanInjection(s string) []Finding {
-	return ruleSets()[maskInjection].scan(s, "", nil)
+	return ruleSetFor(maskInjection).scan(s, "", nil)
 }
 
 // ScanToolPoisoning returns the findings that make a tool definition
 // poisoned: injection findings plus sensitive paths and preference
 // manipulation.
 func ScanToolPoisoning(s string) []Finding {
-	return ruleSets()[maskToolPoisoning].scan(s, "", nil)
+	return ruleSetFor(maskToolPoisoning).scan(s, "", nil)
 }

@@ -49,17 +49,17 @@ type rule struct {
 	valid  func(m string) bool   // nil means every match counts
 	rename func(m string) string // optional: a more specific rule id for this match
 
-	re   *regexp.Regexp // pat anchored at the start of the window
-	word bool           // pat begins with \b: the match must start at a word boundary
+	word   bool           // pat begins with \b: the match must start at a word boundary
+	reOnce sync.Once      // compiles re at the rule's first anchor hit
+	re     *regexp.Regexp // pat anchored at the start of the window
 }
 
-// compile prepares r's regexp.
-func (r *rule) compile() {
-	if r.anchors == nil {
-		r.re = regexp.MustCompile(r.pat)
-		return
-	}
-	r.re = regexp.MustCompile(`^(?:` + r.pat + `)`)
+// prepare marks r as det's and works out what its scan needs before any
+// regexp runs. The regexp itself compiles at the rule's first anchor hit:
+// most rules never see one in a given process, and compiling all of them
+// would cost a starting gateway milliseconds.
+func (r *rule) prepare(det string) {
+	r.det = det
 	p := r.pat
 	for strings.HasPrefix(p, "(?") {
 		k := strings.IndexByte(p, ')')
@@ -68,7 +68,20 @@ func (r *rule) compile() {
 		}
 		p = p[k+1:]
 	}
-	r.word = strings.HasPrefix(p, `\b`)
+	r.word = r.anchors != nil && strings.HasPrefix(p, `\b`)
+}
+
+// regexp returns r's compiled pattern, anchored at the window start for a
+// rule with anchors.
+func (r *rule) regexp() *regexp.Regexp {
+	r.reOnce.Do(func() {
+		if r.anchors == nil {
+			r.re = regexp.MustCompile(r.pat)
+		} else {
+			r.re = regexp.MustCompile(`^(?:` + r.pat + `)`)
+		}
+	})
+	return r.re
 }
 
 // lowerPool recycles buffers for the ASCII-lowercased copies of scanned text.
@@ -131,10 +144,10 @@ type anchorRef struct {
 	anchor string
 }
 
-// detectorRules marks rules as det's; ruleSets compiles them on first use.
+// detectorRules prepares rules as det's.
 func detectorRules(det string, rules []*rule) []*rule {
 	for _, r := range rules {
-		r.det = det
+		r.prepare(det)
 	}
 	return rules
 }
@@ -236,7 +249,7 @@ func (r *rule) at(s, lower string, i int, st *ruleState, fs []Finding) []Finding
 		}
 		end = st.closerAt + len(r.closer)
 	}
-	m := r.re.FindStringSubmatchIndex(s[a:end])
+	m := r.regexp().FindStringSubmatchIndex(s[a:end])
 	if m == nil {
 		switch {
 		case r.closer != "":
@@ -274,7 +287,7 @@ func (r *rule) found(sub string, off int, m []int, fs []Finding) []Finding {
 // scanAll appends r's findings over the whole of s, for a rule without
 // anchors.
 func (r *rule) scanAll(s string, fs []Finding) []Finding {
-	for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
+	for _, m := range r.regexp().FindAllStringSubmatchIndex(s, -1) {
 		fs = r.found(s, 0, m, fs)
 	}
 	return fs

@@ -108,7 +108,7 @@ func schemeStart(lower string, i int) int {
 
 // ScanSecrets returns the secret findings in s.
 func ScanSecrets(s string) []Finding {
-	return ruleSets()[maskSecrets].scan(s, "", nil)
+	return ruleSetFor(maskSecrets).scan(s, "", nil)
 }
 
 // highEntropy accepts values that look random enough to be a real secret

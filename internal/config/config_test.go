@@ -820,3 +820,14 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestValidServerName(t *testing.T) {
+	for name, want := range map[string]bool{
+		"echo_server": true, "a.b-c_9": true, "A": true, strings.Repeat("x", 64): true,
+		"": false, strings.Repeat("x", 65): false, "has space": false, "a/b": false, "é": false, "a__b:c": false,
+	} {
+		if got := validServerName(name); got != want {
+			t.Errorf("validServerName(%q) = %v, want %v", name, got, want)
+		}
+	}
+}

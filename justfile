@@ -4,6 +4,11 @@
 try:
     go run . try
 
+# Build the static gateway binary the README installs (no cgo: nothing to
+# load at start).
+build:
+    CGO_ENABLED=0 go build -o bin/secure-mcp-gateway .
+
 # Run every test (the same command as the README and CI).
 test:
     go test -race ./...

@@ -119,7 +119,10 @@ func run(ctx context.Context, o *options, out io.Writer) error {
 		}
 		defer os.RemoveAll(dir)
 		o.bin = filepath.Join(dir, "secure-mcp-gateway")
-		if b, err := exec.Command("go", "build", "-o", o.bin, "secure-mcp-gateway").CombinedOutput(); err != nil {
+		// Built as the README says: a static binary, without cgo.
+		build := exec.Command("go", "build", "-o", o.bin, "secure-mcp-gateway")
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := build.CombinedOutput(); err != nil {
 			return fmt.Errorf("build gateway: %w\n%s", err, b)
 		}
 	}

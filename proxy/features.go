@@ -52,7 +52,7 @@ func (g *Gateway) fanOut(ctx context.Context, what string, has func(*mcp.ServerC
 				return
 			}
 			if err := fn(ctx, i, cs); err != nil {
-				g.log.Warn().Str("server", s.Name).Err(err).Msg(what + " failed")
+				g.log.Warn().Str("server", s.Name).Err(undecodable(err)).Msg(what + " failed")
 			}
 		}()
 	}
@@ -372,5 +372,5 @@ func (g *Gateway) clientErr(err error) error {
 	if errors.As(err, &rpcErr) {
 		return rpcErr
 	}
-	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(err.Error())}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(undecodable(err).Error())}
 }

@@ -162,7 +162,7 @@ type Gateway struct {
 	schemas  map[route]*jsonschema.Resolved // a tool's input schema, when it resolves
 	withheld map[string]string              // exported name -> why the guard withheld it
 	injected string                         // the call whose result was blocked for a prompt injection; arms the toxic-flow rule
-	tainted  map[string]bool                // servers that returned a prompt injection; their own hints no longer count
+	tainted  map[string]string              // server -> its call whose result carried a prompt injection; its own hints no longer count
 	built    bool                           // exported/routes reflect at least one discovery round
 }
 
@@ -409,7 +409,7 @@ func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
 			if err == nil {
 				g.cacheDiscovered(ctx, s, tools)
 			}
-			f := found{name: s.Name, tools: tools, err: err}
+			f := found{name: s.Name, tools: tools, err: undecodable(err)}
 			if err == nil && g.opts.Guard != nil {
 				f.tools, f.withheld = g.opts.Guard.FilterTools(ctx, s.Name, tools)
 			}
@@ -713,6 +713,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 			err = callFailure(fmt.Sprintf("Tool %q failed: upstream server %q closed the connection during the call (it may have crashed); the next call restarts it.", name, rt.server))
 			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		default:
+			err = undecodable(err)
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed")
 			err = callFailure(g.redact(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, err)))
 			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
@@ -748,24 +749,33 @@ func (g *Gateway) promptBytes() int {
 	return -1
 }
 
-// resultBytes adds up the sizes of the strings and data of res (content,
-// structured content, _meta), stopping once the sum passes limit; a part of
-// a kind it does not know counts as over the limit.
+// resultBytes adds up the sizes of the strings and data of res (every
+// content item with its annotations and _meta, structured content, _meta),
+// stopping once the sum passes limit; a part of a kind it does not know
+// counts as over the limit.
 func resultBytes(res *mcp.CallToolResult, limit int) int {
 	n := 0
 	for _, c := range res.Content {
 		switch c := c.(type) {
 		case *mcp.TextContent:
-			n += len(c.Text)
+			n += len(c.Text) + annotationBytes(c.Annotations) + valueBytes(map[string]any(c.Meta), 0, limit)
 		case *mcp.ImageContent:
-			n += len(c.Data)
+			n += len(c.Data) + len(c.MIMEType) + annotationBytes(c.Annotations) + valueBytes(map[string]any(c.Meta), 0, limit)
 		case *mcp.AudioContent:
-			n += len(c.Data)
+			n += len(c.Data) + len(c.MIMEType) + annotationBytes(c.Annotations) + valueBytes(map[string]any(c.Meta), 0, limit)
 		case *mcp.ResourceLink:
-			n += len(c.URI) + len(c.Name) + len(c.Title) + len(c.Description)
+			n += len(c.URI) + len(c.Name) + len(c.Title) + len(c.Description) + len(c.MIMEType) +
+				annotationBytes(c.Annotations) + valueBytes(map[string]any(c.Meta), 0, limit)
+			for _, ic := range c.Icons {
+				n += len(ic.Source) + len(ic.MIMEType) + len(ic.Theme) + 8*len(ic.Sizes)
+				for _, sz := range ic.Sizes {
+					n += len(sz)
+				}
+			}
 		case *mcp.EmbeddedResource:
-			if c.Resource != nil {
-				n += len(c.Resource.URI) + len(c.Resource.Text) + len(c.Resource.Blob)
+			n += annotationBytes(c.Annotations) + valueBytes(map[string]any(c.Meta), 0, limit)
+			if r := c.Resource; r != nil {
+				n += len(r.URI) + len(r.MIMEType) + len(r.Text) + len(r.Blob) + valueBytes(map[string]any(r.Meta), 0, limit)
 			}
 		default:
 			return limit + 1
@@ -779,6 +789,18 @@ func resultBytes(res *mcp.CallToolResult, limit int) int {
 		return n
 	}
 	return valueBytes(map[string]any(res.Meta), n, limit)
+}
+
+// annotationBytes is the size of a content item's annotations.
+func annotationBytes(a *mcp.Annotations) int {
+	if a == nil {
+		return 0
+	}
+	n := len(a.LastModified) + 16
+	for _, r := range a.Audience {
+		n += len(r) + 3
+	}
+	return n
 }
 
 // valueBytes adds the sizes of the strings, keys and raw JSON in v to n,
@@ -820,6 +842,18 @@ func blockedText(err error, name, server, stage string) string {
 		return fmt.Sprintf("Tool %q on server %q blocked: the %s guardrails gave no verdict within %s (guardrail_timeout); %s.", name, server, stage, te.Budget, what)
 	}
 	return err.Error()
+}
+
+// undecodable replaces an error from decoding an upstream's reply, whose
+// text quotes the reply, with one that says what happened and quotes
+// nothing; other errors are returned as they are.
+func undecodable(err error) error {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &se) || errors.As(err, &te) {
+		return errors.New("the server's reply does not decode as a tool result")
+	}
+	return err
 }
 
 // callFailure is a failure text meant for the client.
@@ -887,9 +921,11 @@ func (g *Gateway) noteInjection(err error, rt route) {
 				g.injected = fmt.Sprintf("tool %q of server %q", rt.tool, rt.server)
 			}
 			if g.tainted == nil {
-				g.tainted = map[string]bool{}
+				g.tainted = map[string]string{}
 			}
-			g.tainted[rt.server] = true
+			if g.tainted[rt.server] == "" {
+				g.tainted[rt.server] = fmt.Sprintf("tool %q of server %q", rt.tool, rt.server)
+			}
 			g.mu.Unlock()
 			return
 		}
@@ -909,8 +945,8 @@ func (g *Gateway) egressRefused(rt route) string {
 	if g.injected == "" {
 		return ""
 	}
-	if g.tainted[rt.server] {
-		return fmt.Sprintf("Tool %q of server %q is refused: a result of %s was blocked for a prompt injection earlier in this session, so the tools of server %q are refused for the rest of the session whatever their hints say, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, g.injected, rt.server)
+	if call := g.tainted[rt.server]; call != "" {
+		return fmt.Sprintf("Tool %q of server %q is refused: a result of %s was blocked for a prompt injection earlier in this session, so the tools of server %q are refused for the rest of the session whatever their hints say, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, call, rt.server)
 	}
 	for _, t := range g.state[rt.server].tools {
 		if t != nil && t.Name == rt.tool && t.Annotations != nil && t.Annotations.OpenWorldHint != nil && !*t.Annotations.OpenWorldHint {

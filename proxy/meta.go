@@ -262,7 +262,7 @@ func (g *Gateway) discoveryResult(name string) map[string]any {
 	ok, err := st.ok, st.err
 	g.mu.RUnlock()
 	if !ok {
-		code, msg := CodeDiscoveryFailed, fmt.Sprintf("Tool discovery of server %q failed: %v", name, err)
+		code, msg := CodeDiscoveryFailed, fmt.Sprintf("Tool discovery of server %q failed: %v", name, undecodable(err))
 		if errors.Is(err, context.DeadlineExceeded) {
 			code = CodeDiscoveryTimout
 		}

@@ -355,9 +355,10 @@ func within[T any](ctx context.Context, op *Operation, fn func(context.Context) 
 // stack would grow from scratch for every call.
 func inline[T any](ctx context.Context, op *Operation, fn func(context.Context) (T, error)) (T, error) {
 	v, err := fn(ctx)
-	if terr := op.Err(); terr != nil {
+	if time.Since(op.start) >= op.budget {
+		// The context's deadline may not have fired yet; the clock decides.
 		var zero T
-		return zero, terr
+		return zero, &TimeoutError{Kind: op.kind, Operation: op.name, Budget: op.budget}
 	}
 	return v, err
 }

@@ -3,6 +3,8 @@ package proxy
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -58,11 +60,33 @@ func TestResultBytes(t *testing.T) {
 		{"big nested structured", &mcp.CallToolResult{StructuredContent: map[string]any{"a": []any{map[string]any{"b": big}}}}, true},
 		{"typed structured counts as over", &mcp.CallToolResult{StructuredContent: struct{ A string }{"x"}}, true},
 		{"big meta", &mcp.CallToolResult{Meta: mcp.Meta{"k": big}}, true},
+		{"big content _meta", &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "a", Meta: mcp.Meta{"k": big}}}}, true},
+		{"big annotation", &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "a", Annotations: &mcp.Annotations{LastModified: big}}}}, true},
+		{"big icon", &mcp.CallToolResult{Content: []mcp.Content{&mcp.ResourceLink{URI: "file:///a", Name: "a", Icons: []mcp.Icon{{Source: big}}}}}, true},
+		{"big embedded _meta", &mcp.CallToolResult{Content: []mcp.Content{&mcp.EmbeddedResource{Resource: &mcp.ResourceContents{URI: "file:///a", Meta: mcp.Meta{"k": big}}}}}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := resultBytes(tc.res, 64) > 64; got != tc.over {
 				t.Errorf("resultBytes = %d; over 64 = %v, want %v", resultBytes(tc.res, 64), got, tc.over)
 			}
 		})
+	}
+}
+
+// TestUndecodableQuotesNothing: a reply that fails to decode is reported
+// without the decoder's quote of it; other errors pass unchanged.
+func TestUndecodableQuotesNothing(t *testing.T) {
+	var v struct{ Content []string }
+	err := json.Unmarshal([]byte(`{"Content": "sk-EXAMPLE-secret"}`), &v)
+	if err == nil {
+		t.Fatal("no decode error")
+	}
+	got := undecodable(fmt.Errorf("calling %q: %w", "tools/call", err))
+	if strings.Contains(got.Error(), "sk-EXAMPLE") || !strings.Contains(got.Error(), "does not decode") {
+		t.Errorf("undecodable = %q", got)
+	}
+	other := errors.New("connection refused")
+	if undecodable(other) != other {
+		t.Error("an unrelated error was replaced")
 	}
 }

@@ -250,9 +250,13 @@ func (t *cmdTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	}
 	stdin, err := t.Command.StdinPipe()
 	if err != nil {
+		_ = stdout.Close()
 		return nil, fmt.Errorf("stdin pipe: %w", err)
 	}
 	if err := t.Command.Start(); err != nil {
+		// Start closes the pipes it made; its error is returned as is,
+		// because the caller tells a missing command from other failures
+		// by it.
 		return nil, err
 	}
 	t.proc.setProcess(t.Command.Process)
@@ -262,8 +266,10 @@ func (t *cmdTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 // end closes the child's stdin and reaps it, signalling it if it does not
 // exit within t.terminate after each step.
 func (t *cmdTransport) end(stdin io.Closer) error {
+	// A failed close (the child already gone) still goes on to reap it.
+	var closeErr error
 	if err := stdin.Close(); err != nil {
-		return fmt.Errorf("close stdin: %w", err)
+		closeErr = fmt.Errorf("close stdin: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- t.Command.Wait() }()
@@ -279,20 +285,20 @@ func (t *cmdTransport) end(stdin io.Closer) error {
 		}
 	}
 	if err, ok := wait(); ok {
-		return err
+		return errors.Join(closeErr, err)
 	}
 	if t.Command.Process.Signal(syscall.SIGTERM) == nil {
 		if err, ok := wait(); ok {
-			return err
+			return errors.Join(closeErr, err)
 		}
 	}
 	if err := t.Command.Process.Kill(); err != nil {
-		return fmt.Errorf("kill: %w", err)
+		return errors.Join(closeErr, fmt.Errorf("kill: %w", err))
 	}
 	if err, ok := wait(); ok {
-		return err
+		return errors.Join(closeErr, err)
 	}
-	return errors.New("the process did not exit after SIGKILL")
+	return errors.Join(closeErr, errors.New("the process did not exit after SIGKILL"))
 }
 
 // proc is a started (or starting) child: its process group and the reader

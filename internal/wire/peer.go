@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -25,10 +27,12 @@ type PeerOptions struct {
 
 // NewPeerConn returns an mcp.Connection to a server the gateway started,
 // over its stdout (r) and stdin (w): newline-delimited JSON-RPC, as the MCP
-// stdio transport specifies (a message holds no newline). A well-formed
-// line is decoded from one scan of it, as a client's is; any other line
-// goes to the go-sdk's own decoder, so a peer is read exactly as leniently
-// as the go-sdk reads it, and a line neither accepts ends the connection.
+// stdio transport specifies. A well-formed line is decoded from one scan of
+// it, as a client's is; any other message goes to the go-sdk's own decoder,
+// including one spread over several lines, so a peer is read as leniently
+// as the go-sdk's stdio transport reads it (batches aside: the protocol
+// versions the gateway speaks have none), and input neither accepts ends the
+// connection.
 func NewPeerConn(r io.Reader, w io.WriteCloser, opts *PeerOptions) mcp.Connection {
 	c := &peerConn{r: bufio.NewReaderSize(r, 64<<10), w: w, incoming: make(chan readResult), closed: make(chan struct{})}
 	if opts != nil {
@@ -72,14 +76,21 @@ func (c *peerConn) readLoop() {
 	}
 }
 
-// next reads and decodes the next non-blank line.
+// next reads and decodes the next message. A message is normally one line;
+// a value that goes on over several lines (a server that pretty-prints,
+// against the stdio transport's rule) is read until it is complete, as the
+// go-sdk's stream decoder reads it.
 func (c *peerConn) next(sc *scanner, buf *[]byte) (jsonrpc.Message, error) {
+	var pending []byte // a JSON value begun on an earlier line
 	for {
+		if cap(*buf) > maxKeptBuffer {
+			*buf = nil // one huge message does not pin its buffer for the connection's life
+		}
 		*buf = (*buf)[:0]
 		var rerr error
 		for {
 			chunk, err := c.r.ReadSlice('\n')
-			if len(*buf)+len(chunk) > c.opts.MaxMessageBytes+2 {
+			if len(pending)+len(*buf)+len(chunk) > c.opts.MaxMessageBytes+2 {
 				return nil, fmt.Errorf("message exceeds the %d-byte cap", c.opts.MaxMessageBytes)
 			}
 			*buf = append(*buf, chunk...)
@@ -89,24 +100,52 @@ func (c *peerConn) next(sc *scanner, buf *[]byte) (jsonrpc.Message, error) {
 			rerr = err
 			break
 		}
-		line := bytes.TrimSpace(*buf)
-		if len(line) > 0 {
-			line = bytes.Clone(line)
-			if msg, code, _, _, _ := sc.parse(line, 0); code == 0 {
+		line := trimLine(*buf)
+		if len(line) == 0 && pending == nil {
+			if rerr != nil {
+				return nil, rerr
+			}
+			continue
+		}
+		var text []byte
+		if pending == nil {
+			text = bytes.Clone(line)
+			msg, code, _, _, _ := sc.parse(text, 0)
+			sc.release()
+			if code == 0 {
 				return msg, nil
 			}
-			msg, err := jsonrpc.DecodeMessage(line)
-			if err != nil {
-				// The decoder's error quotes the line; what the server
-				// wrote stays out of errors, logs and results.
-				return nil, fmt.Errorf("read message: the server wrote a %d-byte line that is not a JSON-RPC message", len(line))
-			}
+		} else {
+			text = append(append(pending, '\n'), line...)
+		}
+		msg, err := jsonrpc.DecodeMessage(text)
+		if err == nil {
 			return msg, nil
 		}
-		if rerr != nil {
-			return nil, rerr
+		if rerr == nil && incomplete(text) {
+			pending = text
+			continue
 		}
+		// The decoder's error quotes the input; what the server wrote stays
+		// out of errors, logs and results.
+		return nil, fmt.Errorf("read message: the server wrote %d bytes that are not a JSON-RPC message", len(text))
 	}
+}
+
+// maxKeptBuffer is the largest line buffer a connection keeps between
+// messages.
+const maxKeptBuffer = 1 << 20
+
+// trimLine drops the whitespace JSON allows around a line's value.
+func trimLine(b []byte) []byte {
+	return bytes.Trim(b, " \t\r\n")
+}
+
+// incomplete reports whether text is the beginning of a JSON value that more
+// input could complete.
+func incomplete(text []byte) bool {
+	var v json.RawMessage
+	return errors.Is(json.NewDecoder(bytes.NewReader(text)).Decode(&v), io.ErrUnexpectedEOF)
 }
 
 // Read implements mcp.Connection.

@@ -92,3 +92,26 @@ func mustID(t *testing.T, v float64) jsonrpc.ID {
 	}
 	return id
 }
+
+// TestPeerConnMultiLine reads a server that pretty-prints its messages, as
+// the go-sdk's stream decoder does, and then a normal line.
+func TestPeerConnMultiLine(t *testing.T) {
+	in := "{\n  \"jsonrpc\": \"2.0\",\n\n  \"id\": 7,\n  \"result\": {\"content\": []}\n}\n" +
+		`{"jsonrpc":"2.0","id":8,"result":{}}` + "\n" +
+		"{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 9,\n"
+	c := NewPeerConn(strings.NewReader(in), nopWriteCloser{io.Discard}, nil)
+	defer c.Close()
+	for _, want := range []int64{7, 8} {
+		m, err := c.Read(context.Background())
+		if err != nil {
+			t.Fatalf("id %d: %v", want, err)
+		}
+		if r, ok := m.(*jsonrpc.Response); !ok || r.ID.Raw() != want {
+			t.Fatalf("got %#v, want the response %d", m, want)
+		}
+	}
+	// A value cut short by the end of the stream is an error, not a hang.
+	if _, err := c.Read(context.Background()); err == nil {
+		t.Fatal("a truncated message at EOF was accepted")
+	}
+}

@@ -76,6 +76,9 @@ func (f *Filter) Close() error { return f.c.Close() }
 // returns the reader's error (io.EOF).
 func (f *Filter) Next() (jsonrpc.Message, error) {
 	for {
+		if cap(f.buf) > maxKeptBuffer {
+			f.buf = nil // one huge line does not pin its buffer for the session's life
+		}
 		f.buf = f.buf[:0]
 		over := false
 		var rerr error
@@ -110,6 +113,7 @@ func (f *Filter) Next() (jsonrpc.Message, error) {
 			// accepted line gets its own copy.
 			line = bytes.Clone(line)
 			msg, code, why, id, notify := f.sc.parse(line, f.opts.MaxDepth)
+			f.sc.release()
 			if code == 0 {
 				return msg, nil
 			}
@@ -203,9 +207,9 @@ func (s *scanner) parse(line []byte, maxDepth int) (m jsonrpc.Message, code int,
 		return &jsonrpc.Response{ID: rid, Result: json.RawMessage(e.result)}, 0, "", nil, false
 	}
 	// An error response is rare; the go-sdk decodes it, error object
-	// and all.
+	// and all. Its error text quotes the input, so the reason is ours.
 	if m, err = jsonrpc.DecodeMessage(line); err != nil {
-		return nil, CodeInvalidRequest, "invalid request: " + err.Error(), id, false
+		return nil, CodeInvalidRequest, "invalid request: the error object of a response is malformed", id, false
 	}
 	return m, 0, "", nil, false
 }

@@ -94,6 +94,15 @@ type scanner struct {
 	env      envelope
 }
 
+// release drops the scanner's buffers when one huge message grew them, so
+// that a long-lived connection does not keep that capacity.
+func (s *scanner) release() {
+	if cap(s.arena) > maxKeptBuffer || cap(s.keys)*16 > maxKeptBuffer {
+		s.arena, s.keys = nil, nil
+	}
+	s.b, s.id, s.env = nil, nil, envelope{}
+}
+
 // envelope holds the raw values of a message's top-level JSON-RPC members,
 // as slices of the scanned line; nil means the member is absent.
 type envelope struct {

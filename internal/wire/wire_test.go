@@ -136,6 +136,7 @@ func TestFilter(t *testing.T) {
 		{"bool id", `{"jsonrpc":"2.0","id":true,"method":"ping"}` + "\n", 0, CodeInvalidRequest, nil},
 		{"method not a string", `{"jsonrpc":"2.0","id":2,"method":5}` + "\n", 0, CodeInvalidRequest, 2.0},
 		{"batch", "[" + ok + "]\n", 0, CodeInvalidRequest, nil},
+		{"malformed error response keeps the id", `{"jsonrpc":"2.0","id":6,"error":"sk-EXAMPLE-not-an-object"}` + "\n", 0, CodeInvalidRequest, 6.0},
 		{"bad notification gets no reply", "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{\"s\":\"\xff\"}}\n", 0, 0, nil},
 		{"too deep", `{"jsonrpc":"2.0","id":4,"method":"x","params":` + strings.Repeat("[", 200) + strings.Repeat("]", 200) + "}\n", 0, CodeInvalidRequest, 4.0},
 		{"too deep for encoding/json keeps the id", `{"jsonrpc":"2.0","id":"d","method":"x","params":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + "}\n", 0, CodeInvalidRequest, "d"},
@@ -333,5 +334,24 @@ func TestConn(t *testing.T) {
 	}
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestInspectReasonQuotesNothing: a refusal's reason, which is logged and
+// sent back, never carries the message's text.
+func TestInspectReasonQuotesNothing(t *testing.T) {
+	for _, line := range []string{
+		`{"jsonrpc":"2.0","id":6,"error":"sk-EXAMPLE-secret-value"}`,
+		`{"jsonrpc":"2.0","id":6,"error":{"code":"sk-EXAMPLE-secret-value"}}`,
+		`{"jsonrpc":"2.0","id":6,"method":"x","params":{"k":"sk-EXAMPLE-secret-value","k":1}}`,
+		`sk-EXAMPLE-secret-value`,
+	} {
+		code, msg, _, _ := Inspect([]byte(line), 0)
+		if code == 0 {
+			t.Errorf("%s: accepted", line)
+		}
+		if strings.Contains(msg, "sk-EXAMPLE") || strings.Contains(msg, "secret") {
+			t.Errorf("%s: reason %q quotes the message", line, msg)
+		}
 	}
 }

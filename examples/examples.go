@@ -2,8 +2,10 @@
 // run by `secure-mcp-gateway example-server NAME`: echo, a minimal server for
 // the embedded default config, and probe, a diagnostic server that tests and
 // operators use to see what an upstream child actually receives (environment,
-// argv, process group, cancellation). The hostile catalogue that mirrors the
-// Python gateway's bad MCP servers joins the same table later.
+// argv, process group, cancellation). The same table holds the hostile
+// catalogue, which mirrors the Python gateway's 16 bad MCP servers and adds
+// rug pulls, a recorder and fault injection, all simulated with canned
+// outputs (`example-server --list`).
 //
 // The package owns only these servers. Library packages must never import it:
 // it is reached through the command line (and the tests' re-exec trick), so

@@ -49,7 +49,12 @@ type noIn struct{}
 
 // addTool adds a tool whose handler builds its text from the typed input.
 func addTool[In any](s *mcp.Server, name, description string, out func(In) string) {
-	mcp.AddTool(s, &mcp.Tool{Name: name, Description: description}, func(_ context.Context, _ *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
+	addAnnotatedTool(s, &mcp.Tool{Name: name, Description: description}, out)
+}
+
+// addAnnotatedTool is addTool for a tool given in full (annotations and all).
+func addAnnotatedTool[In any](s *mcp.Server, t *mcp.Tool, out func(In) string) {
+	mcp.AddTool(s, t, func(_ context.Context, _ *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
 		return textResult(out(in)), nil, nil
 	})
 }

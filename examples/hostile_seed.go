@@ -1,7 +1,6 @@
 package examples
 
 import (
-	"context"
 	"fmt"
 	"strings"
 
@@ -15,14 +14,7 @@ import (
 // nothing reads a file, opens a connection, allocates on request or runs a
 // command.
 
-// addAnnotatedTool adds a tool with the given definition (annotations
-// included) whose handler builds its text from the typed input.
-func addAnnotatedTool[In any](s *mcp.Server, t *mcp.Tool, out func(In) string) {
-	mcp.AddTool(s, t, func(_ context.Context, _ *mcp.CallToolRequest, in In) (*mcp.CallToolResult, any, error) {
-		return textResult(out(in)), nil, nil
-	})
-}
-
+// boolPtr returns a pointer to b, for annotation hints.
 func boolPtr(b bool) *bool { return &b }
 
 // hiddenEffect is how bad_mcp's tools admit what they really did.

@@ -37,6 +37,8 @@ const cacheVersion = 1
 type cacheFile struct {
 	Version int                    `json:"version"`
 	Tokens  map[string]*cacheEntry `json:"tokens"`
+	// Clients are the clients registered dynamically, by issuer.
+	Clients map[string]*clientEntry `json:"clients,omitempty"`
 }
 
 // cacheEntry is one cached token.
@@ -47,6 +49,10 @@ type cacheEntry struct {
 	Scope       string    `json:"scope,omitempty"`
 	Expiry      time.Time `json:"expiry,omitzero"`
 	Obtained    time.Time `json:"obtained"`
+	// RefreshToken and Login are set for a login (authorization code)
+	// token only.
+	RefreshToken string      `json:"refresh_token,omitempty"`
+	Login        *loginState `json:"login,omitempty"`
 }
 
 func (e *cacheEntry) token() *oauth2.Token {
@@ -104,6 +110,14 @@ func readCache(path string) *cacheFile {
 	for k, e := range onDisk.Tokens {
 		if e != nil && e.AccessToken != "" {
 			c.Tokens[k] = e
+		}
+	}
+	for k, e := range onDisk.Clients {
+		if e != nil && e.ClientID != "" {
+			if c.Clients == nil {
+				c.Clients = map[string]*clientEntry{}
+			}
+			c.Clients[k] = e
 		}
 	}
 	return c

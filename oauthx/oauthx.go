@@ -89,6 +89,32 @@ type Options struct {
 	OnToken func(token string)
 }
 
+// fillDefaults fills the zero fields of o with their defaults.
+func fillDefaults(o *Options) {
+	if o.Logger == nil {
+		nop := zerolog.Nop()
+		o.Logger = &nop
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = DefaultAttempts
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+}
+
 // Source is the token source of one upstream server. It implements
 // oauth2.TokenSource and is safe for concurrent use: concurrent callers
 // share one fetch.
@@ -129,28 +155,7 @@ func New(server string, c *config.OAuthConfig, opts *Options) (*Source, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.Logger == nil {
-		nop := zerolog.Nop()
-		o.Logger = &nop
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.Attempts <= 0 {
-		o.Attempts = DefaultAttempts
-	}
-	if o.MinBackoff <= 0 {
-		o.MinBackoff = DefaultMinBackoff
-	}
-	if o.MaxBackoff <= 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Sleep == nil {
-		o.Sleep = sleep
-	}
+	fillDefaults(&o)
 	s := &Source{
 		server: server,
 		cfg:    *c,

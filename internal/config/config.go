@@ -277,6 +277,9 @@ type Server struct {
 	OutputGuardrailsPolicy *Policy `json:"output_guardrails_policy,omitempty"`
 	// OAuth configures tokens for the upstream; nil means no OAuth.
 	OAuth *OAuthConfig `json:"oauth_config,omitempty"`
+	// OAuthLogin configures a browser login (authorization code with PKCE)
+	// to a remote server; nil means none. See OAuthLogin.
+	OAuthLogin *OAuthLogin `json:"oauth,omitempty"`
 	// ClientRequests says what happens to requests the upstream sends to
 	// the client (sampling, elicitation, roots); nil forwards them all.
 	ClientRequests *ClientRequests `json:"client_requests,omitempty"`

@@ -235,6 +235,7 @@ func (v *validator) server(path string, s *Server) {
 	if s.OAuth != nil {
 		v.oauth(path+".oauth_config", s.OAuth)
 	}
+	v.oauthLogin(path, s)
 }
 
 func (v *validator) oauth(path string, o *OAuthConfig) {

@@ -4,7 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,20 +24,32 @@ import (
 	"secure-mcp-gateway/upstream"
 )
 
-// oauthCommand is `oauth status` and `oauth revoke --server S`.
+// oauthCommand is `oauth login SERVER`, `oauth status` and `oauth revoke
+// --server S`.
 func oauthCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "oauth",
-		Usage: "inspect and revoke the OAuth tokens the gateway holds for upstream servers",
+		Usage: "log in to remote servers, inspect and revoke the OAuth tokens the gateway holds for upstream servers",
 		Commands: []*cli.Command{
 			{
-				Name:   "status",
-				Usage:  "show each OAuth-enabled server's cached token (masked: a fingerprint, never the token)",
-				Action: oauthStatus,
+				Name:      "login",
+				Usage:     "log in to a remote server with its \"oauth\" entry (authorization code + PKCE in a browser)",
+				ArgsUsage: "SERVER",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "config-name", Usage: "the MCP config holding SERVER (needed when several hold a server of that name)"},
+					&cli.BoolFlag{Name: "no-browser", Usage: "do not open a browser; open the printed URL yourself (over SSH, for example)"},
+				},
+				Action: oauthLogin,
+			},
+			{
+				Name:    "status",
+				Aliases: []string{"list"},
+				Usage:   "show each OAuth server's cached token (masked: a fingerprint, never the token)",
+				Action:  oauthStatus,
 			},
 			{
 				Name:  "revoke",
-				Usage: "revoke a server's cached token at its OAUTH_REVOCATION_URL (RFC 7009) and forget it",
+				Usage: "revoke a server's cached token (RFC 7009: OAUTH_REVOCATION_URL, or the login's revocation_endpoint) and forget it",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "server", Usage: "server name (as in server_name)", Required: true},
 				},
@@ -40,6 +57,120 @@ func oauthCommand() *cli.Command {
 			},
 		},
 	}
+}
+
+// loginServer is a remote server entry with an "oauth" (login) entry.
+type loginServer struct {
+	config string // MCP config name
+	server *config.Server
+}
+
+func loginServers(cfg *config.Config) []loginServer {
+	var out []loginServer
+	for _, id := range slices.Sorted(maps.Keys(cfg.MCPConfigs)) {
+		mc := cfg.MCPConfigs[id]
+		for _, s := range mc.Servers {
+			if s != nil && s.OAuthLogin != nil && s.Config.URL != "" {
+				out = append(out, loginServer{config: mc.Name, server: s})
+			}
+		}
+	}
+	return out
+}
+
+// loginTarget is the oauthx target of server s of MCP config configName;
+// configPath is the config file, named in the login command when it is
+// not the default one.
+func loginTarget(s *config.Server, configName, configPath string) *oauthx.Target {
+	shown := configPath
+	if def, err := config.DefaultPath(); err == nil && def == configPath {
+		shown = ""
+	}
+	return &oauthx.Target{Server: s.Name, ConfigName: configName, URL: s.Config.URL, Login: s.OAuthLogin,
+		Command: oauthx.LoginCommand(s.Name, configName, shown)}
+}
+
+func oauthLogin(ctx context.Context, cmd *cli.Command) error {
+	path, err := configPath(cmd)
+	if err != nil {
+		return &exitError{exitConfig, err}
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return &exitError{exitConfig, err}
+	}
+	name := cmd.Args().First()
+	if name == "" || cmd.Args().Len() > 1 {
+		return &exitError{exitUsage, errors.New("usage: oauth login SERVER [--config-name NAME] [--no-browser]")}
+	}
+	var match []loginServer
+	for _, ls := range loginServers(cfg) {
+		if ls.server.Name == name && (cmd.String("config-name") == "" || cmd.String("config-name") == ls.config) {
+			match = append(match, ls)
+		}
+	}
+	switch len(match) {
+	case 0:
+		return &exitError{exitUsage, fmt.Errorf("no remote server named %q has an \"oauth\" entry in %s", name, path)}
+	case 1:
+	default:
+		var names []string
+		for _, m := range match {
+			names = append(names, strconv.Quote(m.config))
+		}
+		return &exitError{exitUsage, fmt.Errorf("server %q is in several MCP configs (%s); choose one with --config-name", name, strings.Join(names, ", "))}
+	}
+	ls := match[0]
+	errw := cmd.Root().ErrWriter
+	opts := &oauthx.LoginOptions{
+		Options: oauthx.Options{
+			CacheFile: oauthx.CachePath(path),
+			Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
+			CheckURL:  upstream.CheckURL,
+			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
+		},
+		Prompt: errw,
+	}
+	if !cmd.Bool("no-browser") {
+		opts.OpenBrowser = openBrowser
+	}
+	res, err := oauthx.Login(ctx, loginTarget(ls.server, ls.config, path), opts)
+	if err != nil {
+		return err
+	}
+	expires := "no expiry given"
+	if !res.Expiry.IsZero() {
+		expires = "expires in " + time.Until(res.Expiry).Round(time.Second).String()
+	}
+	refresh := "no refresh token: log in again when it expires"
+	if res.Refreshable {
+		refresh = "refreshed automatically"
+	}
+	fmt.Fprintf(cmd.Root().Writer, "server %q (config %q): logged in at %s; token %s, %s, %s\n",
+		ls.server.Name, ls.config, endpointForDisplay(res.Issuer), res.Fingerprint, expires, refresh)
+	return nil
+}
+
+// openBrowser asks the desktop to open u, without waiting and without
+// letting the opener write to our stdout or stderr.
+func openBrowser(u string) error {
+	var c *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		c = exec.Command("open", u)
+	case "windows":
+		c = exec.Command("rundll32", "url.dll,FileProtocolHandler", u)
+	default:
+		if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+			return errors.New("no graphical display")
+		}
+		c = exec.Command("xdg-open", u)
+	}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	go func() { _ = c.Wait() }()
+	return nil
 }
 
 // oauthServer is one OAuth-enabled server entry of the config.
@@ -71,14 +202,15 @@ func oauthStatus(_ context.Context, cmd *cli.Command) error {
 		return &exitError{exitConfig, err}
 	}
 	servers := oauthServers(cfg)
+	logins := loginServers(cfg)
 	w := cmd.Root().Writer
-	if len(servers) == 0 {
-		fmt.Fprintln(w, "no server has oauth_config.enabled")
+	if len(servers) == 0 && len(logins) == 0 {
+		fmt.Fprintln(w, "no server has oauth_config.enabled or an \"oauth\" login entry")
 		return nil
 	}
 	cache := oauthx.CachePath(path)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tCONFIG\tTOKEN ENDPOINT\tTOKEN\tEXPIRES")
+	fmt.Fprintln(tw, "SERVER\tCONFIG\tTOKEN ENDPOINT / ISSUER\tTOKEN\tEXPIRES")
 	now := time.Now()
 	for _, s := range servers {
 		st, err := oauthx.Inspect(cache, s.name, s.oauth)
@@ -97,6 +229,31 @@ func oauthStatus(_ context.Context, cmd *cli.Command) error {
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.name, s.config, endpointForDisplay(s.oauth.TokenURL), state, expires)
+	}
+	for _, ls := range logins {
+		st, err := oauthx.InspectLogin(cache, ls.server.Name, ls.server.Config.URL)
+		issuer, state, expires := "-", "not logged in: run "+loginTarget(ls.server, ls.config, path).Command, "-"
+		switch {
+		case err != nil:
+			state = "unreadable cache: " + err.Error()
+		case st.Cached:
+			issuer = endpointForDisplay(st.Issuer)
+			state = "cached " + st.Fingerprint
+			if st.Refreshable {
+				state += " (refreshable)"
+			}
+			if len(st.StepUp) > 0 {
+				state += fmt.Sprintf(" (needs login for scopes %q)", strings.Join(st.StepUp, " "))
+			}
+			if st.Expiry.IsZero() {
+				expires = "unknown"
+			} else if st.Expiry.After(now) {
+				expires = "in " + st.Expiry.Sub(now).Round(time.Second).String()
+			} else {
+				expires = "expired"
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ls.server.Name, ls.config, issuer, state, expires)
 	}
 	return tw.Flush()
 }
@@ -141,8 +298,31 @@ func oauthRevoke(ctx context.Context, cmd *cli.Command) error {
 			fmt.Fprintf(w, "server %q (config %q): token revoked\n", s.name, s.config)
 		}
 	}
+	for _, ls := range loginServers(cfg) {
+		if ls.server.Name != name {
+			continue
+		}
+		found = true
+		src := oauthx.NewLoginSource(loginTarget(ls.server, ls.config, path), &oauthx.Options{
+			CacheFile: oauthx.CachePath(path),
+			Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
+			CheckURL:  upstream.CheckURL,
+			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
+		})
+		had, err := src.Revoke(ctx)
+		switch {
+		case !had:
+			fmt.Fprintf(w, "server %q (config %q): not logged in\n", name, ls.config)
+		case errors.Is(err, oauthx.ErrRevocationNotAdvertised):
+			fmt.Fprintf(w, "server %q (config %q): login forgotten locally; not revoked at the issuer (it advertises no revocation_endpoint)\n", name, ls.config)
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			fmt.Fprintf(w, "server %q (config %q): login revoked at the issuer and forgotten\n", name, ls.config)
+		}
+	}
 	if !found {
-		return &exitError{exitUsage, fmt.Errorf("no server named %q has oauth_config.enabled in %s", name, path)}
+		return &exitError{exitUsage, fmt.Errorf("no server named %q has oauth_config.enabled or an \"oauth\" login entry in %s", name, path)}
 	}
 	return errors.Join(errs...)
 }
@@ -165,9 +345,27 @@ func endpointForDisplay(u string) string {
 // Each token is registered with redactor before anyone can use it, so no
 // log line can carry one. A server whose source cannot be built gets an
 // error source, so that only its calls fail.
-func oauthSources(mc *config.MCPConfig, cfg *config.Config, cacheFile string, redactor *secret.Redactor, log *zerolog.Logger) map[string]oauth2.TokenSource {
+//
+// A remote server with an "oauth" login entry gets an oauthx.LoginSource
+// reading the token that `oauth login` stored; it never prompts, and
+// without a usable token its calls fail with an error naming the login
+// command. configPath is the config file.
+func oauthSources(mc *config.MCPConfig, cfg *config.Config, configPath string, redactor *secret.Redactor, log *zerolog.Logger) map[string]oauth2.TokenSource {
+	cacheFile := oauthx.CachePath(configPath)
 	out := map[string]oauth2.TokenSource{}
 	for _, s := range mc.Servers {
+		if s.OAuthLogin != nil && s.Config.URL != "" {
+			redactor.Add(s.OAuthLogin.ClientSecret)
+			out[s.Name] = oauthx.NewLoginSource(loginTarget(s, mc.Name, configPath), &oauthx.Options{
+				Logger:    log,
+				Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
+				CheckURL:  upstream.CheckURL,
+				CacheFile: cacheFile,
+				Timeout:   cfg.Common.Timeouts.AuthTimeout(),
+				OnToken:   func(tok string) { redactor.Add(tok) },
+			})
+			continue
+		}
 		if s.OAuth == nil || !s.OAuth.Enabled {
 			continue
 		}

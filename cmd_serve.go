@@ -15,7 +15,6 @@ import (
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/internal/wire"
-	"secure-mcp-gateway/oauthx"
 	"secure-mcp-gateway/proxy"
 	"secure-mcp-gateway/upstream"
 )
@@ -91,7 +90,7 @@ func newSessionDeps(cfg *config.Config, path string, log zerolog.Logger, redacto
 func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, onClose func()) (*proxy.Gateway, *upstream.Pool) {
 	log := d.log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
 	cfg := d.cfg
-	oauth := oauthSources(principal.MCPConfig, cfg, oauthx.CachePath(d.path), d.redactor, &log)
+	oauth := oauthSources(principal.MCPConfig, cfg, d.path, d.redactor, &log)
 	var supervisor []string
 	if exe, err := executablePath(); err == nil {
 		supervisor = []string{exe, supervisorCommandName}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	"golang.org/x/oauth2"
 )
 
@@ -192,9 +193,36 @@ func tokenCtx(ctx context.Context, src oauth2.TokenSource) (*oauth2.Token, error
 	return src.Token()
 }
 
+// stepUpper is implemented by token sources that can record scopes the
+// upstream asked for in a 403 insufficient_scope (oauthx.LoginSource is
+// one). StepUp returns the error that the request fails with, which says
+// how to get a token with those scopes.
+type stepUpper interface {
+	StepUp(scopes []string) error
+}
+
+// insufficientScope returns the scopes of a Bearer insufficient_scope
+// challenge (RFC 6750 §3.1) in h, and whether there is one.
+func insufficientScope(h http.Header) ([]string, bool) {
+	cs, err := oauthex.ParseWWWAuthenticate(h.Values("WWW-Authenticate"))
+	if err != nil {
+		return nil, false
+	}
+	for _, c := range cs {
+		if c.Scheme == "bearer" && c.Params["error"] == "insufficient_scope" {
+			return strings.Fields(c.Params["scope"]), true
+		}
+	}
+	return nil, false
+}
+
 // bearerTransport sets Authorization: Bearer on requests to origin. When
 // the upstream answers 401 it tells the token source, gets a new token and
-// retries the request once; a second 401 is returned as it is.
+// retries the request once; a second 401 is returned as it is, and a
+// token source that can give no new token fails the request with its
+// error (which may name the login command). A 403 insufficient_scope is
+// reported to a source that does step-up, and fails the request with its
+// error.
 type bearerTransport struct {
 	base   http.RoundTripper
 	src    oauth2.TokenSource
@@ -211,8 +239,20 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.base.RoundTrip(withBearer(req, tok.AccessToken))
-	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+	if err != nil {
 		return resp, err
+	}
+	if resp.StatusCode == http.StatusForbidden {
+		if su, ok := t.src.(stepUpper); ok {
+			if scopes, ok := insufficientScope(resp.Header); ok {
+				drain(resp)
+				return nil, su.StepUp(scopes)
+			}
+		}
+		return resp, nil
+	}
+	if resp.StatusCode != http.StatusUnauthorized {
+		return resp, nil
 	}
 	inv, ok := t.src.(invalidator)
 	if !ok || (req.Body != nil && req.GetBody == nil) {
@@ -220,7 +260,11 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	inv.Invalidate(tok.AccessToken)
 	fresh, err := tokenCtx(req.Context(), t.src)
-	if err != nil || fresh.AccessToken == tok.AccessToken {
+	if err != nil {
+		drain(resp)
+		return nil, err
+	}
+	if fresh.AccessToken == tok.AccessToken {
 		return resp, nil // no better token: the 401 stands
 	}
 	retry := req.Clone(req.Context())
@@ -231,9 +275,15 @@ func (t *bearerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		retry.Body = body
 	}
+	drain(resp)
+	return t.base.RoundTrip(withBearer(retry, fresh.AccessToken))
+}
+
+// drain reads a little of resp's body, so that the connection can be
+// reused, and closes it.
+func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
-	return t.base.RoundTrip(withBearer(retry, fresh.AccessToken))
 }
 
 func withBearer(req *http.Request, token string) *http.Request {

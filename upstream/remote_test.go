@@ -227,3 +227,57 @@ func TestDialerRefusesMetadata(t *testing.T) {
 		t.Fatalf("GET metadata = %v, want ErrRefusedAddress", err)
 	}
 }
+
+// stepUpSource is a tokenSource that records step-up requests.
+type stepUpSource struct {
+	tokenSource
+	scopes []string
+}
+
+var errNeedLogin = errors.New("run the login command")
+
+func (s *stepUpSource) StepUp(scopes []string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.scopes = append(s.scopes, scopes...)
+	return errNeedLogin
+}
+
+// TestRemoteInsufficientScope: a 403 insufficient_scope challenge reaches
+// a step-up source with the scopes asked for, and its error is the
+// request's error; a plain 403 is left alone.
+func TestRemoteInsufficientScope(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		header string
+		stepUp bool
+	}{
+		{"insufficient_scope", `Bearer error="insufficient_scope", scope="mcp admin", resource_metadata="http://x/.well-known/oauth-protected-resource"`, true},
+		{"other 403", `Bearer error="invalid_request"`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("WWW-Authenticate", tt.header)
+				http.Error(w, "forbidden", http.StatusForbidden)
+			}))
+			t.Cleanup(ts.Close)
+			src := &stepUpSource{}
+			p := newPool(t, []upstream.Spec{{Name: "remote", URL: ts.URL, TokenSource: src}}, nil)
+			_, err := p.Session(t.Context(), "remote")
+			if err == nil {
+				t.Fatal("Session succeeded against a 403")
+			}
+			src.mu.Lock()
+			defer src.mu.Unlock()
+			if got := errors.Is(err, errNeedLogin); got != tt.stepUp {
+				t.Errorf("Session = %v; step-up error returned: %v, want %v", err, got, tt.stepUp)
+			}
+			if tt.stepUp && strings.Join(src.scopes, " ") != "mcp admin" {
+				t.Errorf("step-up scopes = %v, want [mcp admin]", src.scopes)
+			}
+			if !tt.stepUp && len(src.scopes) != 0 {
+				t.Errorf("a plain 403 asked for step-up: %v", src.scopes)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -696,7 +697,14 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 	callErr = err
 	if err != nil {
 		var rpcErr *jsonrpc.Error
+		var httpErr *url.Error
 		switch {
+		case errors.As(err, &httpErr) && ctx.Err() == nil:
+			// The HTTP request to a remote upstream failed before it was
+			// answered (no usable token: the cause names the login
+			// command); the SDK reports that as a JSON-RPC error.
+			err = callFailure(g.redact(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, httpErr.Err)))
+			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		case errors.As(err, &rpcErr):
 			callErr = nil // the upstream answered
 			return nil, callOutcome{OutcomeRPCError, "", rpcErr}, rpcErr

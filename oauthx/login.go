@@ -543,6 +543,9 @@ func Login(ctx context.Context, t *Target, opts *LoginOptions) (*LoginResult, er
 		RevocationURL: d.asm.RevocationEndpoint, ClientID: client.entry.ClientID, ClientSecret: client.entry.ClientSecret,
 		AuthStyle: client.style, Scopes: scopes,
 	}
+	if lc.ClientID != "" {
+		e.Login.ClientSecret = "" // a configured secret stays in the config file only
+	}
 	if o.CacheFile != "" {
 		if err := withCache(o.CacheFile, func(f *cacheFile) (bool, error) {
 			f.Tokens[key] = e

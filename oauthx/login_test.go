@@ -135,8 +135,22 @@ func TestLoginConfiguredClient(t *testing.T) {
 	if e.as.Calls("/register") != 0 || len(e.as.Problems()) != 0 {
 		t.Errorf("register calls %d, problems %v", e.as.Calls("/register"), e.as.Problems())
 	}
+	if b, _ := os.ReadFile(e.cache); strings.Contains(string(b), "CANARY") {
+		t.Error("the configured client secret was copied into the token cache")
+	}
+	// Refresh authenticates with the configured secret.
+	opts := e.opts()
+	src := oauthx.NewLoginSource(tg, &opts)
+	tok, err := src.TokenContext(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Invalidate(tok.AccessToken)
+	if _, err := src.TokenContext(t.Context()); err != nil || e.as.Grants("refresh_token") != 1 {
+		t.Errorf("refresh with the configured client: %v (refreshes %d)", err, e.as.Grants("refresh_token"))
+	}
 	// Without a client_id and without registration: a clear error.
-	_, err, _ := e.login(t, e.target(nil))
+	_, err, _ = e.login(t, e.target(nil))
 	var le *oauthx.LoginError
 	if !errors.As(err, &le) || le.Step != "registration" || !strings.Contains(err.Error(), "client_id") {
 		t.Errorf("err = %v, want a registration error naming client_id", err)

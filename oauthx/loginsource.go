@@ -155,7 +155,7 @@ func (s *LoginSource) refresh(ctx context.Context, e *cacheEntry) (*cacheEntry, 
 	ls := e.Login
 	oc := &oauth2.Config{
 		ClientID:     ls.ClientID,
-		ClientSecret: ls.ClientSecret,
+		ClientSecret: s.clientSecret(ls),
 		Endpoint:     oauth2.Endpoint{TokenURL: ls.TokenURL, AuthStyle: ls.AuthStyle},
 	}
 	hc := *s.hc
@@ -285,12 +285,23 @@ func (s *LoginSource) Revoke(ctx context.Context) (bool, error) {
 	return true, errors.Join(errs...)
 }
 
+// clientSecret returns the client secret of a login: the registered
+// client's, stored with the token, or the configured one, which is never
+// copied into the cache file.
+func (s *LoginSource) clientSecret(ls *loginState) string {
+	if ls.ClientSecret == "" && s.t.Login != nil && s.t.Login.ClientID == ls.ClientID {
+		return s.t.Login.ClientSecret
+	}
+	return ls.ClientSecret
+}
+
 func (s *LoginSource) revokeOne(ctx context.Context, ls *loginState, token, hint string) error {
 	form := url.Values{"token": {token}, "token_type_hint": {hint}}
-	if ls.AuthStyle != oauth2.AuthStyleInHeader || ls.ClientSecret == "" {
+	cs := s.clientSecret(ls)
+	if ls.AuthStyle != oauth2.AuthStyleInHeader || cs == "" {
 		form.Set("client_id", ls.ClientID)
-		if ls.ClientSecret != "" {
-			form.Set("client_secret", ls.ClientSecret)
+		if cs != "" {
+			form.Set("client_secret", cs)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
@@ -300,8 +311,8 @@ func (s *LoginSource) revokeOne(ctx context.Context, ls *loginState, token, hint
 		return &TokenError{Server: s.t.Server, Endpoint: logURL(ls.RevocationURL), Problem: "bad revocation URL"}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if ls.AuthStyle == oauth2.AuthStyleInHeader && ls.ClientSecret != "" {
-		req.SetBasicAuth(url.QueryEscape(ls.ClientID), url.QueryEscape(ls.ClientSecret))
+	if ls.AuthStyle == oauth2.AuthStyleInHeader && cs != "" {
+		req.SetBasicAuth(url.QueryEscape(ls.ClientID), url.QueryEscape(cs))
 	}
 	resp, err := s.hc.Do(req)
 	if err != nil {

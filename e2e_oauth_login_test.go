@@ -226,3 +226,45 @@ func TestE2EOAuthLoginRevoke(t *testing.T) {
 		t.Error("the token is still cached after revoke")
 	}
 }
+
+// TestE2EOAuthLoginStepUp: the upstream starts asking for a scope the
+// token lacks (403 insufficient_scope): the call's error names the scope
+// and the login command; the next login asks for it too, and the running
+// gateway picks up the new token.
+func TestE2EOAuthLoginStepUp(t *testing.T) {
+	t.Parallel()
+	as := oauthxtest.NewAuthServer()
+	t.Cleanup(as.Close)
+	up := oauthxtest.NewUpstream(as, nil)
+	t.Cleanup(up.Close)
+	f := newFixture(t, loginServerEntry("crm", up.URL))
+	var configName string
+	for _, mc := range f.cfg.MCPConfigs {
+		configName = mc.Name
+	}
+	if stdout, stderr, err := runLogin(t, f, "crm", configName); err != nil {
+		t.Fatalf("oauth login: %v\n%s\n%s", err, stdout, stderr)
+	}
+	g := startGateway(t, f)
+	if res := g.call(t, "crm__whoami", map[string]any{}); res.IsError {
+		t.Fatalf("crm__whoami = %q", resultText(res))
+	}
+	up.SetScopes("mcp", "admin")
+	res := g.call(t, "crm__whoami", map[string]any{})
+	if !res.IsError || !strings.Contains(resultText(res), "admin") || !strings.Contains(resultText(res), "oauth login crm --config-name "+configName) {
+		t.Fatalf("with too few scopes crm__whoami = %q, want an error naming the scope and the login command", resultText(res))
+	}
+	status, err := runOAuthCLI(t, f, "oauth", "status")
+	if err != nil || !strings.Contains(status, "needs login for scopes") {
+		t.Errorf("oauth status after step-up: %v\n%s", err, status)
+	}
+	if stdout, stderr, err := runLogin(t, f, "crm", configName); err != nil {
+		t.Fatalf("second oauth login: %v\n%s\n%s", err, stdout, stderr)
+	}
+	if res := g.call(t, "crm__whoami", map[string]any{}); res.IsError || resultText(res) != "authenticated" {
+		t.Errorf("after the step-up login crm__whoami = %q (isError %v)", resultText(res), res.IsError)
+	}
+	if p := as.Problems(); len(p) != 0 {
+		t.Errorf("the authorization server saw protocol problems: %v", p)
+	}
+}

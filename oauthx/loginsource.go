@@ -221,6 +221,7 @@ func (s *LoginSource) Invalidate(token string) {
 func (s *LoginSource) StepUp(scopes []string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tok = nil // read the cache file again: a new login will put a better token there
 	if s.opts.CacheFile != "" && len(scopes) > 0 {
 		err := withCache(s.opts.CacheFile, func(f *cacheFile) (bool, error) {
 			e := f.Tokens[s.key]

@@ -47,9 +47,9 @@ func (e *loginEnv) opts() oauthx.Options {
 }
 
 // login runs oauthx.Login, playing the browser: it follows the URL printed
-// alone on a line of the prompt. It returns the result, the error and the
-// prompt text.
-func (e *loginEnv) login(t *testing.T, tg *oauthx.Target) (*oauthx.LoginResult, error, string) {
+// alone on a line of the prompt. It returns the result, the prompt text
+// and the error.
+func (e *loginEnv) login(t *testing.T, tg *oauthx.Target) (*oauthx.LoginResult, string, error) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	var prompt strings.Builder
@@ -69,12 +69,12 @@ func (e *loginEnv) login(t *testing.T, tg *oauthx.Target) (*oauthx.LoginResult, 
 	res, err := oauthx.Login(t.Context(), tg, &oauthx.LoginOptions{Options: e.opts(), Prompt: pw})
 	pw.Close()
 	wg.Wait()
-	return res, err, prompt.String()
+	return res, prompt.String(), err
 }
 
 func TestLoginDynamicRegistration(t *testing.T) {
 	e := newLoginEnv(t, oauthxtest.Knobs{}, nil)
-	res, err, prompt := e.login(t, e.target(nil))
+	res, prompt, err := e.login(t, e.target(nil))
 	if err != nil {
 		t.Fatalf("login: %v\nprompt:\n%s", err, prompt)
 	}
@@ -105,7 +105,7 @@ func TestLoginDynamicRegistration(t *testing.T) {
 		t.Fatalf("token cache: %v, %v", fi, err)
 	}
 	// A second login reuses the registered client.
-	res2, err, _ := e.login(t, e.target(nil))
+	res2, _, err := e.login(t, e.target(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestLoginConfiguredClient(t *testing.T) {
 	e := newLoginEnv(t, oauthxtest.Knobs{NoRegistration: true}, nil)
 	tg := e.target(&config.OAuthLogin{ClientID: "preset", ClientSecret: "CANARY-preset-secret", RedirectPort: freePort(t), Scopes: []string{"mcp"}})
 	e.as.AddClient("preset", "CANARY-preset-secret", fmt.Sprintf("http://127.0.0.1:%d/callback", tg.Login.RedirectPort))
-	if _, err, prompt := e.login(t, tg); err != nil {
+	if _, prompt, err := e.login(t, tg); err != nil {
 		t.Fatalf("login: %v\n%s", err, prompt)
 	}
 	if e.as.Calls("/register") != 0 || len(e.as.Problems()) != 0 {
@@ -150,7 +150,7 @@ func TestLoginConfiguredClient(t *testing.T) {
 		t.Errorf("refresh with the configured client: %v (refreshes %d)", err, e.as.Grants("refresh_token"))
 	}
 	// Without a client_id and without registration: a clear error.
-	_, err, _ = e.login(t, e.target(nil))
+	_, _, err = e.login(t, e.target(nil))
 	var le *oauthx.LoginError
 	if !errors.As(err, &le) || le.Step != "registration" || !strings.Contains(err.Error(), "client_id") {
 		t.Errorf("err = %v, want a registration error naming client_id", err)
@@ -177,7 +177,7 @@ func TestLoginSecurity(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newLoginEnv(t, tt.knobs, tt.up)
-			_, err, prompt := e.login(t, e.target(nil))
+			_, prompt, err := e.login(t, e.target(nil))
 			var le *oauthx.LoginError
 			if !errors.As(err, &le) || le.Step != tt.step || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v (prompt %q), want a %s error mentioning %q", err, prompt, tt.step, tt.want)
@@ -240,7 +240,7 @@ func TestLoginCallbackOneUse(t *testing.T) {
 
 func TestLoginSourceRefresh(t *testing.T) {
 	e := newLoginEnv(t, oauthxtest.Knobs{}, nil)
-	if _, err, _ := e.login(t, e.target(nil)); err != nil {
+	if _, _, err := e.login(t, e.target(nil)); err != nil {
 		t.Fatal(err)
 	}
 	opts := e.opts()
@@ -318,7 +318,7 @@ func TestLoginSourceNeedsLogin(t *testing.T) {
 	if !errors.As(err, &lr) || !strings.Contains(err.Error(), `secure-mcp-gateway --config '/etc/gw config.json' oauth login crm --config-name work`) {
 		t.Fatalf("err = %v, want a LoginRequiredError naming the command", err)
 	}
-	if _, err, _ := e.login(t, tg); err != nil {
+	if _, _, err := e.login(t, tg); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := src.TokenContext(t.Context())
@@ -345,7 +345,7 @@ func TestLoginSourceNeedsLogin(t *testing.T) {
 
 func TestLoginStepUp(t *testing.T) {
 	e := newLoginEnv(t, oauthxtest.Knobs{}, nil)
-	if _, err, _ := e.login(t, e.target(nil)); err != nil {
+	if _, _, err := e.login(t, e.target(nil)); err != nil {
 		t.Fatal(err)
 	}
 	opts := e.opts()
@@ -358,7 +358,7 @@ func TestLoginStepUp(t *testing.T) {
 	if st, _ := oauthx.InspectLogin(e.cache, "crm", e.up.URL); len(st.StepUp) != 1 {
 		t.Errorf("step-up scopes not recorded: %+v", st)
 	}
-	res, err, _ := e.login(t, e.target(nil))
+	res, _, err := e.login(t, e.target(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestLoginStepUp(t *testing.T) {
 func TestLoginRevoke(t *testing.T) {
 	for _, advertised := range []bool{true, false} {
 		e := newLoginEnv(t, oauthxtest.Knobs{NoRevocation: !advertised}, nil)
-		if _, err, _ := e.login(t, e.target(nil)); err != nil {
+		if _, _, err := e.login(t, e.target(nil)); err != nil {
 			t.Fatal(err)
 		}
 		rt := rawRefresh(t, e.cache)

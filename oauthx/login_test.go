@@ -62,7 +62,7 @@ func (e *loginEnv) login(t *testing.T, tg *oauthx.Target) (*oauthx.LoginResult, 
 			line := sc.Text()
 			prompt.WriteString(line + "\n")
 			if strings.HasPrefix(line, "http") {
-				go func() { _, _, _ = oauthxtest.FollowLogin(context.Background(), line) }()
+				wg.Go(func() { _, _, _ = oauthxtest.FollowLogin(context.Background(), line) })
 			}
 		}
 	}()

@@ -38,6 +38,7 @@ func oauthCommand() *cli.Command {
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "config-name", Usage: "the MCP config holding SERVER (needed when several hold a server of that name)"},
 					&cli.BoolFlag{Name: "no-browser", Usage: "do not open a browser; open the printed URL yourself (over SSH, for example)"},
+					&cli.BoolFlag{Name: "new-client", Usage: "register a new client even if one is remembered for the authorization server (when it says the client is unknown)"},
 				},
 				Action: oauthLogin,
 			},
@@ -129,7 +130,8 @@ func oauthLogin(ctx context.Context, cmd *cli.Command) error {
 			CheckURL:  upstream.CheckURL,
 			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
 		},
-		Prompt: errw,
+		Prompt:    errw,
+		NewClient: cmd.Bool("new-client"),
 	}
 	if !cmd.Bool("no-browser") {
 		opts.OpenBrowser = openBrowser

@@ -100,6 +100,10 @@ type LoginOptions struct {
 	// Wait bounds the wait for the redirect back from the browser. Zero
 	// means DefaultLoginWait.
 	Wait time.Duration
+	// NewClient registers a new client even when one registered earlier
+	// with the authorization server is remembered (for a server that has
+	// forgotten it). False means the remembered client is reused.
+	NewClient bool
 }
 
 // LoginResult describes a completed login, without the tokens.
@@ -427,7 +431,9 @@ func Login(ctx context.Context, t *Target, opts *LoginOptions) (*LoginResult, er
 	if o.CacheFile != "" {
 		if err := withCache(o.CacheFile, func(f *cacheFile) (bool, error) {
 			prev = f.Tokens[key]
-			cached = f.Clients[clientKey(issuer)]
+			if !o.NewClient {
+				cached = f.Clients[clientKey(issuer)]
+			}
 			return false, nil
 		}); err != nil {
 			return nil, fmt.Errorf("oauth login to server %q: %w", t.Server, err)

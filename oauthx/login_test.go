@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/oauthx"
@@ -111,6 +112,13 @@ func TestLoginDynamicRegistration(t *testing.T) {
 	}
 	if res2.Registered || e.as.Calls("/register") != 1 {
 		t.Errorf("second login registered again (register calls %d)", e.as.Calls("/register"))
+	}
+	// NewClient registers again.
+	if _, err := oauthx.Login(t.Context(), e.target(nil), &oauthx.LoginOptions{Options: e.opts(), Prompt: io.Discard, NewClient: true, Wait: time.Nanosecond}); err == nil {
+		t.Error("a login completed without the browser")
+	}
+	if n := e.as.Calls("/register"); n != 2 {
+		t.Errorf("NewClient: register calls %d, want 2", n)
 	}
 	st, err := oauthx.InspectLogin(e.cache, "crm", e.up.URL)
 	if err != nil || !st.Cached || !st.Refreshable || st.Fingerprint != res2.Fingerprint {

@@ -113,9 +113,12 @@ func TestLoginDynamicRegistration(t *testing.T) {
 	if res2.Registered || e.as.Calls("/register") != 1 {
 		t.Errorf("second login registered again (register calls %d)", e.as.Calls("/register"))
 	}
-	// NewClient registers again.
-	if _, err := oauthx.Login(t.Context(), e.target(nil), &oauthx.LoginOptions{Options: e.opts(), Prompt: io.Discard, NewClient: true, Wait: time.Nanosecond}); err == nil {
-		t.Error("a login completed without the browser")
+	// NewClient registers again. Nobody follows the URL: the wait ends
+	// with a redirect error.
+	_, err = oauthx.Login(t.Context(), e.target(nil), &oauthx.LoginOptions{Options: e.opts(), Prompt: io.Discard, NewClient: true, Wait: time.Nanosecond})
+	var le *oauthx.LoginError
+	if !errors.As(err, &le) || le.Step != "redirect" || !strings.Contains(err.Error(), "did not come back") {
+		t.Errorf("login without the browser = %v, want a redirect timeout", err)
 	}
 	if n := e.as.Calls("/register"); n != 2 {
 		t.Errorf("NewClient: register calls %d, want 2", n)

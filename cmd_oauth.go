@@ -102,7 +102,7 @@ func oauthLogin(ctx context.Context, cmd *cli.Command) error {
 	}
 	name := cmd.Args().First()
 	if name == "" || cmd.Args().Len() > 1 {
-		return &exitError{exitUsage, errors.New("usage: oauth login SERVER [--config-name NAME] [--no-browser]")}
+		return &exitError{exitUsage, errors.New("usage: oauth login SERVER [--config-name NAME] [--no-browser] [--new-client]")}
 	}
 	var match []loginServer
 	for _, ls := range loginServers(cfg) {

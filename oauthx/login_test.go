@@ -414,3 +414,26 @@ func freePort(t *testing.T) int {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// TestLoginSourceRefreshesBeforeExpiry: a token within a minute of its
+// expiry is refreshed before use, without waiting for a 401.
+func TestLoginSourceRefreshesBeforeExpiry(t *testing.T) {
+	e := newLoginEnv(t, oauthxtest.Knobs{ExpiresIn: 3600}, nil)
+	if _, _, err := e.login(t, e.target(nil)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		ahead    time.Duration
+		refreshs int
+	}{{58 * time.Minute, 0}, {59*time.Minute + 30*time.Second, 1}} {
+		opts := e.opts()
+		opts.Now = func() time.Time { return time.Now().Add(tt.ahead) }
+		before := e.as.Grants("refresh_token")
+		if _, err := oauthx.NewLoginSource(e.target(nil), &opts).TokenContext(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.as.Grants("refresh_token") - before; got != tt.refreshs {
+			t.Errorf("%v after login: %d refreshes, want %d", tt.ahead, got, tt.refreshs)
+		}
+	}
+}

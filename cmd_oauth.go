@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -11,9 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 	"golang.org/x/oauth2"
@@ -431,4 +435,126 @@ func withOAuth(specs []upstream.Spec, srcs map[string]oauth2.TokenSource) []upst
 		}
 	}
 	return specs
+}
+
+// loginElicitor completes browser logins through the MCP client (URL-mode
+// elicitation, MCP 2025-11-25) while serving over stdio, where the client
+// and its browser are on this host and reach the loopback redirect
+// listener. A call to a server that needs a login gets the -32042 error
+// carrying the authorization URL; the login goes on in the background (5
+// minutes at most), stores the token like `oauth login`, and tells the
+// client with notifications/elicitation/complete, after which the client
+// retries the call. A client without URL elicitation gets the error result
+// naming the login command instead.
+type loginElicitor struct {
+	targets map[string]*oauthx.Target
+	opts    oauthx.Options
+	log     *zerolog.Logger
+	// rediscover lists a server's tools again once it is logged in.
+	rediscover func(server string)
+
+	mu      sync.Mutex
+	pending map[string]*pendingLogin // by server
+}
+
+// pendingLogin is a login in progress; ready is closed once url is set
+// or the login ended without one.
+type pendingLogin struct {
+	id    string
+	url   string
+	ready chan struct{}
+}
+
+func newLoginElicitor(mc *config.MCPConfig, configPath string, opts oauthx.Options, rediscover func(string), log *zerolog.Logger) *loginElicitor {
+	e := &loginElicitor{targets: map[string]*oauthx.Target{}, opts: opts, log: log, rediscover: rediscover, pending: map[string]*pendingLogin{}}
+	for _, s := range mc.Servers {
+		if s.OAuthLogin != nil && s.Config.URL != "" {
+			e.targets[s.Name] = loginTarget(s, mc.Name, configPath)
+		}
+	}
+	return e
+}
+
+// onUnavailable implements proxy.Options.OnUnavailable.
+func (e *loginElicitor) onUnavailable(ctx context.Context, ss *mcp.ServerSession, server string, err error) error {
+	var lr *oauthx.LoginRequiredError
+	t := e.targets[server]
+	if t == nil || !errors.As(err, &lr) || !urlElicitation(ss) {
+		return nil
+	}
+	e.mu.Lock()
+	p := e.pending[server]
+	if p == nil {
+		if st, err := oauthx.InspectLogin(e.opts.CacheFile, server, t.URL); err == nil && st.Cached &&
+			(st.Expiry.IsZero() || st.Expiry.After(time.Now())) {
+			// Logged in since this error was recorded: the server is
+			// being listed again, no new login.
+			e.mu.Unlock()
+			return nil
+		}
+		p = &pendingLogin{id: rand.Text(), ready: make(chan struct{})}
+		e.pending[server] = p
+		go e.login(ss, server, t, p)
+	}
+	e.mu.Unlock()
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	e.mu.Lock()
+	u := p.url
+	e.mu.Unlock()
+	if u == "" {
+		return nil // the login failed before it had a URL: the error result stands
+	}
+	return mcp.URLElicitationRequiredError([]*mcp.ElicitParams{{
+		Mode: "url", ElicitationID: p.id, URL: u,
+		Message: fmt.Sprintf("Log in to %q so that the gateway can call its tools (%s).", server, lr.Reason),
+	}})
+}
+
+// login runs the login of server in the background and tells the client
+// when it is done.
+func (e *loginElicitor) login(ss *mcp.ServerSession, server string, t *oauthx.Target, p *pendingLogin) {
+	var once sync.Once
+	ready := func() { once.Do(func() { close(p.ready) }) }
+	defer func() {
+		ready()
+		e.mu.Lock()
+		delete(e.pending, server)
+		e.mu.Unlock()
+	}()
+	res, err := oauthx.Login(context.Background(), t, &oauthx.LoginOptions{
+		Options: e.opts,
+		Prompt:  io.Discard, // stdout is the MCP channel; the URL goes to the client
+		OpenBrowser: func(u string) error {
+			e.mu.Lock()
+			p.url = u
+			e.mu.Unlock()
+			ready()
+			return nil
+		},
+	})
+	if err != nil {
+		e.log.Warn().Str("server", server).Err(err).Msg("login through the client failed")
+		return
+	}
+	e.log.Info().Str("server", server).Str("token", res.Fingerprint).Msg("logged in through the client")
+	if e.rediscover != nil {
+		e.rediscover(server)
+	}
+	if err := ss.NotifyElicitationComplete(context.Background(), &mcp.ElicitationCompleteParams{ElicitationID: p.id}); err != nil {
+		e.log.Debug().Err(err).Msg("elicitation complete notification not sent")
+	}
+}
+
+// urlElicitation reports whether the client of ss supports URL-mode
+// elicitation.
+func urlElicitation(ss *mcp.ServerSession) bool {
+	if ss == nil {
+		return false
+	}
+	ip := ss.InitializeParams()
+	return ip != nil && ip.Capabilities != nil && ip.Capabilities.Elicitation != nil && ip.Capabilities.Elicitation.URL != nil
 }

@@ -15,6 +15,7 @@ import (
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/internal/wire"
+	"secure-mcp-gateway/oauthx"
 	"secure-mcp-gateway/proxy"
 	"secure-mcp-gateway/upstream"
 )
@@ -54,6 +55,7 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 
 	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
 	defer closeDeps()
+	deps.elicitLogin = true // the client's browser is on this host: it reaches the loopback redirect
 	// Every client line is checked strictly (UTF-8, no duplicate keys, size
 	// and depth caps) before the SDK parses it; a bad line gets an error.
 	return runGateway(ctx, deps, principal, wire.Stdio(os.Stdin, os.Stdout, &wire.Options{Logger: &log}))
@@ -69,6 +71,10 @@ type sessionDeps struct {
 	tools    proxy.ToolCache
 	onCall   func(server, tool, outcome string, d time.Duration) // metrics; nil in stdio mode
 	timeouts *proxy.TimeoutTracker                               // timeout budgets and metrics of every session
+	// elicitLogin lets a session complete a server's browser login through
+	// its client (URL-mode elicitation); only over stdio, where the
+	// client's browser can reach the loopback redirect listener.
+	elicitLogin bool
 }
 
 // newSessionDeps opens what sessions share; the returned function closes it.
@@ -96,6 +102,17 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		supervisor = []string{exe, supervisorCommandName}
 	}
 	var gw *proxy.Gateway
+	var onUnavailable func(context.Context, *mcp.ServerSession, string, error) error
+	if d.elicitLogin {
+		onUnavailable = newLoginElicitor(principal.MCPConfig, d.path, oauthx.Options{
+			Logger:    &log,
+			Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
+			CheckURL:  upstream.CheckURL,
+			CacheFile: oauthx.CachePath(d.path),
+			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
+			OnToken:   func(tok string) { d.redactor.Add(tok) },
+		}, func(server string) { gw.UpstreamToolsChanged(server) }, &log).onUnavailable
+	}
 	pool := upstream.NewPool(withOAuth(upstreamSpecs(principal.MCPConfig), oauth), &upstream.Options{
 		Logger:         &log,
 		Client:         &mcp.Implementation{Name: "secure-mcp-gateway", Version: version},
@@ -122,6 +139,7 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		OnClose:                   onClose,
 		ToolExposure:              cfg.Common.ToolExposure,
 		Timeouts:                  d.timeouts,
+		OnUnavailable:             onUnavailable,
 	})
 	return gw, pool
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/oauthx"
 	"secure-mcp-gateway/oauthx/oauthxtest"
@@ -266,5 +271,92 @@ func TestE2EOAuthLoginStepUp(t *testing.T) {
 	}
 	if p := as.Problems(); len(p) != 0 {
 		t.Errorf("the authorization server saw protocol problems: %v", p)
+	}
+}
+
+// TestE2EOAuthLoginElicitation: a client that supports URL-mode
+// elicitation (MCP 2025-11-25) gets, for a server that needs a login, the
+// -32042 error carrying the authorization URL; the user opens it, the
+// gateway completes the login itself, says so with
+// notifications/elicitation/complete, and the retried call goes through.
+func TestE2EOAuthLoginElicitation(t *testing.T) {
+	t.Parallel()
+	as := oauthxtest.NewAuthServer()
+	t.Cleanup(as.Close)
+	up := oauthxtest.NewUpstream(as, nil)
+	t.Cleanup(up.Close)
+	f := newFixture(t, loginServerEntry("crm", up.URL))
+
+	completed := make(chan string, 1)
+	cmd := exec.Command(gatewayBin, "--config", f.path, "--log-level", "debug")
+	cmd.Env = gatewayEnv(authn.EnvKey + "=" + f.key)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-elicit", Version: "1"}, &mcp.ClientOptions{
+		Capabilities: &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{URL: &mcp.URLElicitationCapabilities{}}},
+		ElicitationCompleteHandler: func(_ context.Context, req *mcp.ElicitationCompleteNotificationRequest) {
+			completed <- req.Params.ElicitationID
+		},
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, stderr)
+	}
+	defer cs.Close()
+	defer func() {
+		if t.Failed() {
+			t.Logf("gateway stderr:\n%s", stderr)
+		}
+	}()
+
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "crm__whoami", Arguments: map[string]any{}})
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != mcp.CodeURLElicitationRequired {
+		t.Fatalf("call without a token = %v, want a -32042 URL elicitation", err)
+	}
+	var data struct {
+		Elicitations []mcp.ElicitParams `json:"elicitations"`
+	}
+	if err := json.Unmarshal(rpcErr.Data, &data); err != nil || len(data.Elicitations) != 1 {
+		t.Fatalf("elicitation data %s: %v", rpcErr.Data, err)
+	}
+	el := data.Elicitations[0]
+	if el.Mode != "url" || el.ElicitationID == "" || !strings.HasPrefix(el.URL, as.URL+"/authorize?") || !strings.Contains(el.Message, "crm") {
+		t.Fatalf("elicitation = %+v", el)
+	}
+	if _, _, err := oauthxtest.FollowLogin(ctx, el.URL); err != nil {
+		t.Fatalf("follow the authorization URL: %v", err)
+	}
+	select {
+	case id := <-completed:
+		if id != el.ElicitationID {
+			t.Errorf("completed elicitation %q, want %q", id, el.ElicitationID)
+		}
+	case <-ctx.Done():
+		t.Fatal("no notifications/elicitation/complete")
+	}
+	// The upstream's restart may still be in its backoff: list and retry
+	// until the call goes through.
+	for {
+		_, _ = cs.ListTools(ctx, nil)
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "crm__whoami", Arguments: map[string]any{}})
+		if err == nil && !res.IsError && resultText(res) == "authenticated" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the call never went through after the login: %v %v", err, res)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if p := as.Problems(); len(p) != 0 {
+		t.Errorf("the authorization server saw protocol problems: %v", p)
+	}
+	if strings.Contains(stderr.String(), "/authorize?") {
+		t.Error("the authorization URL was logged")
 	}
 }

@@ -117,6 +117,12 @@ type Options struct {
 	// Outcome… constants) and its duration, for metrics. server is empty
 	// when the tool is unknown. Nil means nothing is called.
 	OnCall func(server, tool, outcome string, d time.Duration)
+	// OnUnavailable, if set, is asked about a tool call that fails because
+	// its upstream cannot be reached, with the calling client's session
+	// (nil for meta-tool calls). A non-nil error it returns (such as a URL
+	// elicitation to log in, -32042) is the call's JSON-RPC error instead
+	// of the error result. Nil means the error result.
+	OnUnavailable func(ctx context.Context, ss *mcp.ServerSession, server string, err error) error
 	// OnClose, if set, is called once when the client session ends (stdio
 	// EOF, HTTP DELETE or idle timeout), so that the caller can reap the
 	// upstreams. Nil means nothing is called.
@@ -604,6 +610,9 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 			// The tool belongs to a server that could not be reached: say
 			// so, rather than that the tool does not exist.
 			outcome = OutcomeUnavailable
+			if rpcErr := g.onUnavailable(ctx, req, server, err); rpcErr != nil {
+				return nil, rpcErr
+			}
 			return errorResult(fmt.Sprintf("Tool %q is unavailable: upstream server %q could not be reached: %v", name, server, err)), nil
 		}
 		outcome = OutcomeUnknownTool
@@ -666,6 +675,9 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 	}
 	cs, err := g.sessions.Session(ctx, rt.server)
 	if err != nil {
+		if rpcErr := g.onUnavailable(ctx, req, rt.server, err); rpcErr != nil {
+			return nil, callOutcome{OutcomeUnavailable, "", rpcErr}, rpcErr
+		}
 		g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call failed: upstream unavailable")
 		err = callFailure(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err))
 		return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
@@ -703,6 +715,10 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 			// The HTTP request to a remote upstream failed before it was
 			// answered (no usable token: the cause names the login
 			// command); the SDK reports that as a JSON-RPC error.
+			if rpcErr := g.onUnavailable(ctx, req, rt.server, httpErr.Err); rpcErr != nil {
+				callErr = nil
+				return nil, callOutcome{OutcomeUnavailable, "", rpcErr}, rpcErr
+			}
 			err = callFailure(g.redact(fmt.Sprintf("Tool %q on server %q failed: %v", name, rt.server, httpErr.Err)))
 			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		case errors.As(err, &rpcErr):
@@ -993,6 +1009,15 @@ func (g *Gateway) failedServerFor(name string) (string, error) {
 		}
 	}
 	return "", nil
+}
+
+// onUnavailable asks Options.OnUnavailable about a call that failed
+// because server is unavailable; nil means the usual error result.
+func (g *Gateway) onUnavailable(ctx context.Context, req *mcp.CallToolRequest, server string, err error) error {
+	if g.opts.OnUnavailable == nil || req == nil || req.Session == nil {
+		return nil
+	}
+	return g.opts.OnUnavailable(ctx, req.Session, server, err)
 }
 
 func errorResult(text string) *mcp.CallToolResult {

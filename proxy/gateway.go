@@ -673,7 +673,9 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		}
 		args, checkResult = v.args, v.check
 	}
-	cs, err := g.sessions.Session(ctx, rt.server)
+	sctx, endWait := context.WithTimeout(ctx, g.opts.CallTimeout) // a restart is waited for within the call's budget
+	cs, err := g.sessions.Session(sctx, rt.server)
+	endWait()
 	if err != nil {
 		if rpcErr := g.onUnavailable(ctx, req, rt.server, err); rpcErr != nil {
 			return nil, callOutcome{OutcomeUnavailable, "", rpcErr}, rpcErr

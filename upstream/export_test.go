@@ -12,3 +12,4 @@ func Starts(p *Pool, name string) int {
 	defer s.mu.Unlock()
 	return s.starts
 }
+

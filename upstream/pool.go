@@ -20,6 +20,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,15 @@ const (
 	DefaultMinBackoff = 250 * time.Millisecond
 	// DefaultMaxBackoff caps the restart delay.
 	DefaultMaxBackoff = 30 * time.Second
+	// DefaultCrashLoopExits is how many exits (or failed starts) within
+	// DefaultCrashLoopWindow make a crash loop, which restarts only after a
+	// backoff.
+	DefaultCrashLoopExits = 3
+	// DefaultCrashLoopWindow is the window in which exits are counted.
+	DefaultCrashLoopWindow = 30 * time.Second
+	// stderrTailBytes is how much of the stderr tail an UnavailableError
+	// carries.
+	stderrTailBytes = 512
 )
 
 // ErrUnknownServer is returned by [Pool.Session] for a name that is not in the
@@ -60,20 +70,47 @@ var ErrUnknownServer = errors.New("unknown upstream server")
 var ErrClosed = errors.New("upstream pool closed")
 
 // UnavailableError reports that an upstream server could not be reached: it
-// failed to start, crashed and is waiting out its restart backoff, or the
-// caller stopped waiting for it. Its message is short, names the server and
-// has every known secret value masked, so that the proxy may show it to the
-// model; details such as the stderr tail go to the log instead.
+// could not be started, it keeps exiting (a crash loop), or the caller's
+// budget ran out before its restart. Its message names the server, how many
+// times it exited and how, and the last lines of its stderr, with every
+// known secret value masked, so that the proxy may show it to the model.
 type UnavailableError struct {
 	// Server is the name of the upstream server.
 	Server string
+	// Exits is how many times the server exited or failed to start within
+	// the crash-loop window; zero when that is not why it is unavailable.
+	Exits int
+	// Window is the crash-loop window Exits counts in.
+	Window time.Duration
+	// Status is the last exit status or signal ("exit status 3",
+	// "signal: killed"), or "" when unknown.
+	Status string
+	// Stderr is the redacted tail of the server's stderr, or "".
+	Stderr string
 	// Err is the cause.
 	Err error
 }
 
 // Error implements error.
 func (e *UnavailableError) Error() string {
-	return fmt.Sprintf("upstream %q unavailable: %v", e.Server, e.Err)
+	var b strings.Builder
+	fmt.Fprintf(&b, "upstream %q unavailable", e.Server)
+	if e.Exits > 0 {
+		times := "times"
+		if e.Exits == 1 {
+			times = "time"
+		}
+		fmt.Fprintf(&b, " (exited %d %s in %v", e.Exits, times, e.Window)
+		if e.Status != "" {
+			fmt.Fprintf(&b, ", last with %s", e.Status)
+		}
+		b.WriteString(")")
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	if e.Stderr != "" {
+		fmt.Fprintf(&b, "; stderr tail: %q", e.Stderr)
+	}
+	return b.String()
 }
 
 // Unwrap returns the cause.
@@ -158,13 +195,19 @@ type Options struct {
 	// connections are not wrapped: the SDK's HTTP client connection relies on
 	// unexported methods a wrapper would hide. Nil means no wrapping.
 	WrapConnection func(server string, c mcp.Connection) mcp.Connection
-	// MinBackoff is the delay before restarting a server whose start failed
-	// or which crashed; it doubles, with jitter, at every further failure.
-	// Zero means DefaultMinBackoff.
+	// MinBackoff is the delay before restarting a server in a crash loop
+	// (see CrashLoopExits); it doubles, with jitter, at every further exit
+	// inside the window. A server that exited fewer times restarts at once,
+	// on the next Session call. Zero means DefaultMinBackoff.
 	MinBackoff time.Duration
-	// MaxBackoff caps that delay. A session that lived at least MaxBackoff
-	// resets the doubling. Zero means DefaultMaxBackoff.
+	// MaxBackoff caps that delay. Zero means DefaultMaxBackoff.
 	MaxBackoff time.Duration
+	// CrashLoopExits is how many exits or failed starts within
+	// CrashLoopWindow make a crash loop. Zero means DefaultCrashLoopExits.
+	CrashLoopExits int
+	// CrashLoopWindow is the window exits are counted in. Zero means
+	// DefaultCrashLoopWindow.
+	CrashLoopWindow time.Duration
 	// DialTimeout bounds connecting to a remote server (the config's
 	// connectivity_timeout). Zero means DefaultDialTimeout.
 	DialTimeout time.Duration
@@ -235,6 +278,12 @@ func NewPool(specs []Spec, opts *Options) *Pool {
 	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = DefaultMaxBackoff
 	}
+	if o.CrashLoopExits <= 0 {
+		o.CrashLoopExits = DefaultCrashLoopExits
+	}
+	if o.CrashLoopWindow <= 0 {
+		o.CrashLoopWindow = DefaultCrashLoopWindow
+	}
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
 	}
@@ -272,15 +321,20 @@ func NewPool(specs []Spec, opts *Options) *Pool {
 func (p *Pool) Names() []string { return slices.Clone(p.names) }
 
 // Session returns the session to the named server, starting the server if it
-// is not running. Concurrent callers share one start. If the start fails, or
-// the server crashed and its restart backoff has not yet elapsed, Session
-// returns an *UnavailableError at once; if ctx ends first it returns an
-// *UnavailableError wrapping ctx.Err() while the start carries on for the
-// next caller.
+// is not running. Concurrent callers share one start.
 //
 // A session may die at any time. Calls in flight then fail at once with an
-// error wrapping io.EOF, later calls with one wrapping mcp.ErrConnectionClosed,
-// and the next Session call restarts the server once its backoff has passed.
+// error wrapping io.EOF, later calls on it with one wrapping
+// mcp.ErrConnectionClosed, and the next Session call restarts the server at
+// once. Only a crash loop (Options.CrashLoopExits exits or failed starts
+// within Options.CrashLoopWindow) delays a restart, by a backoff; Session
+// then waits for it within ctx, and fails at once when ctx's deadline comes
+// before the restart. A start that fails is retried while the server is not
+// in a crash loop. Session returns an *UnavailableError naming the exit
+// count, the last exit status and the stderr tail when the server keeps
+// dying, when its program cannot be started at all (during its backoff), or
+// when ctx ends first; a start in progress then carries on for the next
+// caller.
 func (p *Pool) Session(ctx context.Context, name string) (*mcp.ClientSession, error) {
 	s, ok := p.servers[name]
 	if !ok {
@@ -354,7 +408,7 @@ func (p *Pool) redactErr(err error) error {
 }
 
 // backoff returns the restart delay after the given number of consecutive
-// failures (at least 1): MinBackoff doubled per further failure, plus up to a
+// crash-loop failures (at least 1): MinBackoff doubled per further failure, plus up to a
 // quarter of jitter, capped at MaxBackoff.
 func (p *Pool) backoff(failures int) time.Duration {
 	d := p.opts.MinBackoff

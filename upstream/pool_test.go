@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -177,13 +176,12 @@ func TestChildEnvironmentAndArgv(t *testing.T) {
 	}
 }
 
-func TestCrashFailsInFlightCallsAndRestartsAfterBackoff(t *testing.T) {
-	var offset atomic.Int64 // added to the pool's clock
+func TestCrashFailsInFlightCallsAndNextCallRestarts(t *testing.T) {
 	inFlight := make(chan struct{}, 1)
 	log, logs := newLogger(t)
 	p := newPool(t, []upstream.Spec{probeSpec("probe", nil)}, &upstream.Options{
 		Logger:     log,
-		MinBackoff: time.Hour, // only the clock below ends it
+		MinBackoff: time.Hour, // a crash loop would make the restart below wait
 		MaxBackoff: time.Hour,
 		ClientOptions: func(string) *mcp.ClientOptions {
 			return &mcp.ClientOptions{ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
@@ -194,7 +192,6 @@ func TestCrashFailsInFlightCallsAndRestartsAfterBackoff(t *testing.T) {
 			}}
 		},
 	})
-	upstream.SetNow(p, func() time.Time { return time.Now().Add(time.Duration(offset.Load())) })
 
 	cs := session(t, p, "probe")
 	var first pidOut
@@ -216,35 +213,86 @@ func TestCrashFailsInFlightCallsAndRestartsAfterBackoff(t *testing.T) {
 	if !errors.Is(err, io.EOF) && !errors.Is(err, mcp.ErrConnectionClosed) {
 		t.Errorf("in-flight call on the crashed child: %v, want EOF or ErrConnectionClosed", err)
 	}
-	t.Logf("in-flight call error: %v", err)
 	if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "pid"}); !errors.Is(err, mcp.ErrConnectionClosed) {
 		t.Errorf("new call on the dead session: %v, want ErrConnectionClosed", err)
 	}
 
-	var ue *upstream.UnavailableError
-	waitFor(t, "the crash to be noticed", func() bool {
-		_, err := p.Session(t.Context(), "probe")
-		return errors.As(err, &ue)
-	})
-	if ue.Server != "probe" || !strings.Contains(ue.Error(), "exit status 3") {
-		t.Errorf("during backoff: %q, want server probe and exit status 3", ue)
-	}
-	if n := upstream.Starts(p, "probe"); n != 1 {
-		t.Errorf("starts during backoff = %d, want 1", n)
-	}
-	waitFor(t, "the crash to be logged", func() bool {
-		return strings.Contains(logs.String(), "upstream session ended unexpectedly")
-	})
-
-	offset.Store(int64(2 * time.Hour))
+	// The next Session call restarts the server at once: no backoff after a
+	// single crash, and never the dead session.
 	cs2 := session(t, p, "probe")
+	if cs2 == cs {
+		t.Fatal("Session after the crash returned the dead session")
+	}
 	var second pidOut
 	call(t, cs2, "pid", nil, &second)
 	if second.PID == first.PID {
 		t.Errorf("restarted child has the old pid %d", first.PID)
 	}
 	if n := upstream.Starts(p, "probe"); n != 2 {
-		t.Errorf("starts after backoff = %d, want 2", n)
+		t.Errorf("starts after one crash = %d, want 2", n)
+	}
+	if l := logs.String(); !strings.Contains(l, "upstream session ended unexpectedly") || !strings.Contains(l, "exit status 3") {
+		t.Errorf("crash not logged with its exit status:\n%s", l)
+	}
+}
+
+// crashLoop makes the probe server exit three times (each restart is
+// immediate) and returns the pool, now in a crash loop.
+func crashLoop(t *testing.T, opts *upstream.Options) *upstream.Pool {
+	t.Helper()
+	p := newPool(t, []upstream.Spec{probeSpec("probe", map[string]string{envStderrVar: "SECRET_TOKEN", "SECRET_TOKEN": "hunter2-secret"})}, opts)
+	for range 3 {
+		cs := session(t, p, "probe")
+		call(t, cs, "pid", nil, nil)
+		if _, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "crash", Arguments: map[string]any{"code": 3}}); err == nil {
+			t.Fatal("crash call succeeded")
+		}
+	}
+	return p
+}
+
+func TestCrashLoopWaitsForTheRestartWithinTheBudget(t *testing.T) {
+	p := crashLoop(t, &upstream.Options{MinBackoff: 200 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	// The backoff is shorter than the budget: the call waits and gets a
+	// restarted server rather than an error.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	cs, err := p.Session(ctx, "probe")
+	if err != nil {
+		t.Fatalf("Session during a short backoff: %v", err)
+	}
+	call(t, cs, "pid", nil, nil)
+	if n := upstream.Starts(p, "probe"); n != 4 {
+		t.Errorf("starts = %d, want 4", n)
+	}
+}
+
+func TestCrashLoopBeyondTheBudgetFailsAtOnceWithTheExits(t *testing.T) {
+	p := crashLoop(t, &upstream.Options{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := p.Session(ctx, "probe")
+	var ue *upstream.UnavailableError
+	if !errors.As(err, &ue) {
+		t.Fatalf("Session in a crash loop = %v, want *UnavailableError", err)
+	}
+	if ue.Server != "probe" || ue.Exits != 3 || ue.Status != "exit status 3" {
+		t.Errorf("error = %+v, want server probe, 3 exits, exit status 3", ue)
+	}
+	msg := err.Error()
+	for _, want := range []string{`"probe"`, "exited 3 times", "exit status 3", "token=" + secret.Masked} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("error leaks the secret: %q", msg)
+	}
+	if ctx.Err() != nil {
+		t.Error("Session waited out the budget instead of failing at once")
+	}
+	if n := upstream.Starts(p, "probe"); n != 3 {
+		t.Errorf("starts = %d, want 3", n)
 	}
 }
 
@@ -273,12 +321,16 @@ func TestStartFailures(t *testing.T) {
 		t.Errorf("starts of missing = %d, want 1 (backoff)", n)
 	}
 
+	// A child that exits on start is retried until it makes a crash loop;
+	// the error names the exits, the status and the stderr tail.
 	_, err = p.Session(t.Context(), "exits")
 	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "initialize") {
 		t.Errorf("Session(exits) = %v, want *UnavailableError about initialize", err)
+	} else if ue.Exits != 3 || ue.Status != "exit status 5" || !strings.Contains(ue.Stderr, "line 2") {
+		t.Errorf("Session(exits) = %+v, want 3 exits, exit status 5 and the stderr tail", ue)
 	}
-	if strings.Contains(err.Error(), "line 2") {
-		t.Errorf("the error carries stderr: %v", err)
+	if n := upstream.Starts(p, "exits"); n != 3 {
+		t.Errorf("starts of exits = %d, want 3 (then backoff)", n)
 	}
 	if l := logs.String(); !strings.Contains(l, "upstream failed to start") || !strings.Contains(l, `line 2`) {
 		t.Errorf("start failure not logged with the stderr tail:\n%s", l)

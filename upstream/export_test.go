@@ -12,4 +12,3 @@ func Starts(p *Pool, name string) int {
 	defer s.mu.Unlock()
 	return s.starts
 }
-

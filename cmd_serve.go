@@ -113,7 +113,7 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 			OnToken:   func(tok string) { d.redactor.Add(tok) },
 		}, func(server string) { gw.UpstreamToolsChanged(server) }, &log).onUnavailable
 	}
-	pool := upstream.NewPool(withOAuth(upstreamSpecs(principal.MCPConfig), oauth), &upstream.Options{
+	pool := upstream.NewPool(withOAuth(upstreamSpecs(&cfg.Common, principal.MCPConfig), oauth), &upstream.Options{
 		Logger:         &log,
 		Client:         &mcp.Implementation{Name: "secure-mcp-gateway", Version: version},
 		ConnectTimeout: cfg.Common.Timeouts.DiscoveryTimeout(),
@@ -159,16 +159,17 @@ func runGateway(ctx context.Context, d *sessionDeps, principal *authn.Principal,
 }
 
 // upstreamSpecs turns server entries into upstream specs, in config order.
-func upstreamSpecs(mc *config.MCPConfig) []upstream.Spec {
+func upstreamSpecs(common *config.Common, mc *config.MCPConfig) []upstream.Spec {
 	specs := make([]upstream.Spec, 0, len(mc.Servers))
 	for _, s := range mc.Servers {
 		specs = append(specs, upstream.Spec{
-			Name:    s.Name,
-			Command: s.Config.Command,
-			Args:    s.Config.Args,
-			Env:     s.Config.Env,
-			URL:     s.Config.URL,
-			Headers: s.Config.Headers,
+			Name:            s.Name,
+			MaxMessageBytes: common.UpstreamMaxMessageBytes(s),
+			Command:         s.Config.Command,
+			Args:            s.Config.Args,
+			Env:             s.Config.Env,
+			URL:             s.Config.URL,
+			Headers:         s.Config.Headers,
 		})
 	}
 	return specs

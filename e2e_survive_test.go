@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,5 +75,102 @@ func TestE2ESurviveChildExitingOnStart(t *testing.T) {
 	}
 	if got := resultText(g.call(t, "echo_server__echo", map[string]any{"message": "ok"})); got != "ok" {
 		t.Errorf("echo beside the dying server = %q", got)
+	}
+}
+
+// memStatus returns a field of /proc/<pid>/status in bytes (VmRSS, VmHWM),
+// or -1 where there is no /proc.
+func memStatus(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return -1
+}
+
+// TestE2ESurviveOversizedReply: a reply over the cap becomes a tool error
+// naming the server, the size and the cap; the same server process answers
+// the next call; the cap is per server; the gateway's memory does not grow
+// by the reply; a reply whose line never ends costs its call's timeout.
+func TestE2ESurviveOversizedReply(t *testing.T) {
+	t.Parallel()
+	big := exampleServer("big", "oversize", nil)
+	small := exampleServer("small", "oversize", nil)
+	small.MaxMessageBytes = 1 << 20
+	f := newFixture(t, big, small)
+	f.cfg.Common.Timeouts.ToolExecution = 170 // a race-built child takes its time to marshal 40 MiB
+	f.save(t)
+	g := startGateway(t, f)
+
+	pid := func(server string) int {
+		res := g.call(t, server+"__pid", nil)
+		if res.IsError {
+			t.Fatalf("%s pid: %s", server, resultText(res))
+		}
+		return int(res.StructuredContent.(map[string]any)["pid"].(float64))
+	}
+	bigPID := pid("big")
+	gw := g.cmd.Process.Pid
+	hwm0, rss0 := memStatus(gw, "VmHWM"), memStatus(gw, "VmRSS")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := g.cs.CallTool(ctx, &mcp.CallToolParams{Name: "big__huge_reply", Arguments: map[string]any{"mb": 40}})
+	if err != nil {
+		t.Fatalf("huge_reply: %v", err)
+	}
+	hwm1 := memStatus(gw, "VmHWM")
+	text := resultText(res)
+	if !res.IsError {
+		t.Fatalf("a 40 MiB reply reached the client (%d bytes)", len(text))
+	}
+	for _, want := range []string{`"big"`, "41943", "16777216-byte", "max_message_bytes"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("oversized reply result %q lacks %q", text, want)
+		}
+	}
+	if hwm0 > 0 {
+		t.Logf("gateway RSS %d MiB before the 40 MiB reply, peak %d MiB before and %d MiB after (growth %d MiB; cap 16 MiB; race detector: %v)",
+			rss0>>20, hwm0>>20, hwm1>>20, (hwm1-hwm0)>>20, raceEnabled)
+		if limit := int64(2*16<<20) * map[bool]int64{false: 1, true: 2}[raceEnabled]; hwm1-hwm0 > limit {
+			t.Errorf("peak RSS grew by %d MiB while a 40 MiB reply passed; want at most %d MiB", (hwm1-hwm0)>>20, limit>>20)
+		}
+	}
+	if got := pid("big"); got != bigPID {
+		t.Errorf("server pid after the oversized reply = %d, want the same process %d", got, bigPID)
+	}
+
+	// The per-server cap.
+	res = g.call(t, "small__huge_reply", map[string]any{"mb": 2})
+	if text := resultText(res); !res.IsError || !strings.Contains(text, `"small"`) || !strings.Contains(text, "1048576-byte") {
+		t.Errorf("2 MiB reply under a 1 MiB cap: %v %q", res.IsError, text)
+	}
+	if got := resultText(g.call(t, "small__huge_reply", map[string]any{"mb": 0})); got != "" {
+		t.Errorf("small reply after the oversized one = %q", got)
+	}
+
+}
+
+// TestE2ESurviveUnterminatedReply: a reply over the cap whose line never
+// ends costs its call the call's timeout, not a hang.
+func TestE2ESurviveUnterminatedReply(t *testing.T) {
+	t.Parallel()
+	s := exampleServer("endless", "oversize", nil)
+	s.MaxMessageBytes = 1 << 20
+	f := newFixture(t, s)
+	f.cfg.Common.Timeouts.ToolExecution = 3
+	f.save(t)
+	g := startGateway(t, f)
+	res := g.call(t, "endless__unterminated", map[string]any{"mb": 4})
+	if text := resultText(res); !res.IsError || !strings.Contains(text, "timed out") || !strings.Contains(text, `"endless"`) {
+		t.Errorf("unterminated reply: %v %q; want a timeout naming the server", res.IsError, text)
 	}
 }

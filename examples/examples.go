@@ -112,6 +112,10 @@ var catalogue = map[string]example{
 		description: "fault injection: garbage on stdout, a stderr flood, a process tree that ignores SIGTERM and stdin EOF, an endless progress stream, a huge result",
 		newServer:   newFaults,
 	},
+	"oversize": {
+		description: "fault injection: replies over the gateway's message cap, one whole and one whose line never ends",
+		newServer:   newOversize,
+	},
 	"probe": {
 		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
 		newServer:   newProbe,

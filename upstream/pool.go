@@ -146,6 +146,11 @@ type Spec struct {
 	// Invalidate(token string) method), get a new token and retry the
 	// request once. Nil means no token.
 	TokenSource oauth2.TokenSource
+	// MaxMessageBytes caps one message from a stdio server. A larger reply
+	// is read to its end and discarded without being kept, its call gets an
+	// error naming the server, the size and the cap, and the server stays
+	// up. Zero means wire.DefaultMaxMessageBytes (16 MiB).
+	MaxMessageBytes int
 	// EnvFunc, if set, is called before each start of a stdio server for
 	// further environment variables (an OAuth token, for example); Env wins
 	// over them. An error fails the start. The caller must register any

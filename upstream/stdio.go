@@ -219,6 +219,7 @@ func (s *server) command(declared map[string]string) (*cmdTransport, *proc, erro
 	}
 	go pr.readStderr(sw)
 	t := &cmdTransport{
+		peer:      wire.PeerOptions{Name: s.spec.Name, MaxMessageBytes: s.spec.MaxMessageBytes},
 		Command:   cmd,
 		terminate: s.pool.opts.TerminateTimeout,
 		proc:      pr,
@@ -237,6 +238,7 @@ type cmdTransport struct {
 	terminate time.Duration // how long each step of ending the child waits
 	proc      *proc
 	stderrW   *os.File // the child's end of the stderr pipe, closed here once started
+	peer      wire.PeerOptions
 }
 
 var _ mcp.Transport = (*cmdTransport)(nil)
@@ -260,7 +262,9 @@ func (t *cmdTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		return nil, err
 	}
 	t.proc.setProcess(t.Command.Process)
-	return wire.NewPeerConn(stdout, stdin, &wire.PeerOptions{Close: func() error { return t.end(stdin) }}), nil
+	peer := t.peer
+	peer.Close = func() error { return t.end(stdin) }
+	return wire.NewPeerConn(stdout, stdin, &peer), nil
 }
 
 // end closes the child's stdin and reaps it, signalling it if it does not

@@ -131,8 +131,30 @@ type Common struct {
 	// tool says false) once a tool result in the session was blocked for a
 	// prompt injection: "block" (empty means block) or "allow".
 	EgressAfterInjection string `json:"egress_after_injection,omitempty"`
+	// MaxMessageBytes caps one message from an upstream server; a larger
+	// reply is discarded and its call fails, while the server stays up. A
+	// server entry's own max_message_bytes overrides it. Zero means
+	// DefaultMaxMessageBytes (16 MiB). This key is an addition of this
+	// gateway.
+	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 
 	kept extra
+}
+
+// DefaultMaxMessageBytes is the cap on one upstream message when neither the
+// server entry nor the common config sets max_message_bytes.
+const DefaultMaxMessageBytes = 16 << 20
+
+// UpstreamMaxMessageBytes returns the cap on one message from server s: its
+// own max_message_bytes, else the common one, else DefaultMaxMessageBytes.
+func (c *Common) UpstreamMaxMessageBytes(s *Server) int {
+	switch {
+	case s != nil && s.MaxMessageBytes > 0:
+		return s.MaxMessageBytes
+	case c != nil && c.MaxMessageBytes > 0:
+		return c.MaxMessageBytes
+	}
+	return DefaultMaxMessageBytes
 }
 
 // TimeoutSettings holds timeouts in seconds. A zero field means its default.
@@ -283,6 +305,10 @@ type Server struct {
 	// ClientRequests says what happens to requests the upstream sends to
 	// the client (sampling, elicitation, roots); nil forwards them all.
 	ClientRequests *ClientRequests `json:"client_requests,omitempty"`
+	// MaxMessageBytes caps one message from this server, overriding the
+	// common config's max_message_bytes. Zero means the common value. This
+	// key is an addition of this gateway.
+	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 	// CreatedAt is a timestamp written by the CLI.
 	CreatedAt string `json:"created_at,omitempty"`
 	// UpdatedAt is a timestamp written by the CLI.

@@ -831,3 +831,43 @@ func TestValidServerName(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxMessageBytes: the common and per-server caps are read, saved back
+// as written, resolved server first, and refused when negative.
+func TestMaxMessageBytes(t *testing.T) {
+	in := `{"common_mcp_gateway_config": {"max_message_bytes": 2048}, "mcp_configs": {"c": {"mcp_config_name": "n",
+		"mcp_config": [{"server_name": "a", "description": "", "config": {"command": "x"}, "max_message_bytes": 1024},
+		{"server_name": "b", "description": "", "config": {"command": "x"}}]}}}`
+	c, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	servers := c.MCPConfigs["c"].Servers
+	if got := c.Common.UpstreamMaxMessageBytes(servers[0]); got != 1024 {
+		t.Errorf("server a cap = %d, want its own 1024", got)
+	}
+	if got := c.Common.UpstreamMaxMessageBytes(servers[1]); got != 2048 {
+		t.Errorf("server b cap = %d, want the common 2048", got)
+	}
+	if got := (&Common{}).UpstreamMaxMessageBytes(servers[1]); got != DefaultMaxMessageBytes {
+		t.Errorf("default cap = %d, want %d", got, DefaultMaxMessageBytes)
+	}
+	out, err := Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(out), `"max_message_bytes"`); n != 2 {
+		t.Errorf("saved file has %d max_message_bytes keys, want 2:\n%s", n, out)
+	}
+	bad := strings.NewReplacer("2048", "-1", "1024", "-5").Replace(in)
+	c, err = Parse([]byte(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Validate()
+	var ve *ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "common_mcp_gateway_config.max_message_bytes: must not be negative") ||
+		!strings.Contains(err.Error(), "mcp_config[0].max_message_bytes: must not be negative") {
+		t.Errorf("negative caps: %v, want both named", err)
+	}
+}

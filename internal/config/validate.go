@@ -125,6 +125,9 @@ func (v *validator) common(c *Common) {
 	if e := c.EgressAfterInjection; e != "" && e != "block" && e != "allow" {
 		v.add(base+".egress_after_injection", fmt.Sprintf("unknown value %q", e), `use "block" or "allow"`)
 	}
+	if c.MaxMessageBytes < 0 {
+		v.add(base+".max_message_bytes", "must not be negative", "use a number of bytes, or 0 for the default of 16 MiB")
+	}
 	if c.CachePort < 0 || c.CachePort > 65535 {
 		v.add(base+".enkrypt_cache_port", fmt.Sprintf("port %d is out of range", c.CachePort), "use a port from 1 to 65535")
 	}
@@ -204,6 +207,9 @@ func (v *validator) server(path string, s *Server) {
 		if msg := checkURL(s.Config.URL); msg != "" {
 			v.add(cp+".url", msg, "use an absolute http:// or https:// URL")
 		}
+	}
+	if s.MaxMessageBytes < 0 {
+		v.add(path+".max_message_bytes", "must not be negative", "use a number of bytes, or 0 for the common value")
 	}
 	if cr := s.ClientRequests; cr != nil {
 		for _, f := range []struct{ key, val string }{

@@ -422,6 +422,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
 	defer closeDeps()
 	deps.onCall = metrics.observeCall
+	deps.relist = relistInterval(cmd)
 	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
 		gw, pool := deps.newSession(p, id, onClose)
 		return gw.Server(), func() { pool.Close() }

@@ -12,6 +12,7 @@ import (
 
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
+	"secure-mcp-gateway/proxy"
 )
 
 // EnvConfigPath overrides the default config path, as --config does.
@@ -30,6 +31,7 @@ func newRootCommand() *cli.Command {
 			&cli.StringFlag{Name: "config", Usage: "config file (default ~/.enkrypt/enkrypt_mcp_config.json)", Sources: cli.EnvVars(EnvConfigPath)},
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (default: the config's enkrypt_log_level, else info)"},
 			&cli.StringFlag{Name: "log-file", Usage: "append logs to this file instead of stderr"},
+			&cli.DurationFlag{Name: "tool-relist-interval", Value: proxy.DefaultRelistInterval, Sources: cli.EnvVars("ENKRYPT_TOOL_RELIST_INTERVAL"), Usage: "list an upstream's tools again before a call once its list is this old, to catch definitions changed without list_changed (0: only on list_changed)"},
 		}, httpFlags()...),
 		Action: serveStdio,
 		Commands: []*cli.Command{

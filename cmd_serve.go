@@ -56,6 +56,7 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
 	defer closeDeps()
 	deps.elicitLogin = true // the client's browser is on this host: it reaches the loopback redirect
+	deps.relist = relistInterval(cmd)
 	// Every client line is checked strictly (UTF-8, no duplicate keys, size
 	// and depth caps) before the SDK parses it; a bad line gets an error.
 	return runGateway(ctx, deps, principal, wire.Stdio(os.Stdin, os.Stdout, &wire.Options{Logger: &log}))
@@ -75,6 +76,15 @@ type sessionDeps struct {
 	// its client (URL-mode elicitation); only over stdio, where the
 	// client's browser can reach the loopback redirect listener.
 	elicitLogin bool
+	relist      time.Duration // --tool-relist-interval; negative: never
+}
+
+// relistInterval returns --tool-relist-interval as proxy.Options wants it.
+func relistInterval(cmd *cli.Command) time.Duration {
+	if d := cmd.Root().Duration("tool-relist-interval"); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // newSessionDeps opens what sessions share; the returned function closes it.
@@ -140,6 +150,7 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		ToolExposure:              cfg.Common.ToolExposure,
 		Timeouts:                  d.timeouts,
 		OnUnavailable:             onUnavailable,
+		RelistInterval:            d.relist,
 	})
 	return gw, pool
 }

@@ -174,3 +174,60 @@ func TestE2ESurviveUnterminatedReply(t *testing.T) {
 		t.Errorf("unterminated reply: %v %q; want a timeout naming the server", res.IsError, text)
 	}
 }
+
+// TestE2ESurviveDefinitionChangeMidSession: three upstreams change a tool's
+// definition inside one client session, hiding it each a different way;
+// the gateway never forwards a call to the changed definition, refuses it
+// naming the tool and `tools approve`, and withholds it from tools/list.
+func TestE2ESurviveDefinitionChangeMidSession(t *testing.T) {
+	t.Parallel()
+	refused := func(t *testing.T, g *gateway, tool string) {
+		t.Helper()
+		res := g.call(t, tool, map[string]any{})
+		text := resultText(res)
+		if strings.Contains(text, "v2") {
+			t.Fatalf("call of %s reached the changed definition: %q", tool, text)
+		}
+		if !res.IsError || !strings.Contains(text, "tools approve") || !strings.Contains(text, "get_weather") {
+			t.Errorf("call of %s after the change: %v %q; want a refusal naming the tool and `tools approve`", tool, res.IsError, text)
+		}
+		if contains(g.toolNames(t), tool) {
+			t.Errorf("%s is still listed after the change", tool)
+		}
+	}
+	t.Run("notify before replying", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, exampleServer("nf", "rugpull_notify_first", nil))
+		g := startGateway(t, f)
+		// The list_changed came before the answer of the first listing,
+		// whose answer is therefore stale: the gateway listed again.
+		if names := g.toolNames(t); contains(names, "nf__get_weather") {
+			t.Errorf("the changed tool is listed: %v", names)
+		}
+		refused(t, g, "nf__get_weather")
+	})
+	t.Run("notify after", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, exampleServer("na", "rugpull_notify_after", nil))
+		g := startGateway(t, f)
+		if !contains(g.toolNames(t), "na__get_weather") {
+			t.Fatal("tool not listed at first")
+		}
+		if res := g.call(t, "na__get_weather", map[string]any{}); res.IsError || resultText(res) != "sunny (v1)" {
+			t.Fatalf("first call: %v %q", res.IsError, resultText(res))
+		}
+		refused(t, g, "na__get_weather") // at once: no waiting for a background re-list
+	})
+	t.Run("silent", func(t *testing.T) {
+		t.Parallel()
+		f := newFixture(t, exampleServer("si", "rugpull_silent", nil))
+		g := startGateway(t, f, "ENKRYPT_TOOL_RELIST_INTERVAL=1ns") // every call re-lists first
+		if !contains(g.toolNames(t), "si__get_weather") {
+			t.Fatal("tool not listed at first")
+		}
+		if res := g.call(t, "si__get_weather", map[string]any{}); res.IsError || resultText(res) != "sunny (v1)" {
+			t.Fatalf("first call: %v %q", res.IsError, resultText(res))
+		}
+		refused(t, g, "si__get_weather")
+	})
+}

@@ -116,6 +116,18 @@ var catalogue = map[string]example{
 		description: "fault injection: replies over the gateway's message cap, one whole and one whose line never ends",
 		newServer:   newOversize,
 	},
+	"rugpull_notify_first": {
+		description: "hostile: announces a changed definition (list_changed) just before answering the first tools/list with the old one",
+		newServer:   newLiveRugPull("notify_first"),
+	},
+	"rugpull_notify_after": {
+		description: "hostile: changes its tool's definition at the first call and announces it (list_changed) before that call's answer",
+		newServer:   newLiveRugPull("notify_after"),
+	},
+	"rugpull_silent": {
+		description: "hostile: changes its tool's definition after the first call and never announces it",
+		newServer:   newLiveRugPull("silent"),
+	},
 	"probe": {
 		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
 		newServer:   newProbe,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -88,7 +89,8 @@ func (g *Gateway) loadCached(ctx context.Context, todo []*config.Server) (rest, 
 		}
 		g.mu.Lock()
 		st := g.state[s.Name]
-		st.tools, st.withheld, st.ok, st.dirty = tools, withheld, true, false
+		st.tools, st.withheld, st.ok = tools, withheld, true
+		st.listed, st.listedAt = st.gen, time.Now()
 		g.mu.Unlock()
 		d.mu.Lock()
 		d.cached[s.Name] = raw
@@ -131,16 +133,20 @@ func (g *Gateway) revalidateLater(servers []*config.Server) {
 // the live list before the call goes on, so that a definition that changed
 // since it was cached (a rug pull, even a quiet one without list_changed) is
 // caught by the guard and the pins before the upstream runs it.
+//
+// It then makes sure the server's list is current (see ensureCurrent): a
+// list_changed since it was listed, or a list older than RelistInterval,
+// re-lists it before the call goes on.
 func (g *Gateway) confirmCached(ctx context.Context, server string) {
-	if g.dc.tc == nil {
-		return
+	if g.dc.tc != nil {
+		g.dc.mu.Lock()
+		_, pending := g.dc.cached[server]
+		g.dc.mu.Unlock()
+		if pending {
+			g.revalidateNow(ctx, server)
+		}
 	}
-	g.dc.mu.Lock()
-	_, pending := g.dc.cached[server]
-	g.dc.mu.Unlock()
-	if pending {
-		g.revalidateNow(ctx, server)
-	}
+	g.ensureCurrent(ctx, server)
 }
 
 // revalidate lists server's tools again in the background; see
@@ -189,6 +195,9 @@ func (g *Gateway) revalidateNow(ctx context.Context, name string) {
 	}()
 	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
 	defer cancel()
+	g.mu.RLock()
+	gen := g.state[name].gen
+	g.mu.RUnlock()
 	tools, err := g.listUpstream(ctx, name)
 	if err != nil {
 		// The cached tools stay in this process; the stored entry ages
@@ -202,6 +211,11 @@ func (g *Gateway) revalidateNow(ctx context.Context, name string) {
 	}
 	g.cacheDiscovered(ctx, s, tools) // refreshes the entry's TTL either way
 	if bytes.Equal(raw, old) {
+		g.mu.Lock()
+		if st := g.state[name]; st.listed == gen {
+			st.listedAt = time.Now()
+		}
+		g.mu.Unlock()
 		g.log.Debug().Str("server", name).Msg("cached tools confirmed by the upstream")
 		return
 	}
@@ -212,7 +226,8 @@ func (g *Gateway) revalidateNow(ctx context.Context, name string) {
 	g.discoverMu.Lock()
 	g.mu.Lock()
 	st := g.state[name]
-	st.tools, st.withheld, st.ok, st.dirty = tools, withheld, true, false
+	st.tools, st.withheld, st.ok = tools, withheld, true
+	st.listed, st.listedAt = gen, time.Now()
 	g.mu.Unlock()
 	changed := g.rebuild()
 	g.discoverMu.Unlock()

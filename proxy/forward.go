@@ -254,12 +254,13 @@ func (g *Gateway) relayProgress(ctx context.Context, p *mcp.ProgressNotification
 // is even read; the SDK would otherwise dispatch them after the call
 // returned. It is meant for upstream.Options.WrapConnection.
 func (g *Gateway) WrapConnection(server string, c mcp.Connection) mcp.Connection {
-	return &tapConn{Connection: c, g: g}
+	return &tapConn{Connection: c, g: g, server: server}
 }
 
 type tapConn struct {
 	mcp.Connection
-	g *Gateway
+	g      *Gateway
+	server string
 }
 
 // Read implements mcp.Connection.
@@ -270,6 +271,9 @@ func (c *tapConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			return msg, err
 		}
 		req, ok := msg.(*jsonrpc.Request)
+		if ok && req.Method == "notifications/tools/list_changed" {
+			c.g.markChanged(c.server) // in wire order: before the reply it may precede is read
+		}
 		if !ok || req.IsCall() || req.Method != "notifications/progress" {
 			return msg, nil
 		}

@@ -29,7 +29,13 @@ const (
 	DefaultName             = "secure-mcp-gateway"
 	DefaultDiscoveryTimeout = config.DefaultDiscoveryTimeout
 	DefaultCallTimeout      = config.DefaultToolExecutionTimeout
-	DefaultInstructions     = "This is the Secure MCP Gateway. It exposes the tools of the MCP servers configured " +
+	// DefaultRelistInterval is how long a tool list is trusted without a
+	// list_changed (see Options.RelistInterval).
+	DefaultRelistInterval = 30 * time.Second
+	// maxDiscoveryRounds bounds the re-runs of a discovery that a
+	// list_changed made stale while it ran.
+	maxDiscoveryRounds  = 4
+	DefaultInstructions = "This is the Secure MCP Gateway. It exposes the tools of the MCP servers configured " +
 		"for your gateway key as <server>__<tool> and checks every call against the configured guardrails."
 )
 
@@ -135,6 +141,12 @@ type Options struct {
 	// them as <server>__<tool>; "meta" answers tools/list with the seven
 	// enkrypt_* meta-tools instead (see meta.go). Empty means "direct".
 	ToolExposure string
+	// RelistInterval is how long a server's tool list is trusted while the
+	// session is live without a list_changed: a tools/call or tools/list
+	// after it lists the server again first, so that a definition changed
+	// silently is caught by the guard and the pins before the call is
+	// forwarded. Zero means DefaultRelistInterval; negative means never.
+	RelistInterval time.Duration
 	// Timeouts applies the per-kind budgets (timeout_settings) and keeps
 	// their metrics; one tracker may serve every session of a process.
 	// When set, its discovery and tool_execution budgets replace
@@ -179,8 +191,22 @@ type serverState struct {
 	withheld map[string]string // upstream tool name -> why the guard withheld it
 	ok       bool              // the last discovery succeeded
 	err      error             // why the last discovery failed
-	dirty    bool              // the upstream announced a change since
+	// gen counts the upstream's announced changes (list_changed) and the
+	// expiries of its list; listed is the gen the tools reflect: the gen
+	// when the listing that produced them began. A change announced while
+	// a listing runs leaves listed behind gen, so that listing's answer is
+	// stale and another one follows: no notification is lost.
+	gen, listed uint64
+	listedAt    time.Time // when the tools were last listed live (or loaded)
+	// tapped counts the list_changed notifications seen in wire order (by
+	// the stdio connection tap), handled those of them the SDK has since
+	// dispatched, so that one notification bumps gen once.
+	tapped, handled uint64
 }
+
+// dirty reports whether the upstream announced a change, or its list
+// expired, since the tools were listed.
+func (st *serverState) dirty() bool { return st.gen != st.listed }
 
 // route says where an exported tool goes.
 type route struct {
@@ -215,6 +241,9 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	}
 	if g.opts.CallTimeout <= 0 {
 		g.opts.CallTimeout = DefaultCallTimeout
+	}
+	if g.opts.RelistInterval == 0 {
+		g.opts.RelistInterval = DefaultRelistInterval
 	}
 	g.timeouts = g.opts.Timeouts
 	if g.timeouts == nil {
@@ -328,6 +357,7 @@ func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 }
 
 func (g *Gateway) listTools(ctx context.Context) (*mcp.ListToolsResult, error) {
+	g.expire("")
 	g.discover(ctx)
 	g.mu.RLock()
 	defer g.mu.RUnlock()
@@ -345,7 +375,11 @@ func (g *Gateway) UpstreamToolsChanged(server string) {
 	g.mu.Lock()
 	st, ok := g.state[server]
 	if ok {
-		st.dirty = true
+		if st.tapped > st.handled {
+			st.handled++ // the tap counted it already
+		} else {
+			st.gen++
+		}
 	}
 	g.mu.Unlock()
 	if !ok {
@@ -358,6 +392,53 @@ func (g *Gateway) UpstreamToolsChanged(server string) {
 			g.notifyToolListChanged()
 		}
 	}()
+}
+
+// markChanged records, as the notification is read from a stdio upstream
+// and so in wire order, that server announced a change to its tools: the
+// list the gateway holds, and any listing in flight whose reply has not been
+// read yet, are stale. UpstreamToolsChanged, which the SDK calls later for
+// the same notification, then only starts the re-list.
+func (g *Gateway) markChanged(server string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st, ok := g.state[server]; ok {
+		st.gen++
+		st.tapped++
+	}
+}
+
+// expire marks stale the servers (only, or all when only is empty) whose
+// tool list is older than RelistInterval, so that the next discovery lists
+// them again.
+func (g *Gateway) expire(only string) {
+	if g.opts.RelistInterval < 0 {
+		return
+	}
+	now := time.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for name, st := range g.state {
+		if (only == "" || name == only) && st.ok && !st.dirty() && !st.listedAt.IsZero() && now.Sub(st.listedAt) >= g.opts.RelistInterval {
+			st.gen++
+		}
+	}
+}
+
+// ensureCurrent makes sure, before a call of server's tool is forwarded,
+// that the gateway's view of the server's tools is current: when the server
+// announced a change, or its list is older than RelistInterval, it is
+// listed again first (once, however many calls wait), so that the guard and
+// the pins judge the definition the call will run.
+func (g *Gateway) ensureCurrent(ctx context.Context, server string) {
+	g.expire(server)
+	g.mu.RLock()
+	st := g.state[server]
+	stale := st != nil && st.dirty()
+	g.mu.RUnlock()
+	if stale && g.discoverOnly(ctx, server) {
+		g.notifyToolListChanged()
+	}
 }
 
 // listChangedSentinel is a tool name that never reaches a client: adding and
@@ -384,18 +465,37 @@ func (g *Gateway) discover(ctx context.Context) bool { return g.discoverOnly(ctx
 func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
 	g.discoverMu.Lock()
 	defer g.discoverMu.Unlock()
+	changed := false
+	for round := 0; round < maxDiscoveryRounds && ctx.Err() == nil; round++ {
+		c, again := g.discoverRound(ctx, only)
+		changed = changed || c
+		if !again {
+			break
+		}
+		// A change was announced while the round listed: its answers
+		// may predate the change, so the round runs again.
+		g.log.Debug().Str("server", only).Msg("tools changed during discovery; listing again")
+	}
+	return changed
+}
 
+// discoverRound is one round of discoverOnly; g.discoverMu is held. It
+// reports whether the exported set changed, and whether a server listed in
+// this round announced a change while it was listed.
+func (g *Gateway) discoverRound(ctx context.Context, only string) (changed, again bool) {
 	var todo []*config.Server
+	startGen := map[string]uint64{}
 	g.mu.RLock()
 	for _, s := range g.servers {
-		if st := g.state[s.Name]; (!st.ok || st.dirty) && (only == "" || s.Name == only) {
+		if st := g.state[s.Name]; (!st.ok || st.dirty()) && (only == "" || s.Name == only) {
 			todo = append(todo, s)
+			startGen[s.Name] = st.gen
 		}
 	}
 	built := g.built
 	g.mu.RUnlock()
 	if len(todo) == 0 && built {
-		return false
+		return false, false
 	}
 	todo, stale := g.loadCached(ctx, todo)
 	defer g.revalidateLater(stale)
@@ -435,12 +535,16 @@ func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
 			roundErr = f.err
 			g.log.Warn().Str("server", f.name).Err(f.err).Msg("tool discovery failed; its tools are withheld until it recovers")
 		} else {
-			st.tools, st.withheld, st.ok, st.dirty = f.tools, f.withheld, true, false
+			st.tools, st.withheld, st.ok = f.tools, f.withheld, true
+			st.listed, st.listedAt = startGen[f.name], time.Now()
+			if st.dirty() {
+				again = true
+			}
 			g.log.Debug().Str("server", f.name).Int("tools", len(f.tools)).Msg("discovered tools")
 		}
 		g.mu.Unlock()
 	}
-	return g.rebuild()
+	return g.rebuild(), again
 }
 
 func (g *Gateway) listUpstream(ctx context.Context, name string) ([]*mcp.Tool, error) {

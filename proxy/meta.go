@@ -761,7 +761,7 @@ func (g *Gateway) metaClearCache(ctx context.Context, id, server, cacheType stri
 		}
 		// The next discovery lists the upstream live again.
 		g.mu.Lock()
-		g.state[s.Name].dirty = true
+		g.state[s.Name].gen++
 		g.mu.Unlock()
 	}
 	out := map[string]any{"status": "success"}

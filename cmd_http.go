@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,8 @@ const (
 	DefaultListen             = "127.0.0.1:8000"
 	DefaultSessionIdleTimeout = 10 * time.Minute
 	DefaultMaxSessionsPerKey  = 16
+	DefaultMaxSessions        = 256
+	DefaultMaxUpstreamProcs   = 1024
 	DefaultRatePerKey         = 100.0 // requests per second
 	DefaultBurstPerKey        = 200
 	DefaultMaxBodyBytes       = 4 << 20
@@ -49,7 +52,9 @@ func httpFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "insecure-listen", Usage: "HTTP mode: allow plain HTTP on a non-loopback address"},
 		&cli.StringSliceFlag{Name: "allowed-origin", Usage: "HTTP mode: a browser Origin allowed besides the listener's own (repeatable)"},
 		&cli.DurationFlag{Name: "session-idle-timeout", Value: DefaultSessionIdleTimeout, Usage: "HTTP mode: close a session (and reap its upstreams) after this long without requests"},
-		&cli.IntFlag{Name: "max-sessions-per-key", Value: DefaultMaxSessionsPerKey, Usage: "HTTP mode: open sessions allowed per gateway key"},
+		&cli.IntFlag{Name: "max-sessions-per-key", Value: DefaultMaxSessionsPerKey, Usage: "HTTP mode: open sessions allowed per gateway key; at the cap a new session closes the key's least recently used idle one"},
+		&cli.IntFlag{Name: "max-sessions", Value: DefaultMaxSessions, Usage: "HTTP mode: open sessions allowed across all keys; at the cap a new session closes the least recently used idle one"},
+		&cli.IntFlag{Name: "max-upstream-processes", Value: DefaultMaxUpstreamProcs, Usage: "HTTP mode: upstream processes the open sessions may run across all keys (each session counts its stdio servers); at the cap a new session closes the least recently used idle ones"},
 		&cli.FloatFlag{Name: "rate-limit", Value: DefaultRatePerKey, Usage: "HTTP mode: requests per second allowed per gateway key (token bucket)"},
 		&cli.IntFlag{Name: "rate-burst", Value: DefaultBurstPerKey, Usage: "HTTP mode: token bucket size per gateway key"},
 		&cli.Int64Flag{Name: "max-body-bytes", Value: DefaultMaxBodyBytes, Usage: "HTTP mode: largest request body accepted"},
@@ -64,10 +69,14 @@ type sessionStarter func(principal *authn.Principal, id string, onClose func()) 
 
 // httpSession is one MCP session and the principal that created it.
 type httpSession struct {
+	id      string
 	keyFP   string
 	server  *mcp.Server
 	stop    func()
 	created time.Time
+	procs   int       // upstream processes it may run: its stdio servers
+	used    time.Time // when a request of it last began or ended
+	busy    int       // its requests in flight (a GET stream does not count)
 }
 
 // httpGateway authenticates every request, binds each MCP session to the
@@ -91,9 +100,14 @@ type httpGateway struct {
 
 	principals *cache.Memo[*authn.Principal] // resolved keys
 
+	maxTotal int // sessions across keys
+	maxProcs int // upstream processes across keys
+
 	mu       sync.Mutex
 	sessions map[string]*httpSession
-	perKey   map[string]int
+	perKey   map[string]int // sessions per key, reserved ones included
+	total    int            // sessions, reserved ones included
+	procs    int            // upstream processes the sessions may run, reserved ones included
 	limiters map[string]*rate.Limiter
 	closed   bool
 }
@@ -104,6 +118,7 @@ type ctxKey struct{}
 type pending struct {
 	principal  *authn.Principal
 	initialize bool // a verified initialize whose session slot is reserved
+	procs      int  // the upstream processes reserved with it
 	once       sync.Once
 	server     *mcp.Server
 }
@@ -186,6 +201,10 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
 		h.mu.Lock()
 		s, ok := h.sessions[id]
+		if ok && s.keyFP == fp && r.Method != http.MethodGet {
+			s.busy++
+			s.used = time.Now()
+		}
 		h.mu.Unlock()
 		if ok && s.keyFP != fp {
 			// Another key presenting this session id gets no sign that it
@@ -193,6 +212,20 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			h.log.Warn().Str("remote", r.RemoteAddr).Str("key", fp).Msg("session presented by a key that did not create it")
 			http.Error(w, "Not Found: session not found", http.StatusNotFound)
 			return
+		}
+		if !ok {
+			// Ended, evicted or never made: the client starts a new
+			// session, as the spec says it must on 404.
+			http.Error(w, "Not Found: session not found", http.StatusNotFound)
+			return
+		}
+		if r.Method != http.MethodGet {
+			defer func() {
+				h.mu.Lock()
+				s.busy--
+				s.used = time.Now()
+				h.mu.Unlock()
+			}()
 		}
 	} else if r.Method == http.MethodPost {
 		// Only initialize opens a session; anything else without a session
@@ -214,24 +247,24 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The slot is reserved here, under the lock, so that concurrent
-		// initializes cannot overshoot the cap; it is given back if the SDK
-		// refuses the request before a session exists.
+		// initializes cannot overshoot the caps; at a cap the least
+		// recently used idle sessions make room. The slot is given back if
+		// the SDK refuses the request before a session exists.
+		procs := stdioServers(principal)
 		h.mu.Lock()
-		n := h.perKey[fp]
-		if n < h.maxPer {
-			h.perKey[fp]++
-		}
+		victims, refusal := h.reserve(fp, procs)
 		h.mu.Unlock()
-		if n >= h.maxPer {
+		h.evict(victims)
+		if refusal != "" {
 			w.Header().Set("Retry-After", "60")
-			http.Error(w, fmt.Sprintf("Too Many Requests: this key already has %d open sessions", n), http.StatusTooManyRequests)
+			http.Error(w, "Too Many Requests: "+refusal, http.StatusTooManyRequests)
 			return
 		}
-		p := &pending{principal: principal, initialize: true}
+		p := &pending{principal: principal, initialize: true, procs: procs}
 		defer func() {
 			if p.server == nil {
 				h.mu.Lock()
-				h.release(fp)
+				h.release(fp, procs)
 				h.mu.Unlock()
 			}
 		}()
@@ -246,11 +279,108 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	h.handler.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// release gives back one of fp's session slots; h.mu must be held.
-func (h *httpGateway) release(fp string) {
+// release gives back one of fp's session slots and its procs upstream
+// process slots; h.mu must be held.
+func (h *httpGateway) release(fp string, procs int) {
 	h.perKey[fp]--
 	if h.perKey[fp] <= 0 {
 		delete(h.perKey, fp)
+	}
+	h.total--
+	h.procs -= procs
+	h.metrics.procs.Set(float64(h.procs))
+}
+
+// stdioServers is how many upstream processes a session of p may run.
+func stdioServers(p *authn.Principal) int {
+	n := 0
+	if p != nil && p.MCPConfig != nil {
+		for _, s := range p.MCPConfig.Servers {
+			if s.Config.Command != "" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// eviction is an idle session closed to make room, and the cap that made
+// it go.
+type eviction struct {
+	s      *httpSession
+	reason string // per_key, sessions or upstream_processes
+}
+
+// reserve takes a session slot of key fp and procs upstream process slots.
+// At a cap (per key, sessions, upstream processes), the least recently used
+// sessions with no request in flight (of that key, for the per-key cap) are
+// taken out of the books to make room, and returned for evict; when they
+// cannot make room, nothing changes and refusal says why. h.mu is held.
+func (h *httpGateway) reserve(fp string, procs int) (victims []eviction, refusal string) {
+	if h.maxProcs > 0 && procs > h.maxProcs {
+		return nil, fmt.Sprintf("a session of this key runs %d upstream processes, more than the gateway's --max-upstream-processes %d", procs, h.maxProcs)
+	}
+	var idle []*httpSession
+	for _, s := range h.sessions {
+		if s.busy == 0 {
+			idle = append(idle, s)
+		}
+	}
+	slices.SortFunc(idle, func(a, b *httpSession) int { return a.used.Compare(b.used) })
+	chosen := map[*httpSession]bool{}
+	pick := func(ok func(*httpSession) bool, reason string) bool {
+		for _, s := range idle {
+			if !chosen[s] && ok(s) {
+				chosen[s] = true
+				victims = append(victims, eviction{s, reason})
+				return true
+			}
+		}
+		return false
+	}
+	keyN, total, used := h.perKey[fp], h.total, h.procs
+	if h.maxPer > 0 && keyN >= h.maxPer {
+		if !pick(func(s *httpSession) bool { return s.keyFP == fp }, "per_key") {
+			return nil, fmt.Sprintf("this key already has %d open sessions, each with a request in flight", keyN)
+		}
+		total, used = total-1, used-victims[len(victims)-1].s.procs
+	}
+	for h.maxTotal > 0 && total >= h.maxTotal {
+		if !pick(func(*httpSession) bool { return true }, "sessions") {
+			return nil, fmt.Sprintf("the gateway already has %d open sessions, each with a request in flight", total)
+		}
+		total, used = total-1, used-victims[len(victims)-1].s.procs
+	}
+	for h.maxProcs > 0 && used+procs > h.maxProcs {
+		if !pick(func(s *httpSession) bool { return s.procs > 0 }, "upstream_processes") {
+			return nil, fmt.Sprintf("the open sessions may already run %d upstream processes of the gateway's %d, and every other session has a request in flight", used, h.maxProcs)
+		}
+		used -= victims[len(victims)-1].s.procs
+	}
+	for _, v := range victims {
+		delete(h.sessions, v.s.id)
+		h.release(v.s.keyFP, v.s.procs)
+		h.metrics.sessions.Dec()
+	}
+	h.perKey[fp]++
+	h.total++
+	h.procs += procs
+	h.metrics.procs.Set(float64(h.procs))
+	return victims, ""
+}
+
+// evict closes sessions reserve took out of the books: their client
+// sessions end (so their next request gets 404 and they initialize again)
+// and their upstreams are reaped in the background.
+func (h *httpGateway) evict(victims []eviction) {
+	for _, v := range victims {
+		h.metrics.evicted.WithLabelValues(v.reason).Inc()
+		h.log.Info().Str("key", v.s.keyFP).Str("reason", v.reason).Dur("idle", time.Since(v.s.used)).
+			Msg("idle session evicted to make room for a new one")
+		for ss := range v.s.server.Sessions() {
+			_ = ss.Close()
+		}
+		go v.s.stop()
 	}
 }
 
@@ -294,7 +424,19 @@ func (h *httpGateway) getServer(r *http.Request) *mcp.Server {
 			go stop()
 			return
 		}
-		h.sessions[id] = &httpSession{keyFP: p.principal.KeyFingerprint, server: server, stop: stop, created: time.Now()}
+		now := time.Now()
+		h.sessions[id] = &httpSession{id: id, keyFP: p.principal.KeyFingerprint, server: server, stop: stop,
+			created: now, used: now, procs: p.procs, busy: 1} // the initialize itself
+		go func() {
+			// The initialize's request ends after its answer is written.
+			<-r.Context().Done()
+			h.mu.Lock()
+			if s := h.sessions[id]; s != nil {
+				s.busy--
+				s.used = time.Now()
+			}
+			h.mu.Unlock()
+		}()
 		h.metrics.sessions.Inc()
 		p.server = server
 	})
@@ -307,7 +449,7 @@ func (h *httpGateway) endSession(id string) {
 	s, ok := h.sessions[id]
 	if ok {
 		delete(h.sessions, id)
-		h.release(s.keyFP)
+		h.release(s.keyFP, s.procs)
 		h.metrics.sessions.Dec()
 	}
 	h.mu.Unlock()
@@ -405,6 +547,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	metrics := newGatewayMetrics()
 	h := &httpGateway{
 		path: path, log: log, cfg: cfg, maxPer: int(root.Int("max-sessions-per-key")), maxBody: root.Int64("max-body-bytes"),
+		maxTotal: int(root.Int("max-sessions")), maxProcs: int(root.Int("max-upstream-processes")),
 		rate: rate.Limit(root.Float("rate-limit")), burst: int(root.Int("rate-burst")), metrics: metrics,
 		sessions: map[string]*httpSession{}, perKey: map[string]int{}, limiters: map[string]*rate.Limiter{},
 	}

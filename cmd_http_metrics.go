@@ -15,6 +15,8 @@ type gatewayMetrics struct {
 	requests *promtext.CounterVec
 	latency  *promtext.HistogramVec
 	sessions *promtext.Gauge
+	evicted  *promtext.CounterVec
+	procs    *promtext.Gauge
 	calls    *promtext.CounterVec
 	callTime *promtext.HistogramVec
 }
@@ -28,6 +30,9 @@ func newGatewayMetrics() *gatewayMetrics {
 		latency: reg.NewHistogramVec("smg_http_request_duration_seconds",
 			"Latency of HTTP requests to the MCP endpoint.", promtext.ExponentialBuckets(0.0005, 2, 16), "method"),
 		sessions: reg.NewGauge("smg_sessions_open", "Open MCP sessions."),
+		evicted: reg.NewCounterVec("smg_sessions_evicted_total",
+			"Idle MCP sessions closed to make room for a new one, by the cap that was reached (per_key, sessions, upstream_processes).", "reason"),
+		procs: reg.NewGauge("smg_upstream_process_slots", "Upstream processes the open sessions may run (their stdio servers), counted against --max-upstream-processes."),
 		calls: reg.NewCounterVec("smg_tool_calls_total",
 			"Tool calls by server, tool and outcome (ok, tool_error, blocked, unavailable, timeout, rpc_error).", "server", "tool", "outcome"),
 		callTime: reg.NewHistogramVec("smg_tool_call_duration_seconds",

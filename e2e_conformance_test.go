@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -43,7 +44,9 @@ func TestE2EConformance(t *testing.T) {
 	}
 	empty := ""
 	f := newFixture(t, &config.Server{Name: "everything", ToolPrefix: &empty, Config: config.ServerConfig{Command: es}})
-	p := startHTTP(t, f, "--rate-limit", "10000", "--rate-burst", "10000", "--max-sessions-per-key", "1000")
+	// Default flags: the suite opens a session per scenario and never
+	// closes one, which the per-key cap survives by evicting idle ones.
+	p := startHTTP(t, f)
 
 	target, _ := url.Parse(p.base)
 	proxy := httptest.NewServer(&httputil.ReverseProxy{
@@ -91,6 +94,15 @@ func TestE2EConformance(t *testing.T) {
 	}
 	sort.Strings(passing)
 	t.Logf("%d of %d checks pass", len(passing), len(got))
+	if resp, err := http.Get(p.base + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "smg_sessions_evicted_total{") || strings.HasPrefix(line, "smg_sessions_open ") {
+				t.Logf("%s", line)
+			}
+		}
+	}
 	if *updateConformance {
 		b, _ := json.MarshalIndent(map[string]any{"spec_version": "2025-11-25", "passing": passing}, "", "  ")
 		if err := os.WriteFile(conformanceBaseline, append(b, '\n'), 0o644); err != nil {

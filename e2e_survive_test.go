@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -230,4 +232,141 @@ func TestE2ESurviveDefinitionChangeMidSession(t *testing.T) {
 		}
 		refused(t, g, "si__get_weather")
 	})
+}
+
+// metricsOf returns the gateway's /metrics text.
+func metricsOf(t *testing.T, p *httpGatewayProc) string {
+	t.Helper()
+	resp, err := http.Get(p.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// initSession opens a session with a raw initialize and returns its id.
+func initSession(t *testing.T, p *httpGatewayProc, key string) string {
+	t.Helper()
+	resp := rawPost(t, p.url, http.Header{"Apikey": {key}}, initBody)
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("initialize: %s %s", resp.Status, b)
+	}
+	io.Copy(io.Discard, resp.Body)
+	return resp.Header.Get("Mcp-Session-Id")
+}
+
+// sessionStatus sends notifications/initialized on session id and returns
+// the status code: 202 for a live session, 404 for an evicted one.
+func sessionStatus(t *testing.T, p *httpGatewayProc, key, id string) int {
+	t.Helper()
+	resp := rawPost(t, p.url, http.Header{"Apikey": {key}, "Mcp-Session-Id": {id}, "Mcp-Protocol-Version": {"2025-11-25"}},
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode
+}
+
+// TestE2ESurviveAbandonedHTTPSessions: clients that never DELETE do not
+// lock a key out. At the per-key cap a new session evicts the key's least
+// recently used idle session (which then gets 404); 429 only when every
+// session of the key has a request in flight; the global caps on sessions
+// and upstream processes evict the same way across keys; evictions are
+// counted on /metrics.
+func TestE2ESurviveAbandonedHTTPSessions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, exampleServer("probe", "probe", nil))
+	keyB := addKey(t, f, "b@example.com")
+	keyC := addKey(t, f, "c@example.com")
+	f.cfg.Common.Timeouts.ToolExecution = 10 // bounds the sleeps below, which outlive their client
+	f.save(t)
+	p := startHTTP(t, f, "--max-sessions-per-key", "2", "--max-sessions", "4", "--max-upstream-processes", "3")
+	a := f.key
+
+	// Per key: the third session of key A evicts A's least recently used.
+	a1 := initSession(t, p, a)
+	a2 := initSession(t, p, a)
+	if got := sessionStatus(t, p, a, a1); got != http.StatusAccepted { // a1 is now the more recent
+		t.Fatalf("live session a1: %d", got)
+	}
+	a3 := initSession(t, p, a)
+	if got := sessionStatus(t, p, a, a2); got != http.StatusNotFound {
+		t.Errorf("evicted session a2: %d, want 404", got)
+	}
+	for _, id := range []string{a1, a3} {
+		if got := sessionStatus(t, p, a, id); got != http.StatusAccepted {
+			t.Errorf("session %s after the eviction: %d, want 202", id, got)
+		}
+	}
+
+	// Upstream processes (one probe per session, at most 3): key B's
+	// first session fits, its second evicts the least recently used idle
+	// session of any key (a1).
+	b1 := initSession(t, p, keyB)
+	b2 := initSession(t, p, keyB)
+	if got := sessionStatus(t, p, a, a1); got != http.StatusNotFound {
+		t.Errorf("session a1 after the process cap: %d, want 404", got)
+	}
+
+	// Busy sessions are never evicted: with a call in flight on each of
+	// key B's sessions, B's third initialize is refused.
+	started := make(chan struct{}, 2)
+	var sessions []*mcp.ClientSession
+	for range 2 {
+		cs, err := connectHTTPWith(t, p.url, http.Header{"Apikey": {keyC}}, &mcp.ClientOptions{
+			ProgressNotificationHandler: func(context.Context, *mcp.ProgressNotificationClientRequest) {
+				select {
+				case started <- struct{}{}:
+				default:
+				}
+			}})
+		if err != nil {
+			t.Fatalf("key C session: %v", err)
+		}
+		sessions = append(sessions, cs)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, cs := range sessions {
+		go func() {
+			params := &mcp.CallToolParams{Name: "probe__sleep", Arguments: map[string]any{"ms": 600_000}}
+			params.SetProgressToken("sleep")
+			_, _ = cs.CallTool(ctx, params)
+		}()
+		<-started
+	}
+	resp := rawPost(t, p.url, http.Header{"Apikey": {keyC}}, initBody)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(body), "request in flight") {
+		t.Errorf("initialize with every session of the key busy: %s %s, want 429", resp.Status, body)
+	}
+	cancel()
+	for _, cs := range sessions {
+		cs.Close()
+	}
+	if got := sessionStatus(t, p, keyB, b2); got != http.StatusAccepted {
+		t.Errorf("session b2: %d, want 202", got)
+	}
+	if got := sessionStatus(t, p, keyB, b1); got != http.StatusNotFound {
+		t.Errorf("session b1, the least recently used when key C needed a process slot: %d, want 404", got)
+	}
+
+	m := metricsOf(t, p)
+	for _, want := range []string{`smg_sessions_evicted_total{reason="per_key"} 1`, `smg_sessions_evicted_total{reason="upstream_processes"} 3`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(p.stderr.String(), "idle session evicted to make room for a new one") {
+		t.Error("evictions are not logged")
+	}
+}
+
+func connectHTTPWith(t *testing.T, url string, h http.Header, opts *mcp.ClientOptions) (*mcp.ClientSession, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-survive", Version: "1"}, opts)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}}, nil)
 }

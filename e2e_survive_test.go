@@ -33,7 +33,9 @@ func TestE2ESurviveCrashNextCallSucceeds(t *testing.T) {
 		t.Fatalf("crash result = %v %q; want a tool error naming the server", res.IsError, resultText(res))
 	}
 	for i := range 2 { // a second crash is still not a crash loop
+		began := time.Now()
 		res := g.call(t, "probe__pid", nil)
+		t.Logf("restart-to-first-success after crash %d: %v (race detector: %v)", i+1, time.Since(began), raceEnabled)
 		if res.IsError {
 			t.Fatalf("call after crash %d: %q; want the restarted server's answer", i+1, resultText(res))
 		}

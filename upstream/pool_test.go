@@ -440,3 +440,32 @@ func TestCloseIsIdempotentAndFinal(t *testing.T) {
 		t.Errorf("Session after Close = %v, want ErrClosed", err)
 	}
 }
+
+// BenchmarkRestartAfterCrash measures restart-to-first-success: from the
+// moment a crash is seen by the caller (its call failed) to the answer of
+// the next call, which restarts the server. Each iteration crashes the
+// child once; the crash-loop window is shrunk so that the restarts never
+// back off.
+func BenchmarkRestartAfterCrash(b *testing.B) {
+	p := upstream.NewPool([]upstream.Spec{probeSpec("probe", nil)}, &upstream.Options{CrashLoopExits: 1 << 30})
+	defer p.Close()
+	ctx := context.Background()
+	cs, err := p.Session(ctx, "probe")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "crash", Arguments: map[string]any{"code": 3}}); err == nil {
+			b.Fatal("crash call succeeded")
+		}
+		b.StartTimer()
+		cs, err = p.Session(ctx, "probe")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "pid"}); err != nil || res.IsError {
+			b.Fatalf("first call after the crash: %v", err)
+		}
+	}
+}

@@ -347,7 +347,7 @@ func TestStartFailures(t *testing.T) {
 func TestInitializeTimeoutKillsChild(t *testing.T) {
 	startFile := filepath.Join(t.TempDir(), "starts")
 	p := newPool(t, []upstream.Spec{probeSpec("hang", map[string]string{envHang: "1", envStartFile: startFile})},
-		&upstream.Options{ConnectTimeout: 300 * time.Millisecond, MinBackoff: time.Hour, MaxBackoff: time.Hour})
+		&upstream.Options{ConnectTimeout: 2 * time.Second, MinBackoff: time.Hour, MaxBackoff: time.Hour})
 
 	gone, cancel := context.WithCancel(t.Context())
 	cancel()

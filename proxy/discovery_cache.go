@@ -135,9 +135,10 @@ func (g *Gateway) revalidateLater(servers []*config.Server) {
 // caught by the guard and the pins before the upstream runs it.
 //
 // It then makes sure the server's list is current (see ensureCurrent): a
-// list_changed since it was listed, or a list older than RelistInterval,
-// re-lists it before the call goes on.
-func (g *Gateway) confirmCached(ctx context.Context, server string) {
+// list_changed since it was listed, a list older than RelistInterval, or a
+// restart of the server (cs is not the session it was listed on) re-lists
+// it before the call goes on.
+func (g *Gateway) confirmCached(ctx context.Context, server string, cs *mcp.ClientSession) {
 	if g.dc.tc != nil {
 		g.dc.mu.Lock()
 		_, pending := g.dc.cached[server]
@@ -146,7 +147,7 @@ func (g *Gateway) confirmCached(ctx context.Context, server string) {
 			g.revalidateNow(ctx, server)
 		}
 	}
-	g.ensureCurrent(ctx, server)
+	g.ensureCurrent(ctx, server, cs)
 }
 
 // revalidate lists server's tools again in the background; see

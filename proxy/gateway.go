@@ -202,6 +202,10 @@ type serverState struct {
 	// the stdio connection tap), handled those of them the SDK has since
 	// dispatched, so that one notification bumps gen once.
 	tapped, handled uint64
+	// session is the upstream session the tools were listed from; a call
+	// on another one (the server restarted) lists it again first, since a
+	// new process may offer other definitions without announcing them.
+	session *mcp.ClientSession
 }
 
 // dirty reports whether the upstream announced a change, or its list
@@ -425,17 +429,21 @@ func (g *Gateway) expire(only string) {
 	}
 }
 
-// ensureCurrent makes sure, before a call of server's tool is forwarded,
-// that the gateway's view of the server's tools is current: when the server
-// announced a change, or its list is older than RelistInterval, it is
-// listed again first (once, however many calls wait), so that the guard and
+// ensureCurrent makes sure, before a call of server's tool is forwarded on
+// cs, that the gateway's view of the server's tools is current: when the
+// server announced a change, its list is older than RelistInterval, or it
+// was listed on another session (it restarted since), it is listed again
+// first (once, however many calls wait), so that the guard and
 // the pins judge the definition the call will run.
-func (g *Gateway) ensureCurrent(ctx context.Context, server string) {
+func (g *Gateway) ensureCurrent(ctx context.Context, server string, cs *mcp.ClientSession) {
 	g.expire(server)
-	g.mu.RLock()
+	g.mu.Lock()
 	st := g.state[server]
+	if st != nil && cs != nil && st.session != nil && st.session != cs && !st.dirty() {
+		st.gen++ // the server restarted since it was listed
+	}
 	stale := st != nil && st.dirty()
-	g.mu.RUnlock()
+	g.mu.Unlock()
 	if stale && g.discoverOnly(ctx, server) {
 		g.notifyToolListChanged()
 	}
@@ -559,6 +567,11 @@ func (g *Gateway) listUpstream(ctx context.Context, name string) ([]*mcp.Tool, e
 		}
 		tools = append(tools, t)
 	}
+	g.mu.Lock()
+	if st := g.state[name]; st != nil {
+		st.session = cs
+	}
+	g.mu.Unlock()
 	return tools, nil
 }
 
@@ -788,7 +801,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		err = callFailure(fmt.Sprintf("Tool %q failed: upstream server %q is unavailable: %v", name, rt.server, err))
 		return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 	}
-	g.confirmCached(ctx, rt.server)
+	g.confirmCached(ctx, rt.server, cs)
 	if why, ok := g.stillExported(rt); !ok {
 		// The live definition differs from the cached one it was listed
 		// under, and the guard or the pins withheld it.

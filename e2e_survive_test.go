@@ -144,7 +144,9 @@ func TestE2ESurviveOversizedReply(t *testing.T) {
 	if hwm0 > 0 {
 		t.Logf("gateway RSS %d MiB before the 40 MiB reply, peak %d MiB before and %d MiB after (growth %d MiB; cap 16 MiB; race detector: %v)",
 			rss0>>20, hwm0>>20, hwm1>>20, (hwm1-hwm0)>>20, raceEnabled)
-		if limit := int64(2*16<<20) * map[bool]int64{false: 1, true: 2}[raceEnabled]; hwm1-hwm0 > limit {
+		// Twice the cap, three times that under the race detector, whose
+		// shadow memory grows with the heap.
+		if limit := int64(2*16<<20) * map[bool]int64{false: 1, true: 3}[raceEnabled]; hwm1-hwm0 > limit {
 			t.Errorf("peak RSS grew by %d MiB while a 40 MiB reply passed; want at most %d MiB", (hwm1-hwm0)>>20, limit>>20)
 		}
 	}

@@ -49,6 +49,11 @@ type rule struct {
 	valid  func(m string) bool   // nil means every match counts
 	rename func(m string) string // optional: a more specific rule id for this match
 
+	// literal, when set, makes the anchor itself the match, optionally
+	// followed by an inflection (s, es, ed, d, ing), at word boundaries on
+	// both sides; pat is then only documentation and never compiled.
+	literal bool
+
 	word   bool           // pat begins with \b: the match must start at a word boundary
 	reOnce sync.Once      // compiles re at the rule's first anchor hit
 	re     *regexp.Regexp // pat anchored at the start of the window
@@ -212,6 +217,10 @@ func (rs *ruleSet) run(s, lower string, fs []Finding) []Finding {
 			if !strings.HasPrefix(lower[i:], ar.anchor) {
 				continue
 			}
+			if r := rs.rules[ar.rule]; r.literal {
+				fs = r.atLiteral(lower, i, len(ar.anchor), fs)
+				continue
+			}
 			fs = rs.rules[ar.rule].at(s, lower, i, &st[ar.rule], fs)
 		}
 	}
@@ -265,6 +274,30 @@ func (r *rule) at(s, lower string, i int, st *ruleState, fs []Finding) []Finding
 	}
 	st.lastEnd = a + m[1]
 	return r.found(s[a:end], a, m, fs)
+}
+
+// atLiteral appends a finding for the literal anchor of length n at i of
+// lower when it stands as a whole word, with an optional inflection.
+func (r *rule) atLiteral(lower string, i, n int, fs []Finding) []Finding {
+	if i > 0 && isREWordByte(lower[i-1]) && isREWordByte(lower[i]) || r.accept != nil && !r.accept(lower, i) {
+		return fs
+	}
+	end := i + n
+	if end < len(lower) && isREWordByte(lower[end-1]) && isREWordByte(lower[end]) {
+		rest := lower[end:]
+		matched := false
+		for _, suf := range [...]string{"ing", "es", "ed", "s", "d"} {
+			if strings.HasPrefix(rest, suf) && (len(rest) == len(suf) || !isREWordByte(rest[len(suf)])) {
+				end += len(suf)
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return fs
+		}
+	}
+	return append(fs, Finding{Detector: r.det, Rule: r.id, Start: i, End: end})
 }
 
 // found appends the finding of the match m in sub, which starts at off.

@@ -166,10 +166,10 @@ type defScan struct {
 	siblings []string
 	own      []string // lowercased names the definition may use: its own, its siblings', its properties'
 	ownDone  bool
-	foreign []string
-	out     []DefinitionFinding
-	hits    []cueHit
-	ends    []int
+	foreign  []string
+	out      []DefinitionFinding
+	hits     []cueHit
+	ends     []int
 }
 
 func (d *defScan) walk(v any, path string, _ bool) {

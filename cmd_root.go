@@ -48,6 +48,7 @@ func newRootCommand() *cli.Command {
 			supervisorCommand(),
 			toolsCommand(),
 			timeoutsCommand(),
+			scanCommand(),
 		},
 	}
 }

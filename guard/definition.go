@@ -220,11 +220,18 @@ func (d *defScan) add(detector, rule string, sev Severity, field, via, excerpt s
 	d.out = append(d.out, DefinitionFinding{Detector: detector, Rule: rule, Severity: sev, Field: field, Via: via, Excerpt: excerptOf(excerpt)})
 }
 
-// excerptOf trims s to 120 characters on one line and masks secrets.
-func excerptOf(s string) string {
+// RedactSecrets replaces every secret the secrets detector finds in s
+// with [REDACTED:<rule>].
+func RedactSecrets(s string) string {
 	if fs := ScanSecrets(s); len(fs) > 0 {
 		s = replaceFindings(s, fs, func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
 	}
+	return s
+}
+
+// excerptOf trims s to 120 characters on one line and masks secrets.
+func excerptOf(s string) string {
+	s = RedactSecrets(s)
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) > 120 {
 		r := []rune(s)

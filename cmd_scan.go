@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v3"
+
+	"secure-mcp-gateway/guard"
+	"secure-mcp-gateway/scan"
+)
+
+// Exit codes of `scan` beyond 0 (clean).
+const (
+	exitScanFindings = 1 // findings at or above --fail-on
+	exitScanFailed   = 2 // a config or a server could not be scanned
+)
+
+func scanCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "scan",
+		Usage: "audit the MCP servers of every MCP client on this machine (never calls a tool)",
+		Description: "Reads the MCP configs of Claude Desktop, Cursor, VS Code (user and .vscode/mcp.json), Claude Code\n" +
+			"(~/.claude.json, .mcp.json), Windsurf and this gateway's config (--config), starts or connects to each\n" +
+			"server, lists its tools, prompts and resource templates, and checks them with the definition rules,\n" +
+			"the cross-server checks and the gateway's tool pins. Env and header values are never printed.\n" +
+			"Exit status: 0 clean, 1 findings at or above --fail-on, 2 a config or server could not be scanned.\n" +
+			"The --json schema is documented in docs/SCAN.md.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "client", Usage: "scan only these clients: claude-desktop, cursor, vscode, claude-code, windsurf, gateway"},
+			&cli.StringSliceFlag{Name: "file", Usage: "scan only this MCP config file (client or gateway format); repeatable"},
+			&cli.StringFlag{Name: "workspace", Usage: "project directory for .vscode/mcp.json, .mcp.json and .cursor/mcp.json (default: the working directory)"},
+			&cli.DurationFlag{Name: "timeout", Value: scan.DefaultTimeout, Usage: "per-server time to start and list its definitions"},
+			&cli.StringFlag{Name: "fail-on", Value: string(guard.SeverityBlock), Usage: "exit 1 on findings of this severity or worse: block or warn"},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document (docs/SCAN.md)"},
+		},
+		Action: runScan,
+	}
+}
+
+func runScan(ctx context.Context, cmd *cli.Command) error {
+	failOn := guard.Severity(cmd.String("fail-on"))
+	if failOn != guard.SeverityBlock && failOn != guard.SeverityWarn {
+		return &exitError{exitUsage, fmt.Errorf("--fail-on %q: want block or warn", failOn)}
+	}
+	var files []scan.ConfigFile
+	if fs := cmd.StringSlice("file"); len(fs) > 0 {
+		for _, f := range fs {
+			files = append(files, scan.FileConfig(f))
+		}
+	} else {
+		cfgPath, err := configPath(cmd)
+		if err != nil {
+			return &exitError{exitScanFailed, err}
+		}
+		files, err = scan.ConfigFiles(scan.Paths{Workspace: cmd.String("workspace"), GatewayConfig: cfgPath}, cmd.StringSlice("client"))
+		if err != nil {
+			return &exitError{exitUsage, err}
+		}
+	}
+	var servers []*scan.Server
+	var configs []scan.ConfigResult
+	var pins *guard.Pins
+	for _, f := range files {
+		ss, err := f.Servers()
+		if err != nil {
+			configs = append(configs, scan.ConfigResult{Client: f.Client, Path: f.Path, Error: err.Error()})
+			continue
+		}
+		if ss == nil {
+			continue
+		}
+		configs = append(configs, scan.ConfigResult{Client: f.Client, Path: f.Path, Servers: len(ss)})
+		servers = append(servers, ss...)
+		if f.Client == scan.ClientGateway && pins == nil {
+			if p, err := guard.LoadPins(pinFile(f.Path)); err == nil {
+				pins = p
+			}
+		}
+	}
+	timeout := cmd.Duration("timeout")
+	if timeout <= 0 {
+		timeout = scan.DefaultTimeout
+	}
+	rep, err := scan.Run(ctx, servers, &scan.Options{Timeout: timeout, Pins: pins, Version: version})
+	if err != nil {
+		return &exitError{exitScanFailed, fmt.Errorf("scan: %w", err)}
+	}
+	rep.Configs = append(rep.Configs, configs...)
+	out := cmd.Root().Writer
+	if cmd.Bool("json") {
+		err = rep.WriteJSON(out)
+	} else {
+		if len(configs) == 0 {
+			fmt.Fprintln(out, "No MCP client config found.")
+		}
+		err = rep.WriteTable(out)
+	}
+	if err != nil {
+		return &exitError{exitScanFailed, err}
+	}
+	if w := rep.Worst(); w != "" && w.AtLeast(failOn) {
+		n := 0
+		for _, f := range rep.Findings {
+			if f.Severity.AtLeast(failOn) {
+				n++
+			}
+		}
+		return &exitError{exitScanFindings, fmt.Errorf("scan: %d finding(s) at or above %s", n, failOn)}
+	}
+	if rep.Failed() {
+		return &exitError{exitScanFailed, fmt.Errorf("scan: a config or a server could not be scanned (see the table)")}
+	}
+	return nil
+}

@@ -226,7 +226,7 @@ func foreignToolHits(lower string, isOwn func(string) bool, foreign []string, hi
 				break
 			}
 			a, b := off+j, off+j+len(f)
-			if (a == 0 || !isREWordByte(lower[a-1])) && (b == len(lower) || !isREWordByte(lower[b])) {
+			if (a == 0 || !isREWordByte(lower[a-1])) && (b == len(lower) || !isREWordByte(lower[b])) && (!plainWord(f) || namedAsTool(lower, a, b)) {
 				hits = append(hits, cueHit{cueForeign, a, b})
 			}
 			off = b
@@ -290,4 +290,24 @@ func emailHits(lower string, hits []cueHit) []cueHit {
 		off = at + 1
 	}
 	return hits
+}
+
+// plainWord reports whether name is a lowercase word that prose uses
+// too ("store", "search"); such a name counts as a tool only where the
+// text names it as one.
+func plainWord(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i]-'a' >= 26 {
+			return false
+		}
+	}
+	return true
+}
+
+// namedAsTool reports whether lower[a:b] is quoted or followed by "tool".
+func namedAsTool(lower string, a, b int) bool {
+	if a > 0 && b < len(lower) && strings.IndexByte("`'\"", lower[a-1]) >= 0 && lower[b] == lower[a-1] {
+		return true
+	}
+	return strings.HasPrefix(lower[b:], " tool")
 }

@@ -157,10 +157,13 @@ func ConfigFiles(p Paths, clients []string) ([]ConfigFile, error) {
 	var out []ConfigFile
 	seen := map[string]bool{}
 	add := func(client, path, format string) {
+		if path == "" {
+			return
+		}
 		if abs, err := filepath.Abs(path); err == nil {
 			path = abs
 		}
-		if want(client) && path != "" && !seen[path] {
+		if want(client) && !seen[path] {
 			seen[path] = true
 			out = append(out, ConfigFile{Client: client, Path: path, format: format})
 		}

@@ -135,6 +135,7 @@ func TestDefinitionCorpus(t *testing.T) {
 		for _, f := range s.fp {
 			t.Logf("%s false positive: %s", part.name, f)
 		}
+		t.Logf("%s part, the gateway's tool policy scanner alone (tool_poisoning, injection_attack, hidden_text over every string): %s", part.name, scannerBaseline(part.c))
 		if part.enforce && (recall < 0.95 || fp > 0.02) {
 			t.Errorf("%s part: recall %.3f (want >= 0.95), false positives %.1f %% (want <= 2 %%)", part.name, recall, 100*fp)
 		}
@@ -163,4 +164,31 @@ func BenchmarkScanDefinition1000(b *testing.B) {
 			ScanDefinition(defs[i%len(defs)], opts)
 		}
 	}
+}
+
+// scannerBaseline scores the Scanner a tool_guardrails_policy runs
+// (tool_poisoning with injection_attack, and hidden_text) over every string
+// and key of each definition, for comparison with ScanDefinition.
+func scannerBaseline(c *corpus) string {
+	sc := &Scanner{ToolPoisoning: true, HiddenText: true}
+	hit := func(v any) bool {
+		for _, s := range collectStrings(v, nil) {
+			if len(sc.Scan(s, nil)) > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	caught, fp := 0, 0
+	for _, p := range c.Poisoned {
+		if hit(p.Tool) {
+			caught++
+		}
+	}
+	for _, b := range c.Benign {
+		if hit(b.Tool) {
+			fp++
+		}
+	}
+	return fmt.Sprintf("recall %d/%d (%.3f), false positives %d/%d", caught, len(c.Poisoned), float64(caught)/float64(len(c.Poisoned)), fp, len(c.Benign))
 }

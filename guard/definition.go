@@ -429,8 +429,7 @@ func (d *defScan) sentence(path, via, text string, start, end int, in []cueHit) 
 var splitPhrases = []string{
 	"ignoreallprevious", "ignorepreviousinstructions", "ignoreallinstructions", "disregardprevious", "disregardallprevious", "previousinstructions",
 	"exfiltrat", "donottelltheuser", "donttelltheuser", "donotmention", "dontmention", "donottell", "donttell", "sshidrsa", "idrsa", "ided25519",
-	"sendthepassword", "sendtheapikey", "sendthetoken", "sendtheconversation", "sendthechat", "theconversationto", "thepasswordsto", "theapikeyto", "thetokensto",
-	"userstokens", "userspasswords", "usersapikey",
+	"sendthepassword", "sendtheapikey", "sendthetoken", "sendtheconversation", "sendthechat", "userstokens", "userspasswords", "usersapikey",
 }
 
 var (

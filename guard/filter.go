@@ -31,6 +31,10 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 		hash string
 	}
 	defs := make([]seen, len(tools))
+	siblings := make([]string, 0, len(tools))
+	for _, t := range tools {
+		siblings = append(siblings, t.Name)
+	}
 	var allowed []*mcp.Tool
 	for i, t := range tools {
 		def, hash, err := Canonical(t)
@@ -44,6 +48,9 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 			_ = json.Unmarshal(def, &v)
 			strs := collectStrings(v, nil)
 			blocking, _, per := scanAll(&sp.tool, strs)
+			if sp.tool.block[DetectorToolPoisoning] {
+				blocking = append(blocking, e.definitionFindings(server, t, siblings)...)
+			}
 			e.logAll(server, t.Name, "tool", strs, per, len(blocking) > 0)
 			if len(blocking) > 0 {
 				withheld[t.Name] = fmt.Sprintf("Tool %q on server %q is withheld: its definition failed the tool guardrails: %s.", t.Name, server, joinReasons(reasons(blocking)))
@@ -123,6 +130,26 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 		}
 	}
 	return out, withheld
+}
+
+// definitionFindings runs the definition rules over the whole of t (every
+// string and property name, _meta and outputSchema included, normalised and
+// de-obfuscated) and returns the block-severity findings as detector and
+// rule, logged with their field but never their text.
+func (e *Engine) definitionFindings(server string, t *mcp.Tool, siblings []string) []Finding {
+	dfs, err := ScanToolDefinition(t, &DefinitionOptions{Siblings: siblings})
+	if err != nil {
+		return []Finding{{Detector: DetectorDefinition, Rule: "unreadable"}}
+	}
+	var out []Finding
+	for _, f := range dfs {
+		if f.Severity != SeverityBlock {
+			continue
+		}
+		e.log.Warn().Str("server", server).Str("tool", t.Name).Str("stage", "tool").Str("detector", f.Detector).Str("rule", f.Rule).Str("field", f.Field).Str("via", f.Via).Msg("tool definition finding")
+		out = append(out, Finding{Detector: f.Detector, Rule: f.Rule})
+	}
+	return out
 }
 
 func joinReasons(r []string) string {

@@ -342,8 +342,9 @@ func (d *defScan) text(path, via, text string, key bool) {
 	}
 }
 
-// dropNegated removes the transfer and pass cues inside a negation ("do
-// not include", "never send") and the negations themselves.
+// dropNegated removes the transfer, pass, secret and user-data cues
+// inside a negation ("do not include", "never send", "instead of raw card
+// details") and the negations themselves.
 func dropNegated(hits []cueHit) []cueHit {
 	out := hits[:0]
 	negEnd := -1
@@ -352,7 +353,7 @@ func dropNegated(hits []cueHit) []cueHit {
 		case h.cue == cueNegated:
 			negEnd = max(negEnd, h.end)
 			continue
-		case (h.cue == cueXfer || h.cue == cuePass) && h.start < negEnd:
+		case (h.cue == cueXfer || h.cue == cuePass || h.cue == cueSecret || h.cue == cueUserData) && h.start < negEnd:
 			continue
 		}
 		out = append(out, h)

@@ -64,6 +64,9 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueConceal, anchors: []string{"does not need to", "doesn't need to", "do not need to"}, fwd: 40, pat: `\b(?:does not|doesn't|do not) need to (?:learn|know|see|hear)\b`},
 	{id: cueConceal, anchors: []string{"keep"}, fwd: 90, pat: `\bkeep (?:this|it|them|the [a-z' ]{1,30}?|its [a-z' ]{1,30}?)\b[^.\n]{0,40}?\b(?:secret|hidden|private|invisible|from the user|to yourself|in the dark)\b`},
 	{id: cueConceal, anchors: []string{"act as", "behave as", "pretend", "say you", "say that you"}, fwd: 60, pat: `\b(?:(?:act|behave) as (?:though|if)|pretend(?: that)?|say (?:that )?you) (?:this tool |it |you )?(?:only|just)\b`},
+	{id: cueConceal, anchors: []string{"no reason to", "no need to", "need not", "needn't"}, fwd: 40, pat: `\b(?:no (?:reason|need) to|need not|needn't) (?:hear|know|learn|see|be told|find out)\b`},
+	{id: cueConceal, anchors: []string{"leave", "keep"}, fwd: 100, pat: `\b(?:leave|keep)\b[^.\n]{0,50}?\bout of (?:what you (?:tell|say|show|write)|your (?:reply|answer|response|summary|message))`},
+	{id: cueConceal, anchors: []string{"between us", "between you and"}, fwd: 40, pat: `\bbetween (?:us|you and (?:me|the tool|this tool|the server))\b`},
 	{id: cueConceal, anchors: []string{"hide"}, fwd: 50, pat: `\bhide (?:this|it|them|the [a-z ]{1,20}) from (?:the )?(?:user|human|person)`},
 	// Override of earlier instructions.
 	{id: cueOverride, anchors: []string{"ignore", "disregard", "forget", "pay no attention", "set aside", "discard"}, fwd: 130,
@@ -74,9 +77,10 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueOverride, anchors: []string{"your new", "new top priority", "new policy", "new instructions", "governing policy", "new role"}, fwd: 60,
 		pat: `\b(?:your new (?:top )?(?:priority|role|task|instructions|goal|objective)|new top priority|new (?:policy|instructions?) from the (?:operator|developer|system|admin)|governing policy|new role)\b`},
 	{id: cueOverride, anchors: []string{"you are now"}, fwd: 40, pat: `\byou are now (?:in |an? |the )?(?:[a-z]+ )?(?:mode|bot|assistant|agent|authori[sz]ed|allowed|free|unrestricted|[a-z]*bot)\b`},
+	cue(cueOverride, "from now on", "whatever the user says", "regardless of what the user"),
 	{id: cueOverride, anchors: []string{"instead of the user", "in place of the user"}, fwd: 50, pat: `\b(?:instead|in place) of the user'?s? (?:request|instructions?|question|ask)`},
 	// Call order and repetition (line jumping).
-	{id: cueOrder, anchors: []string{"before"}, fwd: 80, pat: `\bbefore (?:using |calling |invoking |running )?(?:any|every|all|each) (?:other |of the |subsequent )?(?:tools?|tool calls?|functions?|calls?|actions?|requests?)\b`},
+	{id: cueOrder, anchors: []string{"before", "ahead of", "prior to", "in advance of"}, fwd: 90, pat: `\b(?:before|ahead of|prior to|in advance of) (?:using |calling |invoking |running )?(?:any|every|all|each) (?:other |of the |subsequent |single )?(?:tools?|tool calls?|functions?|calls?|actions?|requests?)\b`},
 	{id: cueOrder, anchors: []string{"first tool", "only tool", "first function"}, fwd: 50, pat: `\b(?:first|only) (?:tool|function) (?:you|to) (?:call|invoke|use|run)`},
 	{id: cueOrder, anchors: []string{"repeatedly", "in a loop", "forever", "keep calling", "never stop", "on every turn", "every other tool", "regardless of server", "regardless of the server", "from any server", "of any server", "in every conversation", "at the start of every"}, fwd: 40,
 		pat: `\b(?:repeatedly|in a loop|forever|keep calling|never stop|on every turn|every other tool|regardless of (?:the )?server|from any server|of any server|in every conversation|at the start of every)\b`},
@@ -87,6 +91,8 @@ var cueRules = detectorRules("cue", []*rule{
 		pat: `\b(?:follow|obey|execute|carry out|run every|do what)\b[^.\n]{0,40}?\b(?:instructions?|commands?|tasks?|steps?|it says|they say)\b[^.\n]{0,40}?\b(?:in|inside|contained|within|after|from|of) (?:the |its |this |that |any )?(?:results?|response|output|page|hits|issue|body|returned|next_steps|it)\b`},
 	{id: cueATPA, anchors: []string{"treat"}, fwd: 90, pat: `\btreat\b[^.\n]{0,60}?\bas (?:instructions|commands|orders|if (?:the user|they|you) (?:wrote|said|asked))`},
 	{id: cueATPA, anchors: []string{"whatever"}, fwd: 90, pat: `\bwhatever\b[^.\n]{0,60}?\b(?:tells|asks|instructs) you\b`},
+	{id: cueATPA, anchors: []string{"without"}, fwd: 70, pat: `\bwithout (?:asking|checking with|consulting|confirming with|bothering|involving) (?:the |your )?(?:user|person|human|customer)\b`},
+	{id: cueATPA, anchors: []string{"as if", "as though"}, fwd: 60, pat: `\bas (?:if|though) (?:the|your) (?:user|person|human) (?:had )?(?:wrote|written|typed|said|asked|sent)\b`},
 	cue(cueATPA, "carry them out", "carry it out", "do not ask for confirmation", "don't ask for confirmation", "without asking the user", "without asking for confirmation", "without asking for permission", "as if the user wrote them", "as if the user wrote it", "as if the user said"),
 	// Preference manipulation.
 	{id: cuePref, anchors: []string{"other"}, fwd: 100, pat: `\bother [a-z ]{0,30}?(?:tools|servers|functions|services|engines)\b[^.\n]{0,30}?\b(?:are|is) (?:deprecated|compromised|broken|unsafe|unreliable|outdated|wrong|malicious|insecure)`},
@@ -109,19 +115,20 @@ var cueRules = detectorRules("cue", []*rule{
 	// protective; their span hides the transfer or pass cue inside it.
 	{id: cueNegated, anchors: []string{"do not", "don't", "never", "must not", "should not", "avoid"}, fwd: 60,
 		pat: `\b(?:do not|don't|never|must not|should not|avoid) (?:ever )?(?:include|send|pass|put|provide|store|upload|post|forward|share|attach|embed|log|expose|print)\w*\b`},
+	{id: cueNegated, anchors: []string{"instead of"}, fwd: 60, pat: `\binstead of (?:raw |the |your |any |real |actual )?[a-z]+(?: [a-z]+)?\b`},
 	// Putting data into an argument.
-	cue(cuePass, "pass", "include", "put", "attach", "provide", "append", "embed", "store", "set", "add", "needs the contents", "contents of"),
-	{id: cuePass, anchors: []string{"in the", "in `", "as `", "as '", "as \""}, fwd: 60, pat: `\b(?:in the [` + "`'\"" + `]?[a-z_]+[` + "`'\"" + `]? (?:argument|parameter|field|param)|(?:in|as) [` + "`'\"" + `][a-z_]+[` + "`'\"" + `])`},
+	cue(cuePass, "pass", "include", "put", "attach", "provide", "append", "embed", "store", "set", "add", "paste", "insert", "supply", "hand over", "needs the contents", "contents of"),
+	{id: cuePass, anchors: []string{"in the", "into the", "in `", "into `", "as `", "as '", "as \""}, fwd: 60, pat: `\b(?:in(?:to)? the [` + "`'\"" + `]?[a-z_]+[` + "`'\"" + `]? (?:argument|parameter|field|param)|(?:in|into|as) [` + "`'\"" + `][a-z_]+[` + "`'\"" + `])`},
 	// Sinks.
-	{id: cueSink, anchors: []string{"http://", "https://", "hxxp", "ftp://"}, fwd: 8, pat: `(?:https?|hxxps?|ftp)://`},
+	{id: cueSink, anchors: []string{"http://", "https://", "hxxp", "ftp://"}, fwd: 8, accept: notAnExample, pat: `(?:https?|hxxps?|ftp)://`},
 	cue(cueSink, "remote log", "remote server", "our server", "our team", "our partner", "partner's", "external", "intake address", "attacker", "collector"),
 	// Behaviour of something else.
 	cue(cueBehave, "when", "whenever", "every time", "each time", "must", "always", "instead", "replace", "replaced", "change", "set the", "unreliable",
-		"incorrectly", "deprecated", "compromised", "prepend", "prepended", "bcc", "redirect", "side effect", "another server", "other server", "other servers", "also post", "also send", "also add", "also copy", "important for"),
+		"incorrectly", "deprecated", "compromised", "prepend", "prepended", "bcc", "redirect", "side effect", "another server", "other server", "other servers", "also post", "also send", "also add", "also copy", "important for", "has to", "have to", "heads-up"),
 	// Other languages: override and concealment.
 	{id: cueLang, anchors: []string{"ignor"}, fwd: 80, pat: `\bignor[a-zéè]*\s+(?:tod[ao]s\s+)?(?:l[ae]s\s+|toutes\s+les\s+|alle\s+|tutte\s+le\s+|as\s+)?(?:instruc|anweisung|istruzion|indicaci|instruç)`},
 	cue(cueLang, "vorherigen anweisungen", "instrucciones anteriores", "instructions précédentes", "istruzioni precedenti", "instruções anteriores",
-		"no se lo digas", "sin decírselo", "sin avisar", "sans prévenir", "sans le dire", "sans avertir", "sag dem benutzer nichts", "ohne den benutzer", "senza dirlo", "não diga", "não conte"),
+		"no se lo digas", "no se lo menciones", "no se lo cuentes", "no se lo muestres", "sin decírselo", "sin avisar", "sans prévenir", "sans le dire", "sans avertir", "sag dem benutzer nichts", "sag dem nutzer nichts", "ohne den benutzer", "ohne es dem nutzer", "ohne es dem benutzer", "senza dirlo", "não diga", "não conte"),
 	{id: cueLang, anchors: []string{"忽略", "无视", "無視", "игнорир", "不要告诉", "別告訴", "言わないで", "не говори", "не сообщай"}, fwd: 60,
 		pat: `忽略|无视|無視|игнорир|不要告诉|別告訴|言わないで|не говори|не сообщай`},
 	// Fake role and priority blocks in any bracket style.
@@ -310,4 +317,17 @@ func namedAsTool(lower string, a, b int) bool {
 		return true
 	}
 	return strings.HasPrefix(lower[b:], " tool")
+}
+
+// notAnExample keeps a URL hit unless the text just before it presents it
+// as an example ("e.g. https://…", "for example https://…"): a sink must
+// be a place, not an illustration of a parameter's format.
+func notAnExample(lower string, i int) bool {
+	before := strings.TrimRight(lower[max(0, i-14):i], " (\"'`")
+	for _, p := range []string{"e.g.", "e.g.,", "eg.", "i.e.", "for example", "for example,", "such as", "like"} {
+		if strings.HasSuffix(before, p) {
+			return false
+		}
+	}
+	return true
 }

@@ -129,7 +129,7 @@ func TestDefinitionCorpus(t *testing.T) {
 		name    string
 		c       *corpus
 		enforce bool
-	}{{"tuning", tune, true}, {"held-out", held, false}, {"spot-check", loadCorpus(t, "spotcheck.json"), false}, {"spot-check 2", loadCorpus(t, "spotcheck2.json"), false}, {"spot-check 3 (blind)", loadCorpus(t, "spotcheck3.json"), false}} {
+	}{{"tuning", tune, true}, {"held-out", held, false}, {"spot-check", loadCorpus(t, "spotcheck.json"), false}, {"spot-check 2", loadCorpus(t, "spotcheck2.json"), false}, {"spot-check 3", loadCorpus(t, "spotcheck3.json"), false}, {"spot-check 4 (blind)", loadCorpus(t, "spotcheck4.json"), false}} {
 		s := scoreCorpus(part.c, sib)
 		tab, recall, fp := s.table()
 		t.Logf("%s part:\n%s", part.name, tab)

@@ -67,6 +67,8 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueConceal, anchors: []string{"no reason to", "no need to", "need not", "needn't"}, fwd: 40, pat: `\b(?:no (?:reason|need) to|need not|needn't) (?:hear|know|learn|see|be told|find out)\b`},
 	{id: cueConceal, anchors: []string{"leave", "keep"}, fwd: 100, pat: `\b(?:leave|keep)\b[^.\n]{0,50}?\bout of (?:what you (?:tell|say|show|write)|your (?:reply|answer|response|summary|message))`},
 	{id: cueConceal, anchors: []string{"between us", "between you and"}, fwd: 40, pat: `\bbetween (?:us|you and (?:me|the tool|this tool|the server))\b`},
+	{id: cueConceal, anchors: []string{"if the user asks", "if they ask", "if anyone asks", "if asked", "when asked", "if the user wonders"}, fwd: 120, pat: `\b(?:if the user (?:asks|wonders)|if they ask|if anyone asks|if asked|when asked)\b[^.\n]{0,80}?\b(?:say|tell (?:them|the user)|answer|reply|claim|pretend)\b`},
+	cue(cueConceal, "is confidential", "are confidential", "stay confidential", "remain confidential"),
 	{id: cueConceal, anchors: []string{"hide"}, fwd: 50, pat: `\bhide (?:this|it|them|the [a-z ]{1,20}) from (?:the )?(?:user|human|person)`},
 	// Override of earlier instructions.
 	{id: cueOverride, anchors: []string{"ignore", "disregard", "forget", "pay no attention", "set aside", "discard"}, fwd: 130,
@@ -77,13 +79,15 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueOverride, anchors: []string{"your new", "new top priority", "new policy", "new instructions", "governing policy", "new role"}, fwd: 60,
 		pat: `\b(?:your new (?:top )?(?:priority|role|task|instructions|goal|objective)|new top priority|new (?:policy|instructions?) from the (?:operator|developer|system|admin)|governing policy|new role)\b`},
 	{id: cueOverride, anchors: []string{"you are now"}, fwd: 40, pat: `\byou are now (?:in |an? |the )?(?:[a-z]+ )?(?:mode|bot|assistant|agent|authori[sz]ed|allowed|free|unrestricted|[a-z]*bot)\b`},
-	cue(cueOverride, "from now on", "whatever the user says", "regardless of what the user"),
+	cue(cueOverride, "from now on", "whatever the user says", "regardless of what the user", "no longer applies", "no longer apply", "no longer valid", "no longer in effect", "follow only what this", "obey only this"),
 	{id: cueOverride, anchors: []string{"instead of the user", "in place of the user"}, fwd: 50, pat: `\b(?:instead|in place) of the user'?s? (?:request|instructions?|question|ask)`},
 	// Call order and repetition (line jumping).
 	{id: cueOrder, anchors: []string{"before", "ahead of", "prior to", "in advance of"}, fwd: 90, pat: `\b(?:before|ahead of|prior to|in advance of) (?:using |calling |invoking |running )?(?:any|every|all|each) (?:other |of the |subsequent |single )?(?:tools?|tool calls?|functions?|calls?|actions?|requests?)\b`},
 	{id: cueOrder, anchors: []string{"first tool", "only tool", "first function"}, fwd: 50, pat: `\b(?:first|only) (?:tool|function) (?:you|to) (?:call|invoke|use|run)`},
 	{id: cueOrder, anchors: []string{"repeatedly", "in a loop", "forever", "keep calling", "never stop", "on every turn", "every other tool", "regardless of server", "regardless of the server", "from any server", "of any server", "in every conversation", "at the start of every"}, fwd: 40,
 		pat: `\b(?:repeatedly|in a loop|forever|keep calling|never stop|on every turn|every other tool|regardless of (?:the )?server|from any server|of any server|in every conversation|at the start of every)\b`},
+	{id: cueOrder, anchors: []string{"no other"}, fwd: 60, pat: `\bno other (?:tools?|functions?) (?:may|can|should|must|is to|are to) be (?:used|called|invoked|run)\b`},
+	{id: cueOrder, anchors: []string{"until"}, fwd: 60, pat: `\buntil (?:this tool|it|[a-z_]+) has been (?:called|invoked|run)\b`},
 	{id: cueOrder, anchors: []string{"at least"}, fwd: 40, pat: `\bat least \d+ times\b`},
 	{id: cueOrder, anchors: []string{"after each", "after every"}, fwd: 40, pat: `\bafter (?:each|every) (?:tool|function|other tool)(?: call| use)?\b`},
 	// Results treated as instructions (ATPA).
@@ -92,6 +96,8 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueATPA, anchors: []string{"treat"}, fwd: 90, pat: `\btreat\b[^.\n]{0,60}?\bas (?:instructions|commands|orders|if (?:the user|they|you) (?:wrote|said|asked))`},
 	{id: cueATPA, anchors: []string{"whatever"}, fwd: 90, pat: `\bwhatever\b[^.\n]{0,60}?\b(?:tells|asks|instructs) you\b`},
 	{id: cueATPA, anchors: []string{"without"}, fwd: 70, pat: `\bwithout (?:asking|checking with|consulting|confirming with|bothering|involving) (?:the |your )?(?:user|person|human|customer)\b`},
+	{id: cueATPA, anchors: []string{"comply with", "obey", "act on"}, fwd: 40, pat: `\b(?:comply with|obey|act on) (?:them|those|these|it|any of them|all of them)\b`},
+	{id: cueATPA, anchors: []string{"directives for", "instructions for ai", "instructions for the assistant", "directives to"}, fwd: 60, pat: `\b(?:directives|instructions) (?:for|to) (?:ai|the ai|the assistant|assistants|agents|ai agents|llms?|the model)\b`},
 	{id: cueATPA, anchors: []string{"as if", "as though"}, fwd: 60, pat: `\bas (?:if|though) (?:the|your) (?:user|person|human) (?:had )?(?:wrote|written|typed|said|asked|sent)\b`},
 	cue(cueATPA, "carry them out", "carry it out", "do not ask for confirmation", "don't ask for confirmation", "without asking the user", "without asking for confirmation", "without asking for permission", "as if the user wrote them", "as if the user wrote it", "as if the user said"),
 	// Preference manipulation.
@@ -103,14 +109,18 @@ var cueRules = detectorRules("cue", []*rule{
 		"api key", "api keys", "api_key", "apikey", "access key", "access keys", "token", "tokens", "password", "passwords", "passwd", "passphrase", "private key", "private keys",
 		"secret key", "secrets", "cookies", "session tokens", ".npmrc", ".netrc", ".pgpass", "hosts.yml", ".git-credentials", "kubeconfig", "card details", "card number",
 		"login material", "database_url", "ssh", ".ssh", "keychain", "wallet", "seed phrase"),
+	{id: cueSecret, anchors: []string{"~/.", "$home/.", "%userprofile%", "~/library/", "%appdata%"}, fwd: 60, pat: `(?:~|\$home|%userprofile%|%appdata%)[/\\](?:\.|library/)[a-z0-9_.-]+`},
+	// Multilingual secrets (passwords, keys, tokens).
+	cue(cueSecret, "mots de passe", "mot de passe", "contraseña", "contraseñas", "passwort", "passwörter", "senha", "senhas", "clés api", "claves api", "chiavi api", "zugangsdaten", "identifiants", "credenciales", "credenziali"),
 	// The user's conversation and personal data.
 	cue(cueUserData, "conversation", "chat history", "the chat", "system prompt", "hidden instructions", "typed so far", "said so far",
-		"message history", "contact list", "contacts", "location history", "home address", "phone number", "every file path", "other tools' outputs",
+		"message history", "contact list", "location history", "user's home address", "user's phone number", "user's contacts", "every file path", "other tools' outputs",
 		"tool results", "tool result", "earlier tool results", "user's messages", "user's email", "user's recent messages",
 		"everything the user", "everything the person", "anything the person", "anything the user", "every message", "all messages", "private repository"),
 	// Transfer verbs.
 	notQuoted(cue(cueXfer, "send", "forward", "post", "upload", "transmit", "email", "e-mail", "mail", "cc", "bcc", "relay", "deliver", "transfer",
-		"report", "leak", "exfiltrate", "get request", "post request", "file the contents", "sync", "copy", "mirror", "telemetry")),
+		"report", "leak", "exfiltrate", "get request", "post request", "file the contents", "sync", "copy", "mirror", "telemetry",
+		"envoie", "envoyer", "envía", "enviar", "envie", "sende", "senden", "schicke", "schicken", "invia", "inviare", "transmets", "manda")),
 	// Negated transfers and passes ("do not include any API keys") are
 	// protective; their span hides the transfer or pass cue inside it.
 	{id: cueNegated, anchors: []string{"do not", "don't", "never", "must not", "should not", "avoid"}, fwd: 60,
@@ -120,7 +130,7 @@ var cueRules = detectorRules("cue", []*rule{
 	cue(cuePass, "pass", "include", "put", "attach", "provide", "append", "embed", "store", "set", "add", "paste", "insert", "supply", "hand over", "needs the contents", "contents of"),
 	{id: cuePass, anchors: []string{"in the", "into the", "in `", "into `", "as `", "as '", "as \""}, fwd: 60, pat: `\b(?:in(?:to)? the [` + "`'\"" + `]?[a-z_]+[` + "`'\"" + `]? (?:argument|parameter|field|param)|(?:in|into|as) [` + "`'\"" + `][a-z_]+[` + "`'\"" + `])`},
 	// Sinks.
-	{id: cueSink, anchors: []string{"http://", "https://", "hxxp", "ftp://"}, fwd: 8, accept: notAnExample, pat: `(?:https?|hxxps?|ftp)://`},
+	{id: cueSink, anchors: []string{"http://", "https://", "hxxp", "ftp://", "ws://", "wss://"}, fwd: 8, accept: notAnExample, pat: `(?:https?|hxxps?|ftp|wss?)://`},
 	cue(cueSink, "remote log", "remote server", "our server", "our team", "our partner", "partner's", "external", "intake address", "attacker", "collector"),
 	// Behaviour of something else.
 	cue(cueBehave, "when", "whenever", "every time", "each time", "must", "always", "instead", "replace", "replaced", "change", "set the", "unreliable",
@@ -128,7 +138,8 @@ var cueRules = detectorRules("cue", []*rule{
 	// Other languages: override and concealment.
 	{id: cueLang, anchors: []string{"ignor"}, fwd: 80, pat: `\bignor[a-zéè]*\s+(?:tod[ao]s\s+)?(?:l[ae]s\s+|toutes\s+les\s+|alle\s+|tutte\s+le\s+|as\s+)?(?:instruc|anweisung|istruzion|indicaci|instruç)`},
 	cue(cueLang, "vorherigen anweisungen", "instrucciones anteriores", "instructions précédentes", "istruzioni precedenti", "instruções anteriores",
-		"no se lo digas", "no se lo menciones", "no se lo cuentes", "no se lo muestres", "sin decírselo", "sin avisar", "sans prévenir", "sans le dire", "sans avertir", "sag dem benutzer nichts", "sag dem nutzer nichts", "ohne den benutzer", "ohne es dem nutzer", "ohne es dem benutzer", "senza dirlo", "não diga", "não conte"),
+		"no se lo digas", "no se lo menciones", "no se lo cuentes", "no se lo muestres", "sin decírselo", "sin avisar", "sans prévenir", "sans le dire", "sans avertir", "ne dis rien", "ne le dis pas", "ne rien dire", "sans rien dire", "nichts sagen", "non dirlo", "non dire nulla", "não diga nada", "no digas nada",
+		"sag dem benutzer nichts", "sag dem nutzer nichts", "ohne den benutzer", "ohne es dem nutzer", "ohne es dem benutzer", "senza dirlo", "não diga", "não conte"),
 	{id: cueLang, anchors: []string{"忽略", "无视", "無視", "игнорир", "不要告诉", "別告訴", "言わないで", "не говори", "не сообщай"}, fwd: 60,
 		pat: `忽略|无视|無視|игнорир|不要告诉|別告訴|言わないで|не говори|не сообщай`},
 	// Fake role and priority blocks in any bracket style.

@@ -67,13 +67,16 @@ func runScan(ctx context.Context, cmd *cli.Command) error {
 			configs = append(configs, scan.ConfigResult{Client: f.Client, Path: f.Path, Error: err.Error()})
 			continue
 		}
-		if ss == nil {
+		if len(ss) == 0 {
 			continue
 		}
 		configs = append(configs, scan.ConfigResult{Client: f.Client, Path: f.Path, Servers: len(ss)})
 		servers = append(servers, ss...)
-		if f.Client == scan.ClientGateway && pins == nil {
-			if p, err := guard.LoadPins(pinFile(f.Path)); err == nil {
+		if pins == nil && ss[0].Client == scan.ClientGateway {
+			p, err := guard.LoadPins(pinFile(f.Path))
+			if err != nil {
+				configs[len(configs)-1].Error = err.Error()
+			} else {
 				pins = p
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/scan"
 )
 
@@ -196,7 +197,7 @@ func TestScanUnstartableServer(t *testing.T) {
 }
 
 // TestScanGatewayConfigFile: --file with the gateway's own config scans
-// its upstreams.
+// its upstreams, and compares them with the pins beside it.
 func TestScanGatewayConfigFile(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, exampleServer("echo", "echo", nil), exampleServer("mpma", "mpma", nil))
@@ -212,8 +213,34 @@ func TestScanGatewayConfigFile(t *testing.T) {
 	got := map[string]int{}
 	for _, x := range rep.Findings {
 		got[x.Server]++
+		if x.Client != scan.ClientGateway {
+			t.Errorf("finding of client %q, want %q", x.Client, scan.ClientGateway)
+		}
 	}
 	if got["mpma"] == 0 || got["echo"] != 0 {
 		t.Errorf("findings per server %v, want mpma only", got)
+	}
+
+	// A pin that differs from what echo lists now is reported.
+	pins := `{"servers": {"echo": {"echo": {"sha256": "0000", "definition": {}, "pinned_at": "2026-01-01T00:00:00Z"}}}}`
+	if err := os.WriteFile(filepath.Join(f.dir, guard.PinFileName), []byte(pins), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, code = h.run(t, "--json", "--file", f.path)
+	if code != 1 {
+		t.Fatalf("with pins: exit %d, want 1; stderr:\n%s", code, stderr)
+	}
+	rep = scan.Report{}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	changed := false
+	for _, x := range rep.Findings {
+		if x.Server == "echo" && x.Name == "echo" && x.Detector == "pin" && x.Rule == "definition_changed" {
+			changed = true
+		}
+	}
+	if !changed {
+		t.Errorf("no pin/definition_changed finding for echo: %+v", rep.Findings)
 	}
 }

@@ -299,7 +299,9 @@ func runsGateway(s *Server) bool {
 }
 
 // gatewayServers lists the upstream servers of every MCP config of the
-// gateway's config file, each once by name.
+// gateway's config file, each once by name, as the gateway client's (also
+// when the file was named with --file), so that they are compared with the
+// gateway's pins.
 func gatewayServers(f ConfigFile, b []byte) ([]*Server, error) {
 	c, err := config.Parse(b)
 	if err != nil {
@@ -322,7 +324,7 @@ func gatewayServers(f ConfigFile, b []byte) ([]*Server, error) {
 				continue
 			}
 			seen[s.Name] = true
-			out = append(out, &Server{Client: f.Client, Config: f.Path, Name: s.Name, Command: s.Config.Command, Args: s.Config.Args, Env: s.Config.Env, URL: s.Config.URL, Headers: s.Config.Headers})
+			out = append(out, &Server{Client: ClientGateway, Config: f.Path, Name: s.Name, Command: s.Config.Command, Args: s.Config.Args, Env: s.Config.Env, URL: s.Config.URL, Headers: s.Config.Headers})
 		}
 	}
 	return out, nil

@@ -61,7 +61,12 @@ func runScan(ctx context.Context, cmd *cli.Command) error {
 	var servers []*scan.Server
 	var configs []scan.ConfigResult
 	var pins *guard.Pins
+	read := map[string]bool{}
 	for _, f := range files {
+		read[f.Path] = true
+	}
+	for i := 0; i < len(files); i++ {
+		f := files[i]
 		ss, err := f.Servers()
 		if err != nil {
 			configs = append(configs, scan.ConfigResult{Client: f.Client, Path: f.Path, Error: err.Error()})
@@ -72,6 +77,16 @@ func runScan(ctx context.Context, cmd *cli.Command) error {
 		}
 		configs = append(configs, scan.ConfigResult{Client: f.Client, Path: f.Path, Servers: len(ss)})
 		servers = append(servers, ss...)
+		// A client entry that runs the gateway with another config: scan
+		// that config's upstreams too.
+		for _, sv := range ss {
+			if p := sv.GatewayConfig(); sv.ViaGateway && p != "" {
+				if g := scan.GatewayFile(p); !read[g.Path] {
+					read[g.Path] = true
+					files = append(files, g)
+				}
+			}
+		}
 		if pins == nil && ss[0].Client == scan.ClientGateway {
 			p, err := guard.LoadPins(pinFile(f.Path))
 			if err != nil {

@@ -244,3 +244,35 @@ func TestScanGatewayConfigFile(t *testing.T) {
 		t.Errorf("no pin/definition_changed finding for echo: %+v", rep.Findings)
 	}
 }
+
+// TestScanFollowsGatewayEntry: a Cursor entry that runs the gateway with
+// its own config is not spawned; the upstreams of that config are scanned.
+func TestScanFollowsGatewayEntry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, exampleServer("poison", "tool_poisoning", nil))
+	h := newScanHome(t)
+	h.write(t, filepath.Join(".cursor", "mcp.json"), map[string]any{
+		"gw": map[string]any{"command": gatewayBin, "args": []string{"--config", f.path}, "env": map[string]string{"ENKRYPT_GATEWAY_KEY": f.key}},
+	})
+	out, stderr, code := h.run(t, "--json")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s\nstdout:\n%s", code, stderr, out)
+	}
+	if strings.Contains(out+stderr, f.key) {
+		t.Fatal("the scan printed the gateway key")
+	}
+	var rep scan.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	status := map[string]string{}
+	for _, s := range rep.Servers {
+		status[s.Client+"/"+s.Name] = s.Status
+	}
+	if status["cursor/gw"] != "gateway" || status["gateway/poison"] != "ok" {
+		t.Errorf("servers %v, want cursor/gw gateway and gateway/poison ok", status)
+	}
+	if !hasBlock(rep.Findings, "description") {
+		t.Errorf("no block finding for the gateway's upstream: %+v", rep.Findings)
+	}
+}

@@ -298,6 +298,29 @@ func runsGateway(s *Server) bool {
 	return false
 }
 
+// GatewayConfig returns the config file a ViaGateway entry runs the
+// gateway with: its --config argument, else its ENKRYPT_CONFIG_PATH, else
+// "" for the default one.
+func (s *Server) GatewayConfig() string {
+	for i, a := range s.Args {
+		if (a == "--config" || a == "-config") && i+1 < len(s.Args) {
+			return s.Args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--config="); ok {
+			return v
+		}
+	}
+	return s.Env["ENKRYPT_CONFIG_PATH"]
+}
+
+// GatewayFile returns the ConfigFile of the gateway config at path.
+func GatewayFile(path string) ConfigFile {
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	return ConfigFile{Client: ClientGateway, Path: path, format: formatGateway}
+}
+
 // gatewayServers lists the upstream servers of every MCP config of the
 // gateway's config file, each once by name, as the gateway client's (also
 // when the file was named with --file), so that they are compared with the

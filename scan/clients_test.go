@@ -90,3 +90,20 @@ func TestMask(t *testing.T) {
 		t.Errorf("mask = %q, want %q", got, want)
 	}
 }
+
+// TestGatewayConfigOfEntry: the config a gateway entry runs with.
+func TestGatewayConfigOfEntry(t *testing.T) {
+	for _, c := range []struct {
+		s    Server
+		want string
+	}{
+		{Server{Args: []string{"--config", "/a.json"}}, "/a.json"},
+		{Server{Args: []string{"--config=/b.json"}}, "/b.json"},
+		{Server{Env: map[string]string{"ENKRYPT_CONFIG_PATH": "/c.json"}}, "/c.json"},
+		{Server{}, ""},
+	} {
+		if got := c.s.GatewayConfig(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.s, got, c.want)
+		}
+	}
+}

@@ -112,10 +112,11 @@ func (s corpusScore) table() (string, float64, float64) {
 }
 
 // TestDefinitionCorpus computes recall per technique and the false-positive
-// rate of ScanDefinition over the labelled corpus: it fails on the tuning
-// part below recall 0.95 or above 2 % false positives, and reports the
-// held-out part and the spot check (written after the rules), which set no
-// threshold, beside it.
+// rate of ScanDefinition over the labelled corpus: it fails when the tuning
+// or the held-out part falls below recall 0.95 (overall or for any
+// technique) or rises above 2 % false positives, and reports the spot
+// checks (fresh wording, see docs/GUARDRAILS.md), which set no threshold,
+// beside them.
 func TestDefinitionCorpus(t *testing.T) {
 	tune, held := loadCorpus(t, "tune.json"), loadCorpus(t, "heldout.json")
 	if n := len(tune.Benign) + len(held.Benign); n < 150 {
@@ -129,7 +130,7 @@ func TestDefinitionCorpus(t *testing.T) {
 		name    string
 		c       *corpus
 		enforce bool
-	}{{"tuning", tune, true}, {"held-out", held, false}, {"spot-check", loadCorpus(t, "spotcheck.json"), false}, {"spot-check 2", loadCorpus(t, "spotcheck2.json"), false}, {"spot-check 3", loadCorpus(t, "spotcheck3.json"), false}, {"spot-check 4 (blind)", loadCorpus(t, "spotcheck4.json"), false}} {
+	}{{"tuning", tune, true}, {"held-out", held, true}, {"spot-check", loadCorpus(t, "spotcheck.json"), false}, {"spot-check 2", loadCorpus(t, "spotcheck2.json"), false}, {"spot-check 3", loadCorpus(t, "spotcheck3.json"), false}, {"spot-check 4 (blind)", loadCorpus(t, "spotcheck4.json"), false}} {
 		s := scoreCorpus(part.c, sib)
 		tab, recall, fp := s.table()
 		t.Logf("%s part:\n%s", part.name, tab)
@@ -137,8 +138,16 @@ func TestDefinitionCorpus(t *testing.T) {
 			t.Logf("%s false positive: %s", part.name, f)
 		}
 		t.Logf("%s part, the gateway's tool policy scanner alone (tool_poisoning, injection_attack, hidden_text over every string): %s", part.name, scannerBaseline(part.c))
-		if part.enforce && (recall < 0.95 || fp > 0.02) {
+		if !part.enforce {
+			continue
+		}
+		if recall < 0.95 || fp > 0.02 {
 			t.Errorf("%s part: recall %.3f (want >= 0.95), false positives %.1f %% (want <= 2 %%)", part.name, recall, 100*fp)
+		}
+		for tech, n := range s.total {
+			if r := float64(s.caught[tech]) / float64(n); r < 0.95 {
+				t.Errorf("%s part: technique %s recall %.2f (want >= 0.95), missed %v", part.name, tech, r, s.missed[tech])
+			}
 		}
 	}
 }

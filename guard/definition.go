@@ -114,7 +114,7 @@ func ScanDefinition(def any, opts *DefinitionOptions) []DefinitionFinding {
 	for _, f := range opts.Foreign {
 		d.foreign = append(d.foreign, strings.ToLower(f))
 	}
-	d.walk(def, "", false)
+	d.walk(def, "")
 	return d.out
 }
 
@@ -172,7 +172,7 @@ type defScan struct {
 	ends     []int
 }
 
-func (d *defScan) walk(v any, path string, _ bool) {
+func (d *defScan) walk(v any, path string) {
 	switch x := v.(type) {
 	case map[string]any:
 		keys := make([]string, 0, len(x))
@@ -188,11 +188,11 @@ func (d *defScan) walk(v any, path string, _ bool) {
 			if !schemaKeyword[k] || strings.HasSuffix(path, "properties") {
 				d.field(p+" (name)", k, true)
 			}
-			d.walk(x[k], p, false)
+			d.walk(x[k], p)
 		}
 	case []any:
 		for i, y := range x {
-			d.walk(y, path+"["+strconv.Itoa(i)+"]", false)
+			d.walk(y, path+"["+strconv.Itoa(i)+"]")
 		}
 	case string:
 		d.field(path, x, false)
@@ -231,7 +231,7 @@ func RedactSecrets(s string) string {
 
 // excerptOf trims s to 120 characters on one line and masks secrets.
 func excerptOf(s string) string {
-	s = RedactSecrets(s)
+	s = RedactSecrets(strings.ToValidUTF8(s, ""))
 	s = strings.Join(strings.Fields(s), " ")
 	if utf8.RuneCountInString(s) > 120 {
 		r := []rune(s)

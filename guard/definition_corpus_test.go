@@ -130,7 +130,7 @@ func TestDefinitionCorpus(t *testing.T) {
 		name    string
 		c       *corpus
 		enforce bool
-	}{{"tuning", tune, true}, {"held-out", held, true}, {"spot-check", loadCorpus(t, "spotcheck.json"), false}, {"spot-check 2", loadCorpus(t, "spotcheck2.json"), false}, {"spot-check 3", loadCorpus(t, "spotcheck3.json"), false}, {"spot-check 4 (blind)", loadCorpus(t, "spotcheck4.json"), false}} {
+	}{{"tuning", tune, true}, {"held-out", held, true}, {"spot-check", loadCorpus(t, "spotcheck.json"), false}, {"spot-check 2", loadCorpus(t, "spotcheck2.json"), false}, {"spot-check 3", loadCorpus(t, "spotcheck3.json"), false}, {"spot-check 4", loadCorpus(t, "spotcheck4.json"), false}, {"spot-check 5 (blind)", loadCorpus(t, "spotcheck5.json"), false}} {
 		s := scoreCorpus(part.c, sib)
 		tab, recall, fp := s.table()
 		t.Logf("%s part:\n%s", part.name, tab)

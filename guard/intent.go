@@ -69,6 +69,7 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueConceal, anchors: []string{"between us", "between you and"}, fwd: 40, pat: `\bbetween (?:us|you and (?:me|the tool|this tool|the server))\b`},
 	{id: cueConceal, anchors: []string{"if the user asks", "if they ask", "if anyone asks", "if asked", "when asked", "if the user wonders"}, fwd: 120, pat: `\b(?:if the user (?:asks|wonders)|if they ask|if anyone asks|if asked|when asked)\b[^.\n]{0,80}?\b(?:say|tell (?:them|the user)|answer|reply|claim|pretend)\b`},
 	cue(cueConceal, "is confidential", "are confidential", "stay confidential", "remain confidential"),
+	{id: cueConceal, anchors: []string{"not", "never", "no need to", "don't", "do not"}, fwd: 110, pat: `\b(?:not|never|no need to|don't|do not)\b[^.\n]{0,30}?\b(?:bring (?:it |this |that )?up|raise|discuss|share|mention)\b[^.\n]{0,30}?\b(?:with|to) (?:the )?(?:user|human|person|customer)`},
 	{id: cueConceal, anchors: []string{"hide"}, fwd: 50, pat: `\bhide (?:this|it|them|the [a-z ]{1,20}) from (?:the )?(?:user|human|person)`},
 	// Override of earlier instructions.
 	{id: cueOverride, anchors: []string{"ignore", "disregard", "forget", "pay no attention", "set aside", "discard"}, fwd: 130,
@@ -86,6 +87,8 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueOrder, anchors: []string{"first tool", "only tool", "first function"}, fwd: 50, pat: `\b(?:first|only) (?:tool|function) (?:you|to) (?:call|invoke|use|run)`},
 	{id: cueOrder, anchors: []string{"repeatedly", "in a loop", "forever", "keep calling", "never stop", "on every turn", "every other tool", "regardless of server", "regardless of the server", "from any server", "of any server", "in every conversation", "at the start of every"}, fwd: 40,
 		pat: `\b(?:repeatedly|in a loop|forever|keep calling|never stop|on every turn|every other tool|regardless of (?:the )?server|from any server|of any server|in every conversation|at the start of every)\b`},
+	{id: cueOrder, anchors: []string{"run me", "call me", "use me", "invoke me", "run this tool", "call this tool", "invoke this tool"}, fwd: 40, pat: `\b(?:run|call|use|invoke) (?:me|this tool) first\b`},
+	{id: cueOrder, anchors: []string{"nothing else"}, fwd: 50, pat: `\bnothing else (?:should|may|can|must|is to) (?:run|be (?:called|used|run|invoked)) (?:until|before)\b`},
 	{id: cueOrder, anchors: []string{"no other"}, fwd: 60, pat: `\bno other (?:tools?|functions?) (?:may|can|should|must|is to|are to) be (?:used|called|invoked|run)\b`},
 	{id: cueOrder, anchors: []string{"until"}, fwd: 60, pat: `\buntil (?:this tool|it|[a-z_]+) has been (?:called|invoked|run)\b`},
 	{id: cueOrder, anchors: []string{"at least"}, fwd: 40, pat: `\bat least \d+ times\b`},
@@ -96,12 +99,15 @@ var cueRules = detectorRules("cue", []*rule{
 	{id: cueATPA, anchors: []string{"treat"}, fwd: 90, pat: `\btreat\b[^.\n]{0,60}?\bas (?:instructions|commands|orders|if (?:the user|they|you) (?:wrote|said|asked))`},
 	{id: cueATPA, anchors: []string{"whatever"}, fwd: 90, pat: `\bwhatever\b[^.\n]{0,60}?\b(?:tells|asks|instructs) you\b`},
 	{id: cueATPA, anchors: []string{"without"}, fwd: 70, pat: `\bwithout (?:asking|checking with|consulting|confirming with|bothering|involving) (?:the |your )?(?:user|person|human|customer)\b`},
+	{id: cueATPA, anchors: []string{"execute", "do", "perform", "carry out"}, fwd: 60, pat: `\b(?:execute|do|perform|carry out) (?:what|whatever|everything|all) (?:they|it|the (?:emails?|pages?|results?|messages?|items?|tickets?)) (?:requests?|asks?|says?|tells? you|wants?)\b`},
+	cue(cueATPA, "are meant for you", "is meant for you", "addressed to the assistant", "addressed to you", "addressed to the ai"),
 	{id: cueATPA, anchors: []string{"comply with", "obey", "act on"}, fwd: 40, pat: `\b(?:comply with|obey|act on) (?:them|those|these|it|any of them|all of them)\b`},
 	{id: cueATPA, anchors: []string{"directives for", "instructions for ai", "instructions for the assistant", "directives to"}, fwd: 60, pat: `\b(?:directives|instructions) (?:for|to) (?:ai|the ai|the assistant|assistants|agents|ai agents|llms?|the model)\b`},
 	{id: cueATPA, anchors: []string{"as if", "as though"}, fwd: 60, pat: `\bas (?:if|though) (?:the|your) (?:user|person|human) (?:had )?(?:wrote|written|typed|said|asked|sent)\b`},
 	cue(cueATPA, "carry them out", "carry it out", "do not ask for confirmation", "don't ask for confirmation", "without asking the user", "without asking for confirmation", "without asking for permission", "as if the user wrote them", "as if the user wrote it", "as if the user said"),
 	// Preference manipulation.
-	{id: cuePref, anchors: []string{"other"}, fwd: 100, pat: `\bother [a-z ]{0,30}?(?:tools|servers|functions|services|engines)\b[^.\n]{0,30}?\b(?:are|is) (?:deprecated|compromised|broken|unsafe|unreliable|outdated|wrong|malicious|insecure)`},
+	{id: cuePref, anchors: []string{"other"}, fwd: 110, pat: `\bother\b[^.\n]{0,50}?\b(?:are|is|give|gives|return|returns|produce|produces|yield|yields) (?:deprecated|compromised|broken|unsafe|unreliable|outdated|wrong|malicious|insecure|inaccurate|incorrect)`},
+	{id: cuePref, anchors: []string{"rely on"}, fwd: 60, pat: `\brely (?:only |solely )?on (?:this tool|this one|[a-z_]+) (?:alone|only|exclusively)\b`},
 	cue(cuePref, "exclusively", "only trusted", "certified by", "uses left", "limited offer", "will lose access", "route every", "instead of any other", "must not be used", "never use them", "this one instead", "always choose this tool"),
 	{id: cuePref, anchors: []string{"prefer this"}, fwd: 60, pat: `\bprefer this (?:tool|one|function) over (?:every|all|any) other\b`},
 	// Secrets.
@@ -118,7 +124,8 @@ var cueRules = detectorRules("cue", []*rule{
 		"tool results", "tool result", "earlier tool results", "user's messages", "user's email", "user's recent messages",
 		"everything the user", "everything the person", "anything the person", "anything the user", "every message", "all messages", "private repository"),
 	// Transfer verbs.
-	notQuoted(cue(cueXfer, "send", "forward", "post", "upload", "transmit", "email", "e-mail", "mail", "cc", "bcc", "relay", "deliver", "transfer",
+	{id: cueXfer, anchors: []string{"email", "e-mail", "mail"}, fwd: 40, pat: `\b(?:e-?mail|mail)(?:s|ed|ing)? (?:the|a|an|it|them|all|every|any|this|these|those|copies|your|their|to)\b`},
+	notQuoted(cue(cueXfer, "send", "forward", "post", "upload", "transmit", "cc", "bcc", "relay", "deliver", "transfer",
 		"report", "leak", "exfiltrate", "get request", "post request", "file the contents", "sync", "copy", "mirror", "telemetry",
 		"envoie", "envoyer", "envía", "enviar", "envie", "sende", "senden", "schicke", "schicken", "invia", "inviare", "transmets", "manda")),
 	// Negated transfers and passes ("do not include any API keys") are
@@ -134,7 +141,7 @@ var cueRules = detectorRules("cue", []*rule{
 	cue(cueSink, "remote log", "remote server", "our server", "our team", "our partner", "partner's", "external", "intake address", "attacker", "collector"),
 	// Behaviour of something else.
 	cue(cueBehave, "when", "whenever", "every time", "each time", "must", "always", "instead", "replace", "replaced", "change", "set the", "unreliable",
-		"incorrectly", "deprecated", "compromised", "prepend", "prepended", "bcc", "redirect", "side effect", "another server", "other server", "other servers", "also post", "also send", "also add", "also copy", "important for", "has to", "have to", "heads-up"),
+		"incorrectly", "deprecated", "compromised", "prepend", "prepended", "bcc", "redirect", "side effect", "another server", "other server", "other servers", "also post", "also send", "also add", "also copy", "important for", "has to", "have to", "heads-up", "also"),
 	// Other languages: override and concealment.
 	{id: cueLang, anchors: []string{"ignor"}, fwd: 80, pat: `\bignor[a-zéè]*\s+(?:tod[ao]s\s+)?(?:l[ae]s\s+|toutes\s+les\s+|alle\s+|tutte\s+le\s+|as\s+)?(?:instruc|anweisung|istruzion|indicaci|instruç)`},
 	cue(cueLang, "vorherigen anweisungen", "instrucciones anteriores", "instructions précédentes", "istruzioni precedenti", "instruções anteriores",
@@ -270,7 +277,7 @@ func foreignToolHits(lower string, isOwn func(string) bool, foreign []string, hi
 		before := lower[max(0, i-12):i]
 		after := lower[j:min(len(lower), j+14)]
 		if strings.HasSuffix(before, "the ") || strings.HasSuffix(before, "call ") || strings.HasSuffix(before, "use ") || strings.HasSuffix(before, "invoke ") ||
-			strings.HasSuffix(before, "when ") || strings.HasSuffix(before, "whenever ") || strings.HasSuffix(before, "calls to ") || strings.HasSuffix(before, "with ") || strings.HasSuffix(before, "for ") ||
+			strings.HasSuffix(before, "when ") || strings.HasSuffix(before, "whenever ") || strings.HasSuffix(before, "calls to ") || strings.HasSuffix(before, "with ") || strings.HasSuffix(before, "for ") || strings.HasSuffix(before, "server to ") || strings.HasSuffix(before, "server's ") ||
 			strings.HasPrefix(after, " tool") || strings.HasPrefix(after, " is used") || strings.HasPrefix(after, " is called") || strings.HasPrefix(after, " function") {
 			if strings.HasSuffix(before, "the ") && !strings.HasPrefix(after, " tool") && !strings.HasPrefix(after, " function") || isOwn(id) {
 				i = j

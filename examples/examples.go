@@ -128,6 +128,10 @@ var catalogue = map[string]example{
 		description: "hostile: changes its tool's definition after the first call and never announces it",
 		newServer:   newLiveRugPull("silent"),
 	},
+	"sandboxprobe": {
+		description: "hostile: reads ~/.ssh/id_rsa and ~/.aws/credentials, writes outside /tmp, connects out, fork-bombs and escapes its process group with setsid(); reports what it managed",
+		newServer:   newSandboxProbe,
+	},
 	"probe": {
 		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
 		newServer:   newProbe,

@@ -13,4 +13,4 @@ import (
 func sysProcAttr(bool) *syscall.SysProcAttr { return nil }
 
 // killTree kills p itself; its descendants are not reached.
-func killTree(p *os.Process) { _ = p.Kill() }
+func killTree(p *os.Process, _ bool) { _ = p.Kill() }

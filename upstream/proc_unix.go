@@ -16,4 +16,4 @@ func sysProcAttr(bool) *syscall.SysProcAttr {
 }
 
 // killTree sends SIGKILL to the process group led by p.
-func killTree(p *os.Process) { _ = syscall.Kill(-p.Pid, syscall.SIGKILL) }
+func killTree(p *os.Process, _ bool) { _ = syscall.Kill(-p.Pid, syscall.SIGKILL) }

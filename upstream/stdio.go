@@ -209,6 +209,7 @@ func (s *server) command(declared map[string]string) (*cmdTransport, *proc, erro
 	// for a grandchild that inherited stderr.
 	cmd.Stderr = w
 	pr := &proc{
+		supervised: supervised,
 		stderr:     r,
 		stderrDone: make(chan struct{}),
 	}
@@ -309,9 +310,10 @@ func (t *cmdTransport) end(stdin io.Closer) error {
 // of its stderr. The zero pid means not started. A nil *proc is an HTTP
 // upstream's and does nothing.
 type proc struct {
-	mu     sync.Mutex
-	p      *os.Process
-	killed bool
+	mu         sync.Mutex
+	p          *os.Process
+	killed     bool
+	supervised bool // p is the upstream supervisor, which kills its own subtree
 
 	stderr       *os.File // read end
 	stderrDone   chan struct{}
@@ -324,7 +326,7 @@ func (pr *proc) setProcess(p *os.Process) {
 	killed := pr.killed
 	pr.mu.Unlock()
 	if killed {
-		killTree(p)
+		killTree(p, pr.supervised)
 	}
 }
 
@@ -343,14 +345,16 @@ func (pr *proc) pid() int {
 	return pr.p.Pid
 }
 
-// kill sends SIGKILL to the process group, now or as soon as it starts.
+// kill ends the process tree, now or as soon as it starts: it asks a
+// supervisor to kill every descendant and exit, and SIGKILLs the process
+// group of an unsupervised child (or of a supervisor already gone).
 func (pr *proc) kill() {
 	pr.mu.Lock()
 	pr.killed = true
 	p := pr.p
 	pr.mu.Unlock()
 	if p != nil {
-		killTree(p)
+		killTree(p, pr.supervised)
 	}
 }
 

@@ -181,6 +181,7 @@ func upstreamSpecs(common *config.Common, mc *config.MCPConfig) []upstream.Spec 
 			Env:             s.Config.Env,
 			URL:             s.Config.URL,
 			Headers:         s.Config.Headers,
+			Sandbox:         sandboxSpec(s, common.Sandbox),
 		})
 	}
 	return specs

@@ -3,12 +3,21 @@
 package main
 
 import (
+	"encoding/json"
+	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/internal/config"
 )
 
 // pgrpOf returns the process group of pid from /proc, or -1.
@@ -74,4 +83,201 @@ func TestE2ESetsidDescendantsDieWithGateway(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requireBwrap skips without bubblewrap locally; CI installs it, and fails
+// rather than skip there.
+func requireBwrap(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("bwrap is not installed in CI; `.ci/run` installs bubblewrap")
+		}
+		t.Skip("bwrap is not installed (apt install bubblewrap)")
+	}
+}
+
+// canaryHome is a fake home holding canary secrets where a hostile server
+// looks for real ones.
+type canaryHome struct {
+	dir, ssh, aws string
+	secrets       []string
+}
+
+func newCanaryHome(t *testing.T) *canaryHome {
+	t.Helper()
+	h := &canaryHome{dir: filepath.Join(t.TempDir(), "home")}
+	h.ssh = filepath.Join(h.dir, ".ssh", "id_rsa")
+	h.aws = filepath.Join(h.dir, ".aws", "credentials")
+	h.secrets = []string{"CANARY-SSH-" + itoa(os.Getpid()) + "-" + t.Name(), "CANARY-AWS-" + itoa(os.Getpid()) + "-" + t.Name()}
+	for i, p := range []string{h.ssh, h.aws} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(h.secrets[i]), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return h
+}
+
+// probeReport is what the sandboxprobe's probe tool returns.
+type probeReport struct {
+	Read    map[string]string `json:"read"`
+	Write   map[string]string `json:"write"`
+	Connect string            `json:"connect"`
+	Forked  int               `json:"forked"`
+	ForkErr string            `json:"fork_error"`
+	Home    string            `json:"home"`
+	Procs   int               `json:"procs"`
+}
+
+// listenCount accepts TCP connections on 127.0.0.1 and counts them.
+func listenCount(t *testing.T) (addr string, count func() int) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var mu sync.Mutex
+	n := 0
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			n++
+			mu.Unlock()
+			c.Close()
+		}
+	}()
+	return l.Addr().String(), func() int { mu.Lock(); defer mu.Unlock(); return n }
+}
+
+// TestE2ESandboxContainsHostileServer runs the hostile sandboxprobe with a
+// fake home of canary secrets, unsandboxed and under bwrap. Unsandboxed it
+// reads the canaries, writes into the home, connects out and starts every
+// process it asks for: the test can tell. Under bwrap it reads nothing,
+// writes only into its granted directory, cannot connect, its fork bomb
+// stops at pids_limit (the gateway runs as root here, whom RLIMIT_NPROC
+// does not bind), its /proc shows only its own processes and HOME is an
+// empty private directory.
+func TestE2ESandboxContainsHostileServer(t *testing.T) {
+	requireBwrap(t)
+	const forks, pidsLimit = 100, 40
+	for _, sandboxed := range []bool{false, true} {
+		name := map[bool]string{false: "unsandboxed", true: "bwrap"}[sandboxed]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			home := newCanaryHome(t)
+			granted := t.TempDir()
+			addr, conns := listenCount(t)
+			srv := exampleServer("sp", "sandboxprobe", nil)
+			if sandboxed {
+				srv.Sandbox = &config.Sandbox{Enabled: true, Runtime: "bwrap", PidsLimit: pidsLimit, ExtraRWBinds: []string{granted}}
+			}
+			f := newFixture(t, srv)
+			g := startGateway(t, f, "HOME="+home.dir)
+			outside := filepath.Join(home.dir, "pwned")
+			inside := filepath.Join(granted, "ok")
+			res := g.call(t, "sp__probe", map[string]any{
+				"read": []string{home.ssh, home.aws}, "write": []string{outside, inside},
+				"connect": addr, "fork": forks,
+			})
+			if res.IsError {
+				t.Fatalf("probe: %s", resultText(res))
+			}
+			var r probeReport
+			if err := json.Unmarshal([]byte(resultText(res)), &r); err != nil {
+				t.Fatalf("probe report %q: %v", resultText(res), err)
+			}
+			t.Logf("%s: forked %d (%s), %d processes visible, connect: %s, HOME %s", name, r.Forked, r.ForkErr, r.Procs, r.Connect, r.Home)
+			text := resultText(res)
+			_, wroteOutside := os.Stat(outside)
+			if !sandboxed {
+				for _, s := range home.secrets {
+					if !strings.Contains(text, s) {
+						t.Errorf("unsandboxed probe did not read canary %q: the test cannot tell a sandbox from none", s)
+					}
+				}
+				if wroteOutside != nil || r.Connect != "ok" || conns() == 0 || r.Forked != forks {
+					t.Errorf("unsandboxed probe: wrote outside %v, connect %q (%d accepted), forked %d of %d; want all done",
+						wroteOutside, r.Connect, conns(), r.Forked, forks)
+				}
+				return
+			}
+			for _, s := range home.secrets {
+				if strings.Contains(text, s) {
+					t.Errorf("sandboxed probe read canary %q", s)
+				}
+			}
+			if wroteOutside == nil {
+				t.Errorf("sandboxed probe wrote %s outside its grants", outside)
+			}
+			if r.Write[inside] != "ok" {
+				t.Errorf("sandboxed probe could not write its granted directory: %q", r.Write[inside])
+			}
+			if r.Connect == "ok" || conns() != 0 {
+				t.Errorf("sandboxed probe connected out: %q, %d accepted", r.Connect, conns())
+			}
+			if r.Forked >= pidsLimit {
+				t.Errorf("sandboxed probe started %d processes with pids_limit %d", r.Forked, pidsLimit)
+			}
+			if r.Procs > 5 {
+				t.Errorf("sandboxed probe sees %d processes in /proc, want only its own few", r.Procs)
+			}
+			if r.Home == home.dir {
+				t.Errorf("sandboxed probe's HOME is the user's home %s", r.Home)
+			}
+		})
+	}
+}
+
+// TestE2ESandboxedServersStillWork: the echo example and the npm
+// server-everything (node) answer under bwrap, the latter from a read-only
+// grant of its install.
+func TestE2ESandboxedServersStillWork(t *testing.T) {
+	requireBwrap(t)
+	echo := exampleServer("echo_server", "echo", nil)
+	echo.Sandbox = &config.Sandbox{Enabled: true, Runtime: "bwrap", PidsLimit: 64, MemoryLimit: "512m"}
+	ev := everythingServer(t)
+	dir := requireNodePeers(t)
+	real, err := filepath.EvalSymlinks(filepath.Join(dir, "node_modules"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev.Sandbox = &config.Sandbox{Enabled: true, Runtime: "bwrap", ExtraROBinds: []string{dir, real}}
+	f := newFixture(t, echo, ev)
+	g := startGateway(t, f)
+	if got := resultText(g.call(t, "echo_server__echo", map[string]any{"message": "inside"})); got != "inside" {
+		t.Errorf("sandboxed echo = %q", got)
+	}
+	res := g.call(t, "everything__echo", map[string]any{"message": "node inside"})
+	if res.IsError || !strings.Contains(resultText(res), "node inside") {
+		t.Errorf("sandboxed server-everything echo = %q", resultText(res))
+	}
+}
+
+// TestE2ESandboxFailsClosed: a sandbox that cannot start (here, a network
+// allow-list no runtime enforces) keeps the server from running at all,
+// with an error that names the runtime and the fix.
+func TestE2ESandboxFailsClosed(t *testing.T) {
+	srv := exampleServer("sp", "sandboxprobe", nil)
+	srv.Sandbox = &config.Sandbox{Enabled: true, Runtime: "bwrap", NetworkAllow: []string{"example.com:443"}}
+	f := newFixture(t, srv)
+	g := startGateway(t, f)
+	if names := g.toolNames(t); len(names) != 0 {
+		t.Errorf("tools of a server whose sandbox cannot start: %v", names)
+	}
+	res, err := g.cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "sp__probe", Arguments: map[string]any{}})
+	if err == nil && !res.IsError {
+		t.Fatalf("a server whose sandbox cannot start answered: %q", resultText(res))
+	}
+	waitFor(t, 10*time.Second, "the start failure, naming runtime and fix, in the log", func() bool {
+		log := g.stderr.String()
+		return strings.Contains(log, "sandbox bwrap: a network allow-list cannot be enforced") && strings.Contains(log, "fix:")
+	})
 }

@@ -156,6 +156,8 @@ type Spec struct {
 	// over them. An error fails the start. The caller must register any
 	// secret it returns with Options.Redactor. Nil means none.
 	EnvFunc func(ctx context.Context) (map[string]string, error)
+	// Sandbox isolates and limits a stdio server; nil means neither.
+	Sandbox *Sandbox
 }
 
 // Options configures a [Pool]. The zero value is ready to use.

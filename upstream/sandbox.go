@@ -81,6 +81,10 @@ type Sandbox struct {
 	// "unshare_pid": false). False means a private pid namespace, whose
 	// /proc shows only the server's own processes.
 	SharePID bool
+	// Invalid, if set, is a problem of the configuration this sandbox was
+	// built from: the server fails to start with it, rather than run with
+	// less isolation than asked.
+	Invalid error
 }
 
 // DefaultImage is the container image docker and podman run when the

@@ -181,27 +181,63 @@ func (s *server) env(ctx context.Context) (map[string]string, error) {
 }
 
 // command builds the child of a stdio spec with the declared environment
-// declared and the transport that starts it.
+// declared and the transport that starts it. A sandbox or limits that cannot
+// be applied fail here with a *SandboxError: the server never runs without
+// them.
 func (s *server) command(declared map[string]string) (*cmdTransport, *proc, error) {
 	env := childEnv(runtime.GOOS, os.Environ(), declared)
-	path, err := lookPath(runtime.GOOS, s.spec.Command, lookupEnv(runtime.GOOS, env, "PATH"),
-		lookupEnv(runtime.GOOS, env, "PATHEXT"))
-	if err != nil {
-		return nil, nil, err
+	sb := s.spec.Sandbox
+	container := sb != nil && (sb.Runtime == RuntimeDocker || sb.Runtime == RuntimePodman)
+	path := s.spec.Command // a container's command is looked up in its image
+	if !container {
+		var err error
+		path, err = lookPath(runtime.GOOS, s.spec.Command, lookupEnv(runtime.GOOS, env, "PATH"),
+			lookupEnv(runtime.GOOS, env, "PATHEXT"))
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	supervised := runtime.GOOS == "linux" && len(s.pool.opts.Supervisor) > 0
+	inv := invocation{path: path, args: s.spec.Args, env: env}
+	var sargs supervisorArgs
+	if sb != nil {
+		if sb.Invalid != nil {
+			return nil, nil, &SandboxError{Runtime: or(sb.Runtime, "config"), Err: sb.Invalid,
+				Fix: "correct the server's sandbox block (config update-server-sandbox)"}
+		}
+		if !supervised && (sb.Runtime != RuntimeNone || sb.Limits != Limits{}) {
+			return nil, nil, &SandboxError{Runtime: or(sb.Runtime, "limits"),
+				Err: errors.New("sandboxes and limits need the gateway's upstream supervisor"), Fix: fixSupervisor}
+		}
+		// Container engines enforce the limits themselves.
+		if sb.Runtime != RuntimeDocker && sb.Runtime != RuntimePodman {
+			if err := checkLimits(sb.Limits); err != nil {
+				return nil, nil, err
+			}
+		}
+		var err error
+		inv, err = sandboxInvocation(sb, s.spec.Name, s.spec.Command, path, s.spec.Args, env, declared)
+		if err != nil {
+			return nil, nil, err
+		}
+		if inv.container == "" {
+			sargs.Limits = sb.Limits
+		}
+		sargs.engine, sargs.container = inv.engine, inv.container
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, nil, fmt.Errorf("stderr pipe: %w", err)
 	}
-	supervised := runtime.GOOS == "linux" && len(s.pool.opts.Supervisor) > 0
 	var cmd *exec.Cmd
 	if supervised {
 		sv := s.pool.opts.Supervisor
-		argv := append(append(slices.Clone(sv[1:]), path), s.spec.Args...)
+		argv := append(append(append(slices.Clone(sv[1:]), sargs.args()...), inv.path), inv.args...)
 		cmd = exec.Command(sv[0], argv...)
 	} else {
-		cmd = exec.Command(path, s.spec.Args...) // path has a separator: no second lookup
+		cmd = exec.Command(inv.path, inv.args...) // path has a separator: no second lookup
 	}
+	env = inv.env
 	cmd.Env = env
 	cmd.SysProcAttr = sysProcAttr(supervised)
 	// The child writes to a pipe of ours rather than through a copying

@@ -17,8 +17,9 @@ type supervisorArgs struct {
 	exec bool
 	// join lists cgroup.procs files this process writes itself into.
 	join []string
-	// name identifies the server in cgroup directory names.
-	name string
+	// engine and container name a container to remove once the upstream
+	// is gone (the engine's client may die without stopping it).
+	engine, container string
 }
 
 // limited reports whether any limit is set.
@@ -34,8 +35,8 @@ func (o *supervisorArgs) args() []string {
 	for _, j := range o.join {
 		a = append(a, "--join="+j)
 	}
-	if o.name != "" {
-		a = append(a, "--name="+o.name)
+	if o.container != "" {
+		a = append(a, "--engine="+o.engine, "--container="+o.container)
 	}
 	if o.MemoryBytes > 0 {
 		a = append(a, "--memory="+strconv.FormatInt(o.MemoryBytes, 10))
@@ -79,8 +80,10 @@ func parseSupervisorArgs(argv []string) (*supervisorArgs, []string, error) {
 			o.exec = true
 		case "join":
 			o.join = append(o.join, val)
-		case "name":
-			o.name = val
+		case "engine":
+			o.engine = val
+		case "container":
+			o.container = val
 		case "memory":
 			o.MemoryBytes, err = strconv.ParseInt(val, 10, 64)
 		case "cpus":

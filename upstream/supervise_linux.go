@@ -64,6 +64,9 @@ func Supervise(argv []string) int {
 		return 126
 	}
 	defer cleanup()
+	if opts.container != "" {
+		defer removeContainer(opts.engine, opts.container)
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	// Should this process be SIGKILLed, the upstream dies with it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

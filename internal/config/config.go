@@ -137,6 +137,9 @@ type Common struct {
 	// DefaultMaxMessageBytes (16 MiB). This key is an addition of this
 	// gateway.
 	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
+	// Sandbox holds the defaults of every server's sandbox; nil means no
+	// server is sandboxed unless its own entry says so.
+	Sandbox *SandboxDefaults `json:"sandbox,omitempty"`
 
 	kept extra
 }
@@ -309,6 +312,9 @@ type Server struct {
 	// common config's max_message_bytes. Zero means the common value. This
 	// key is an addition of this gateway.
 	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
+	// Sandbox isolates and limits a stdio server; nil means the common
+	// sandbox defaults decide (see EffectiveSandbox).
+	Sandbox *Sandbox `json:"sandbox,omitempty"`
 	// CreatedAt is a timestamp written by the CLI.
 	CreatedAt string `json:"created_at,omitempty"`
 	// UpdatedAt is a timestamp written by the CLI.

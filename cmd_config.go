@@ -44,6 +44,7 @@ func configCommand() *cli.Command {
 				DisableSliceFlagSeparator: true, Action: configAddServer},
 			{Name: "update-server", Usage: "change the given fields of a server", Flags: withRef(serverFlags(false)...),
 				DisableSliceFlagSeparator: true, Action: configUpdateServer},
+			configUpdateServerSandboxCommand(serverName),
 			{Name: "remove-server", Usage: "remove a server from an MCP config", Flags: withRef(serverName), Action: configRemoveServer},
 			{Name: "remove-all-servers", Usage: "remove every server of an MCP config", Flags: withRef(), Action: configRemoveAllServers},
 			{Name: "validate", Usage: "check an MCP config and report every problem", Flags: withRef(), Action: configValidate},
@@ -88,7 +89,8 @@ func serverFlags(add bool) []cli.Flag {
 	if add {
 		fs = append(fs,
 			&cli.StringFlag{Name: "input-guardrails-policy", Usage: "input policy JSON"},
-			&cli.StringFlag{Name: "output-guardrails-policy", Usage: "output policy JSON"})
+			&cli.StringFlag{Name: "output-guardrails-policy", Usage: "output policy JSON"},
+			sandboxPresetFlag)
 	}
 	return fs
 }
@@ -476,6 +478,11 @@ func configAddServer(_ context.Context, cmd *cli.Command) error {
 		s := &config.Server{Name: name, Tools: map[string]json.RawMessage{}, CreatedAt: timestamp()}
 		if err := applyServerFlags(cmd, s); err != nil {
 			return err
+		}
+		if p := cmd.String("sandbox"); p != "" && s.Config.Command != "" {
+			if s.Sandbox, err = sandboxPreset(p); err != nil {
+				return err
+			}
 		}
 		m.Servers = append(m.Servers, s)
 		cfgName = m.Name

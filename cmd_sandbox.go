@@ -1,7 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/upstream"
@@ -42,4 +49,140 @@ func sandboxSpec(s *config.Server, d *config.SandboxDefaults) *upstream.Sandbox 
 	out.Pids = sb.PidsLimit
 	out.NoFile = uint64(sb.NoFileLimit)
 	return out
+}
+
+// sandboxPresets are the sandbox blocks `add-server --sandbox PRESET` and
+// `config update-server-sandbox --preset PRESET` write.
+var sandboxPresets = map[string]func() *config.Sandbox{
+	// strict: the auto runtime, no network, limits a typical server fits in.
+	"strict": func() *config.Sandbox {
+		return &config.Sandbox{Enabled: true, Runtime: config.SandboxAuto, Network: "none", MemoryLimit: "1g",
+			CPULimit: "1.0", PidsLimit: 128, NoFileLimit: 1024}
+	},
+	// network: strict, but with the host's network (for servers that call
+	// an API).
+	"network": func() *config.Sandbox {
+		return &config.Sandbox{Enabled: true, Runtime: config.SandboxAuto, Network: "host", MemoryLimit: "1g",
+			CPULimit: "1.0", PidsLimit: 128, NoFileLimit: 1024}
+	},
+	// limits: no isolation, only the resource limits.
+	"limits": func() *config.Sandbox {
+		return &config.Sandbox{MemoryLimit: "1g", CPULimit: "1.0", PidsLimit: 128, NoFileLimit: 1024}
+	},
+}
+
+// sandboxPreset returns the block of the named preset ("off" is nil).
+func sandboxPreset(name string) (*config.Sandbox, error) {
+	if name == "off" {
+		return nil, nil
+	}
+	p, ok := sandboxPresets[name]
+	if !ok {
+		return nil, usageError("unknown sandbox preset %q; use %s or off", name,
+			strings.Join(slices.Sorted(maps.Keys(sandboxPresets)), ", "))
+	}
+	return p(), nil
+}
+
+// sandboxPresetFlag is add-server's --sandbox.
+var sandboxPresetFlag = &cli.StringFlag{Name: "sandbox",
+	Usage: "sandbox preset: strict (no network), network (host network), limits (resource limits only) or off"}
+
+// configUpdateServerSandboxCommand is `config update-server-sandbox`.
+func configUpdateServerSandboxCommand(serverName cli.Flag) *cli.Command {
+	return &cli.Command{
+		Name:  "update-server-sandbox",
+		Usage: "set a server's sandbox block (isolation and resource limits of a stdio server)",
+		Flags: append(append(configRefFlags(), jsonFlag), serverName,
+			&cli.StringFlag{Name: "preset", Usage: "strict, network, limits or off"},
+			&cli.StringFlag{Name: "sandbox", Usage: `sandbox JSON, e.g. {"enabled":true,"runtime":"bwrap","network":"none","pids_limit":64}`},
+			&cli.StringFlag{Name: "sandbox-file", Usage: "file holding the sandbox JSON"}),
+		Action: configUpdateServerSandbox,
+	}
+}
+
+func configUpdateServerSandbox(_ context.Context, cmd *cli.Command) error {
+	var sb *config.Sandbox
+	var parsed config.Sandbox
+	ok, err := readJSONFlag(cmd, "sandbox", "sandbox-file", &parsed)
+	if err != nil {
+		return err
+	}
+	switch preset := cmd.String("preset"); {
+	case ok && preset != "":
+		return usageError("give only one of --preset and --sandbox")
+	case ok:
+		sb = &parsed
+	case preset != "":
+		if sb, err = sandboxPreset(preset); err != nil {
+			return err
+		}
+	default:
+		return usageError("give a sandbox: --preset, --sandbox or --sandbox-file")
+	}
+	if sb != nil {
+		if problems := sb.Problems("sandbox"); len(problems) > 0 {
+			return usageError("%v", errors.Join(problems...))
+		}
+	}
+	var server string
+	err = updateAdminConfig(cmd, func(c *config.Config) error {
+		_, m, err := resolveConfig(cmd, c)
+		if err != nil {
+			return err
+		}
+		i, err := findServer(cmd, m)
+		if err != nil {
+			return err
+		}
+		s := m.Servers[i]
+		if s.Config.Command == "" && sb != nil {
+			return adminError("server %q is remote (a URL): only stdio servers can be sandboxed", s.Name)
+		}
+		s.Sandbox = sb
+		s.UpdatedAt, server = timestamp(), s.Name
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	what := "Removed the sandbox of"
+	if sb != nil {
+		what = "Updated the sandbox of"
+	}
+	return done(cmd, fmt.Sprintf("%s server %q", what, server), map[string]any{"server_name": server, "sandbox": sb})
+}
+
+// sandboxIssues returns a problem for every server whose sandbox block
+// does not parse.
+func sandboxIssues(c *config.Config) []string {
+	var out []string
+	for _, id := range slices.Sorted(maps.Keys(c.MCPConfigs)) {
+		m := c.MCPConfigs[id]
+		if m == nil {
+			continue
+		}
+		for _, s := range m.Servers {
+			if s == nil || s.Sandbox == nil {
+				continue
+			}
+			for _, p := range s.Sandbox.Problems(fmt.Sprintf("mcp config %q, server %q: sandbox", m.Name, s.Name)) {
+				out = append(out, p.Error())
+			}
+		}
+	}
+	return out
+}
+
+// mechanismRows renders health-check's sandbox table.
+func mechanismRows(ms []upstream.Mechanism) [][]string {
+	rows := make([][]string, 0, len(ms))
+	for _, m := range ms {
+		works := "no"
+		if m.OK {
+			works = "yes"
+		}
+		rows = append(rows, []string{m.Name, works, m.Detail})
+	}
+	return rows
 }

@@ -15,6 +15,7 @@ import (
 
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/upstream"
 )
 
 // backupVersion is the version of the file "system backup" writes, the
@@ -47,6 +48,9 @@ type healthReport struct {
 	Issues   []string       `json:"issues"`
 	Warnings []string       `json:"warnings"`
 	Stats    map[string]int `json:"stats"`
+	// Sandbox says which sandbox runtimes and containment mechanisms work
+	// on this machine.
+	Sandbox []upstream.Mechanism `json:"sandbox"`
 }
 
 func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
@@ -133,6 +137,8 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 	}
 	r.Stats = map[string]int{"mcp_configs": len(c.MCPConfigs), "servers": servers, "projects": len(c.Projects),
 		"users": len(c.Users), "api_keys": len(c.APIKeys), "disabled_api_keys": disabled, "plaintext_api_keys": plain}
+	r.Issues = append(r.Issues, sandboxIssues(c)...)
+	r.Sandbox = upstream.Mechanisms()
 	r.Healthy = len(r.Issues) == 0
 	err = out(cmd, r, func(w io.Writer) error {
 		status := "healthy"
@@ -151,7 +157,11 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 			t = append(t, []string{k, fmt.Sprint(r.Stats[k])})
 		}
 		fmt.Fprintln(w)
-		return printTable(w, []string{"STAT", "COUNT"}, t)
+		if err := printTable(w, []string{"STAT", "COUNT"}, t); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		return printTable(w, []string{"SANDBOX", "WORKS", "DETAIL"}, mechanismRows(r.Sandbox))
 	})
 	if err != nil {
 		return err

@@ -98,11 +98,11 @@ func or(a, b string) string {
 // works here.
 type Mechanism struct {
 	// Name is the runtime or mechanism ("bwrap", "limit pids", …).
-	Name string
+	Name string `json:"name"`
 	// OK is true when it works.
-	OK bool
+	OK bool `json:"ok"`
 	// Detail says how it works, or why not.
-	Detail string
+	Detail string `json:"detail"`
 }
 
 // engineProblem says why a container engine cannot run containers here,

@@ -16,7 +16,7 @@ const sandboxPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 // bwrapSystemDirs are the system directories a bwrap sandbox sees,
 // read-only; a symlink (merged /usr) is recreated as a symlink.
-var bwrapSystemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt"}
+var bwrapSystemDirs = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}
 
 // bwrapEtc are the files and directories of /etc a server needs to run
 // programs, resolve users and check TLS certificates. Nothing else of /etc
@@ -77,11 +77,13 @@ func bwrapCommand(sb *Sandbox, path string, args []string, declared map[string]s
 	if isolated {
 		a = append(a, "--unshare-net")
 	}
+	var bound []string // real directories bound, which cover what lies under them
 	for _, d := range bwrapSystemDirs {
 		if target, ok := isLink(d); ok {
 			a = append(a, "--symlink", target, d)
 		} else if exists(d) {
 			a = append(a, "--ro-bind", d, d)
+			bound = append(bound, d)
 		}
 	}
 	etc := bwrapEtc
@@ -98,7 +100,7 @@ func bwrapCommand(sb *Sandbox, path string, args []string, declared map[string]s
 	// The program's own install (a gateway binary in a build directory, a
 	// node under ~/.nvm), unless the system directories hold it already.
 	env := map[string]string{}
-	if dir := installDir(path); dir != "" && !underAny(dir, bwrapSystemDirs) {
+	if dir := installDir(path); dir != "" && !underAny(dir, bound) {
 		a = append(a, "--ro-bind", dir, dir)
 	}
 	if hostHome != "" {

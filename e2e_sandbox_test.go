@@ -281,3 +281,65 @@ func TestE2ESandboxFailsClosed(t *testing.T) {
 		return strings.Contains(log, "sandbox bwrap: a network allow-list cannot be enforced") && strings.Contains(log, "fix:")
 	})
 }
+
+// TestE2ELimitsWithoutSandbox: resource limits hold for a server that is
+// not sandboxed: its fork bomb stops at pids_limit though the gateway runs
+// as root, while it still sees the host (it is not isolated).
+func TestE2ELimitsWithoutSandbox(t *testing.T) {
+	t.Parallel()
+	const forks, pidsLimit = 100, 40
+	srv := exampleServer("sp", "sandboxprobe", nil)
+	srv.Sandbox = &config.Sandbox{PidsLimit: pidsLimit, NoFileLimit: 256}
+	f := newFixture(t, srv)
+	g := startGateway(t, f)
+	res := g.call(t, "sp__probe", map[string]any{"fork": forks})
+	var r probeReport
+	if err := json.Unmarshal([]byte(resultText(res)), &r); err != nil || res.IsError {
+		t.Fatalf("probe report %q: %v", resultText(res), err)
+	}
+	if r.Forked >= pidsLimit || r.ForkErr == "" {
+		t.Errorf("unsandboxed server with pids_limit %d started %d of %d processes (%s)", pidsLimit, r.Forked, forks, r.ForkErr)
+	}
+	if r.Procs <= 5 {
+		t.Errorf("an unsandboxed server sees only %d processes: it was isolated", r.Procs)
+	}
+}
+
+// TestE2EContainerSandbox runs the echo example in a docker or podman
+// container (the gateway binary bound read-only) and checks that the
+// container is gone once the gateway is SIGKILLed. It needs a running
+// engine; where none answers it is skipped with the reason.
+func TestE2EContainerSandbox(t *testing.T) {
+	for _, engine := range []string{"docker", "podman"} {
+		t.Run(engine, func(t *testing.T) {
+			t.Parallel()
+			path, err := exec.LookPath(engine)
+			if err != nil {
+				t.Skipf("%s is not installed", engine)
+			}
+			if out, err := exec.Command(path, "version", "--format", "{{.Server.Version}}").CombinedOutput(); err != nil {
+				t.Skipf("no %s engine answers here (only the client is installed): %s", engine, strings.TrimSpace(string(out)))
+			}
+			srv := exampleServer("echo_server", "echo", nil)
+			srv.Sandbox = &config.Sandbox{Enabled: true, Runtime: engine, PidsLimit: 64, MemoryLimit: "256m",
+				ExtraROBinds: []string{filepath.Dir(gatewayBin)}}
+			f := newFixture(t, srv)
+			g := startGateway(t, f)
+			if got := resultText(g.call(t, "echo_server__echo", map[string]any{"message": "contained"})); got != "contained" {
+				t.Fatalf("echo in a container = %q", got)
+			}
+			label := "label=secure-mcp-gateway.gateway-pid=" + itoa(g.cmd.Process.Pid)
+			containers := func() string {
+				out, _ := exec.Command(path, "ps", "-aq", "--filter", label).Output()
+				return strings.TrimSpace(string(out))
+			}
+			if containers() == "" {
+				t.Fatal("no labelled container runs the server")
+			}
+			if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 30*time.Second, "the container to be removed", func() bool { return containers() == "" })
+		})
+	}
+}

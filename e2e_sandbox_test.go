@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/upstream"
 )
 
 // pgrpOf returns the process group of pid from /proc, or -1.
@@ -340,6 +342,86 @@ func TestE2EContainerSandbox(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitFor(t, 30*time.Second, "the container to be removed", func() bool { return containers() == "" })
+		})
+	}
+}
+
+// treeRSS returns the summed resident set, in bytes, of every descendant
+// of pid.
+func treeRSS(pid int) int64 {
+	entries, _ := os.ReadDir("/proc")
+	parent := map[int]int{}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+		if len(f) > 2 {
+			parent[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	var total int64
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q != pid {
+				continue
+			}
+			b, _ := os.ReadFile("/proc/" + itoa(p) + "/status")
+			for line := range strings.Lines(string(b)) {
+				if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+					kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+					total += kb << 10
+				}
+			}
+			break
+		}
+	}
+	return total
+}
+
+// BenchmarkSandboxStart measures starting the echo example and completing
+// its initialize handshake, then closing it, per runtime: direct (under the
+// supervisor), with cgroup limits, and under bwrap with limits. It reports
+// the resident memory of the whole upstream tree (supervisor, bwrap, server)
+// once it runs.
+func BenchmarkSandboxStart(b *testing.B) {
+	limits := upstream.Limits{Pids: 64, MemoryBytes: 512 << 20, NoFile: 1024}
+	cases := []struct {
+		name string
+		sb   *upstream.Sandbox
+	}{
+		{"none", nil},
+		{"limits", &upstream.Sandbox{Limits: limits}},
+		{"bwrap", &upstream.Sandbox{Runtime: upstream.RuntimeBwrap}},
+		{"bwrap+limits", &upstream.Sandbox{Runtime: upstream.RuntimeBwrap, Limits: limits}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			if c.sb != nil && c.sb.Runtime == upstream.RuntimeBwrap {
+				if _, err := exec.LookPath("bwrap"); err != nil {
+					b.Skip("bwrap is not installed")
+				}
+			}
+			spec := upstream.Spec{Name: "echo", Command: gatewayBin, Args: []string{"example-server", "echo"},
+				Env: map[string]string{"GORACE": "atexit_sleep_ms=0"}, Sandbox: c.sb}
+			var rss int64
+			for b.Loop() {
+				p := upstream.NewPool([]upstream.Spec{spec}, &upstream.Options{Supervisor: []string{gatewayBin, "upstream-supervisor"}})
+				if _, err := p.Session(context.Background(), "echo"); err != nil {
+					b.Fatal(err)
+				}
+				rss = max(rss, treeRSS(os.Getpid()))
+				if err := p.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(rss)/(1<<20), "MiB-RSS")
 		})
 	}
 }

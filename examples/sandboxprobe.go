@@ -39,6 +39,7 @@ type escapeOut struct {
 	Setsid int `json:"setsid" jsonschema:"pid of a child that called setsid(), still this server's child"`
 	Orphan int `json:"orphan" jsonschema:"pid of a setsid() grandchild whose parent has exited"`
 	PGID   int `json:"pgid" jsonschema:"this server's own process group, which both have left"`
+	PID    int `json:"pid" jsonschema:"this server's own pid"`
 }
 
 // newSandboxProbe is a hostile server that does on the machine what a
@@ -129,6 +130,6 @@ func sandboxEscape(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallTo
 	if err != nil {
 		return nil, escapeOut{}, fmt.Errorf("escape: %w", err)
 	}
-	out := escapeOut{Setsid: setsid, Orphan: orphan, PGID: processGroup()}
+	out := escapeOut{Setsid: setsid, Orphan: orphan, PGID: processGroup(), PID: os.Getpid()}
 	return textResult(fmt.Sprintf("setsid=%d orphan=%d", setsid, orphan)), out, nil
 }

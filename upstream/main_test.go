@@ -33,6 +33,10 @@ const (
 // TestMain runs an example server when re-executed by a test as an upstream
 // child (the go-sdk's own trick), and the tests otherwise.
 func TestMain(m *testing.M) {
+	// Re-executed as the upstream supervisor (see supervisorArgv).
+	if len(os.Args) > 1 && os.Args[1] == "upstream-supervisor" {
+		os.Exit(upstream.Supervise(os.Args[2:]))
+	}
 	if name := os.Getenv(envExample); name != "" {
 		os.Exit(runChild(name))
 	}

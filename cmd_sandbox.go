@@ -153,25 +153,77 @@ func configUpdateServerSandbox(_ context.Context, cmd *cli.Command) error {
 	return done(cmd, fmt.Sprintf("%s server %q", what, server), map[string]any{"server_name": server, "sandbox": sb})
 }
 
-// sandboxIssues returns a problem for every server whose sandbox block
-// does not parse.
-func sandboxIssues(c *config.Config) []string {
-	var out []string
+// sandboxCheckFlag is health-check's --sandbox.
+var sandboxCheckFlag = &cli.BoolFlag{Name: "sandbox",
+	Usage: "report which sandbox runtimes and limit mechanisms work here (always, when a server has a sandbox)"}
+
+// sandboxHealth returns a problem for every server whose sandbox block does
+// not parse or needs a runtime or limit mechanism that does not work here,
+// and, when all is set or a server has a sandbox or limits, which runtimes
+// and mechanisms work here.
+func sandboxHealth(c *config.Config, all bool) ([]string, []upstream.Mechanism) {
+	type use struct {
+		where string
+		sb    *config.Sandbox
+	}
+	var issues []string
+	var uses []use
 	for _, id := range slices.Sorted(maps.Keys(c.MCPConfigs)) {
 		m := c.MCPConfigs[id]
 		if m == nil {
 			continue
 		}
 		for _, s := range m.Servers {
-			if s == nil || s.Sandbox == nil {
+			if s == nil || s.Config.Command == "" {
 				continue
 			}
-			for _, p := range s.Sandbox.Problems(fmt.Sprintf("mcp config %q, server %q: sandbox", m.Name, s.Name)) {
-				out = append(out, p.Error())
+			where := fmt.Sprintf("mcp config %q, server %q: sandbox", m.Name, s.Name)
+			if s.Sandbox != nil {
+				for _, p := range s.Sandbox.Problems(where) {
+					issues = append(issues, p.Error())
+				}
+			}
+			if sb := config.EffectiveSandbox(s, c.Common.Sandbox); sb != nil {
+				uses = append(uses, use{where, sb})
 			}
 		}
 	}
-	return out
+	if !all && len(uses) == 0 {
+		return issues, nil
+	}
+	mechs := upstream.Mechanisms()
+	works := map[string]bool{}
+	for _, m := range mechs {
+		works[m.Name] = m.OK
+	}
+	for _, u := range uses {
+		need := []string{}
+		switch rt := u.sb.Runtime; {
+		case !u.sb.Enabled:
+		case rt == config.SandboxAuto:
+			if !works["bwrap"] && !works["podman"] && !works["docker"] {
+				need = append(need, "bwrap, podman or docker")
+			}
+		default:
+			if !works[rt] {
+				need = append(need, rt)
+			}
+		}
+		container := u.sb.Enabled && (u.sb.Runtime == config.SandboxDocker || u.sb.Runtime == config.SandboxPodman)
+		for _, l := range []struct {
+			set  bool
+			name string
+		}{{u.sb.PidsLimit > 0, "limit pids"}, {u.sb.MemoryLimit != "", "limit memory"}, {u.sb.CPULimit != "", "limit cpu"}} {
+			if l.set && !container && !works[l.name] {
+				need = append(need, l.name)
+			}
+		}
+		if len(need) > 0 {
+			issues = append(issues, fmt.Sprintf("%s needs %s, which does not work here; the server will not start "+
+				"(see the sandbox table, and docs/SANDBOX.md)", u.where, strings.Join(need, ", ")))
+		}
+	}
+	return issues, mechs
 }
 
 // mechanismRows renders health-check's sandbox table.

@@ -29,7 +29,7 @@ func systemCommand() *cli.Command {
 		Usage: "check, back up, restore, reset the config file, and hash legacy keys",
 		Commands: []*cli.Command{
 			{Name: "health-check", Usage: "report broken references, duplicates and plaintext keys (exit 1 on issues)",
-				Flags: []cli.Flag{jsonFlag}, Action: systemHealthCheck},
+				Flags: []cli.Flag{jsonFlag, sandboxCheckFlag}, Action: systemHealthCheck},
 			{Name: "backup", Usage: "write the whole config to a backup file", Flags: []cli.Flag{jsonFlag,
 				&cli.StringFlag{Name: "output-file", Usage: "file to write (mode 0600)"}}, Action: systemBackup},
 			{Name: "restore", Usage: "replace the config with a backup file (the current one is backed up first)", Flags: []cli.Flag{jsonFlag,
@@ -49,8 +49,9 @@ type healthReport struct {
 	Warnings []string       `json:"warnings"`
 	Stats    map[string]int `json:"stats"`
 	// Sandbox says which sandbox runtimes and containment mechanisms work
-	// on this machine.
-	Sandbox []upstream.Mechanism `json:"sandbox"`
+	// on this machine; present with --sandbox or when a server has a
+	// sandbox or limits.
+	Sandbox []upstream.Mechanism `json:"sandbox,omitempty"`
 }
 
 func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
@@ -137,8 +138,8 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 	}
 	r.Stats = map[string]int{"mcp_configs": len(c.MCPConfigs), "servers": servers, "projects": len(c.Projects),
 		"users": len(c.Users), "api_keys": len(c.APIKeys), "disabled_api_keys": disabled, "plaintext_api_keys": plain}
-	r.Issues = append(r.Issues, sandboxIssues(c)...)
-	r.Sandbox = upstream.Mechanisms()
+	sbIssues, mechs := sandboxHealth(c, cmd.Bool(sandboxCheckFlag.Name))
+	r.Issues, r.Sandbox = append(r.Issues, sbIssues...), mechs
 	r.Healthy = len(r.Issues) == 0
 	err = out(cmd, r, func(w io.Writer) error {
 		status := "healthy"
@@ -157,7 +158,7 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 			t = append(t, []string{k, fmt.Sprint(r.Stats[k])})
 		}
 		fmt.Fprintln(w)
-		if err := printTable(w, []string{"STAT", "COUNT"}, t); err != nil {
+		if err := printTable(w, []string{"STAT", "COUNT"}, t); err != nil || len(r.Sandbox) == 0 {
 			return err
 		}
 		fmt.Fprintln(w)

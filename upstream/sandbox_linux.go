@@ -54,7 +54,8 @@ func checkLimits(l Limits) error {
 
 // processAlive reports whether pid runs.
 func processAlive(pid int) bool {
-	return syscall.Kill(pid, 0) == nil || errors.Is(syscall.Kill(pid, 0), syscall.EPERM)
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Mechanisms reports which sandbox runtimes and containment mechanisms work

@@ -187,6 +187,19 @@ func (s *server) env(ctx context.Context) (map[string]string, error) {
 func (s *server) command(declared map[string]string) (*cmdTransport, *proc, error) {
 	env := childEnv(runtime.GOOS, os.Environ(), declared)
 	sb := s.spec.Sandbox
+	if sb != nil {
+		if sb.Invalid != nil {
+			return nil, nil, &SandboxError{Runtime: or(sb.Runtime, "config"), Err: sb.Invalid,
+				Fix: "correct the server's sandbox block (config update-server-sandbox)"}
+		}
+		rt, err := resolveRuntime(sb)
+		if err != nil {
+			return nil, nil, err
+		}
+		resolved := *sb
+		resolved.Runtime = rt
+		sb = &resolved
+	}
 	container := sb != nil && (sb.Runtime == RuntimeDocker || sb.Runtime == RuntimePodman)
 	path := s.spec.Command // a container's command is looked up in its image
 	if !container {
@@ -201,16 +214,13 @@ func (s *server) command(declared map[string]string) (*cmdTransport, *proc, erro
 	inv := invocation{path: path, args: s.spec.Args, env: env}
 	var sargs supervisorArgs
 	if sb != nil {
-		if sb.Invalid != nil {
-			return nil, nil, &SandboxError{Runtime: or(sb.Runtime, "config"), Err: sb.Invalid,
-				Fix: "correct the server's sandbox block (config update-server-sandbox)"}
-		}
-		if !supervised && (sb.Runtime != RuntimeNone || sb.Limits != Limits{}) {
-			return nil, nil, &SandboxError{Runtime: or(sb.Runtime, "limits"),
-				Err: errors.New("sandboxes and limits need the gateway's upstream supervisor"), Fix: fixSupervisor}
-		}
-		// Container engines enforce the limits themselves.
-		if sb.Runtime != RuntimeDocker && sb.Runtime != RuntimePodman {
+		// Container engines enforce the limits themselves, and run anywhere;
+		// bwrap and the limits need the Linux supervisor.
+		if !container {
+			if !supervised && (sb.Runtime != RuntimeNone || sb.Limits != Limits{}) {
+				return nil, nil, &SandboxError{Runtime: or(sb.Runtime, "limits"),
+					Err: errors.New("sandboxes and limits need the gateway's upstream supervisor"), Fix: fixSupervisor}
+			}
 			if err := checkLimits(sb.Limits); err != nil {
 				return nil, nil, err
 			}
@@ -220,7 +230,7 @@ func (s *server) command(declared map[string]string) (*cmdTransport, *proc, erro
 		if err != nil {
 			return nil, nil, err
 		}
-		if inv.container == "" {
+		if !container {
 			sargs.Limits = sb.Limits
 		}
 		sargs.engine, sargs.container = inv.engine, inv.container
@@ -246,6 +256,8 @@ func (s *server) command(declared map[string]string) (*cmdTransport, *proc, erro
 	cmd.Stderr = w
 	pr := &proc{
 		supervised: supervised,
+		engine:     inv.engine,
+		container:  inv.container,
 		stderr:     r,
 		stderrDone: make(chan struct{}),
 	}
@@ -350,6 +362,9 @@ type proc struct {
 	p          *os.Process
 	killed     bool
 	supervised bool // p is the upstream supervisor, which kills its own subtree
+	// engine and container name the container of a docker or podman
+	// sandbox, removed at teardown unless a supervisor does it.
+	engine, container string
 
 	stderr       *os.File // read end
 	stderrDone   chan struct{}
@@ -403,6 +418,9 @@ func (pr *proc) teardown() {
 	}
 	pr.teardownOnce.Do(func() {
 		pr.kill()
+		if pr.container != "" && !pr.supervised {
+			removeContainer(pr.engine, pr.container)
+		}
 		t := time.NewTimer(stderrDrainTimeout)
 		defer t.Stop()
 		select {

@@ -100,7 +100,7 @@ func bwrapCommand(sb *Sandbox, path string, args []string, declared map[string]s
 	// The program's own install (a gateway binary in a build directory, a
 	// node under ~/.nvm), unless the system directories hold it already.
 	env := map[string]string{}
-	if dir := installDir(path); dir != "" && !underAny(dir, bound) {
+	if dir := installGrant(path, hostHome); !underAny(dir, bound) {
 		a = append(a, "--ro-bind", dir, dir)
 	}
 	if hostHome != "" {
@@ -136,18 +136,36 @@ func bwrapCommand(sb *Sandbox, path string, args []string, declared map[string]s
 	return bwrapInvocation{args: a, env: sortedEnv(env)}
 }
 
-// installDir returns the directory to grant for the program at path: the
-// install prefix when the program sits in a bin directory (node's lib
-// beside its bin), else the program's directory.
-func installDir(path string) string {
+// installGrant returns what to grant, read-only, for the program at path:
+// the install prefix when the program sits in a bin directory (node's lib
+// beside its bin), else the program's directory, else the program alone;
+// the first that does not expose the home or a shared directory (a program
+// in ~/bin must not grant ~, one in /tmp must not grant /tmp).
+func installGrant(path, hostHome string) string {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
 	dir := filepath.Dir(path)
+	var candidates []string
 	if filepath.Base(dir) == "bin" {
-		return filepath.Dir(dir)
+		candidates = append(candidates, filepath.Dir(dir))
 	}
-	return dir
+	for _, c := range append(candidates, dir) {
+		if grantable(c, hostHome) {
+			return c
+		}
+	}
+	return path
+}
+
+// grantable reports whether directory p may be granted whole: it is not a
+// shared top-level directory, nor the home or a directory above it.
+func grantable(p, hostHome string) bool {
+	switch p {
+	case "/", "/tmp", "/var", "/var/tmp", "/dev", "/dev/shm", "/run", "/home", "/root", "/etc", "/srv", "/mnt", "/media":
+		return false
+	}
+	return hostHome == "" || p != hostHome && !strings.HasPrefix(hostHome, p+"/")
 }
 
 // underAny reports whether p is one of dirs or lies under one of them.

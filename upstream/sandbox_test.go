@@ -115,6 +115,39 @@ func TestBwrapCommand(t *testing.T) {
 	}
 }
 
+// TestBwrapInstallGrant: the program's install is granted, but never in a
+// way that exposes the home or a shared directory such as /tmp.
+func TestBwrapInstallGrant(t *testing.T) {
+	exists, isLink := machine()
+	tests := []struct{ program, want string }{
+		{"/opt/node/bin/node", "/opt/node"},
+		{"/home/u/.nvm/versions/node/v20/bin/node", "/home/u/.nvm/versions/node/v20"},
+		{"/home/u/bin/server", "/home/u/bin"}, // not /home/u
+		{"/home/u/server", "/home/u/server"},  // not the home
+		{"/tmp/server", "/tmp/server"},        // not /tmp
+		{"/tmp/build-1/server", "/tmp/build-1"},
+		{"/server", "/server"},        // not /
+		{"/usr/local/bin/server", ""}, // under /usr, already visible
+	}
+	for _, tt := range tests {
+		inv := bwrapCommand(&Sandbox{Runtime: RuntimeBwrap}, tt.program, nil, nil, "/home/u", "", exists, isLink)
+		ro := pairs(inv.args, "--ro-bind")
+		var got []string
+		for _, p := range ro {
+			if p != "/usr" {
+				got = append(got, p)
+			}
+		}
+		want := []string{tt.want}
+		if tt.want == "" {
+			want = nil
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: granted %v, want %v", tt.program, got, want)
+		}
+	}
+}
+
 func TestContainerCommand(t *testing.T) {
 	sb := &Sandbox{Runtime: RuntimeDocker, ReadOnly: true, Limits: Limits{MemoryBytes: 512 << 20, CPUs: 1.5, Pids: 64, NoFile: 1024},
 		AllowedEnv: []string{"API_TOKEN"}, ROBinds: []string{"/data"}, RWBinds: []string{"/out"}}

@@ -99,7 +99,7 @@ func runTry(ctx context.Context, cmd *cli.Command) error {
 	}
 	fmt.Fprintf(w, "5. The same gateway with a wrong key exits %d before starting anything; stdout had %d bytes; stderr:\n   %s\n",
 		ee.ExitCode(), badOut.Len(), strings.TrimSpace(badErr.String()))
-	return nil
+	return trySandbox(ctx, w, exe, dir)
 }
 
 // cleanEnv is the current environment without any gateway credentials.

@@ -425,3 +425,30 @@ func BenchmarkSandboxStart(b *testing.B) {
 		})
 	}
 }
+
+// TestTryShowsSandbox: the last step of `try` shows the hostile probe
+// reading the fake home's canaries unsandboxed and not under bwrap.
+func TestTryShowsSandbox(t *testing.T) {
+	requireBwrap(t)
+	t.Parallel()
+	cmd := exec.Command(gatewayBin, "try")
+	cmd.Env = gatewayEnv()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("try: %v\n%s", err, out)
+	}
+	// "read ~/.ssh/id_rsa  READ  no such file or directory": the
+	// unsandboxed column, then the bwrap one.
+	rows := map[string][2]string{}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) >= 4 && f[0] == "read" {
+			rows[f[1]] = [2]string{f[2], strings.Join(f[3:], " ")}
+		}
+	}
+	for _, file := range []string{"~/.ssh/id_rsa", "~/.aws/credentials"} {
+		if got := rows[file]; got[0] != "READ" || got[1] == "READ" || got[1] == "" {
+			t.Errorf("read %s: unsandboxed %q, bwrap %q; want READ, then a refusal\n%s", file, got[0], got[1], out)
+		}
+	}
+}

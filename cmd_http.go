@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
@@ -26,6 +26,7 @@ import (
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/wire"
 )
 
 // Defaults of the HTTP mode's flags.
@@ -198,6 +199,13 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
 		return
 	}
+	var first jsonrpc.Message // the POST body's message, once strictly parsed
+	if r.Method == http.MethodPost {
+		var ok bool
+		if first, ok = h.strictBody(w, r); !ok {
+			return
+		}
+	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
 		h.mu.Lock()
 		s, ok := h.sessions[id]
@@ -231,16 +239,7 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 		// Only initialize opens a session; anything else without a session
 		// id (a draft-protocol server/discover probe, say) is refused here,
 		// before a gateway with its upstream pool is made for it.
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-		if err != nil {
-			http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var msg struct {
-			Method string `json:"method"`
-		}
-		if json.Unmarshal(body, &msg) != nil || msg.Method != "initialize" {
+		if req, ok := first.(*jsonrpc.Request); !ok || req.Method != "initialize" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id; a session starts with initialize"}}`)
@@ -277,6 +276,31 @@ func (h *httpGateway) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), ctxKey{}, &pending{principal: principal})
 	h.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// strictBody reads a POST body (up to the body cap) and holds it to the
+// same strict parse as a stdio line (internal/wire): one JSON-RPC message,
+// UTF-8, no duplicate keys, bounded depth, an id that comes back exactly
+// as sent; a JSON-RPC batch is refused, as on stdio, so that every message
+// is guarded and rate-limited alone. A refused body is answered 400 with a
+// JSON-RPC error naming the cause (never quoting the body) and ok is false;
+// otherwise r.Body is rewound for the SDK and the message is returned.
+func (h *httpGateway) strictBody(w http.ResponseWriter, r *http.Request) (msg jsonrpc.Message, ok bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	if err != nil {
+		http.Error(w, "Request Entity Too Large", http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	m, code, why, id, _ := wire.Parse(bytes.TrimSpace(body), 0)
+	if code != 0 {
+		h.log.Warn().Str("remote", r.RemoteAddr).Int("bytes", len(body)).Str("reason", why).Msg("client message refused")
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write(wire.ErrorReply(id, code, why))
+		return nil, false
+	}
+	return m, true
 }
 
 // release gives back one of fp's session slots and its procs upstream

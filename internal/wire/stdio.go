@@ -138,6 +138,15 @@ func Inspect(line []byte, maxDepth int) (code int, msg string, id json.RawMessag
 	return code, msg, id, notify
 }
 
+// Parse checks one message as Inspect does and, when it is acceptable
+// (code 0), returns it decoded from the same scan; the HTTP transport reads
+// a POST body through it so that both transports accept exactly the same
+// messages.
+func Parse(line []byte, maxDepth int) (m jsonrpc.Message, code int, msg string, id json.RawMessage, notify bool) {
+	var s scanner
+	return s.parse(line, maxDepth)
+}
+
 // parse checks one line as Inspect does and, when it is acceptable, returns
 // it as a JSON-RPC message built from the scan's top-level members, without
 // decoding the line again. A request's params are a slice of line.
@@ -230,8 +239,17 @@ func unquote(raw []byte) (string, bool) {
 	return v, true
 }
 
+// MaxExactID is the largest magnitude of a numeric request id the gateway
+// accepts: the go-sdk decodes a numeric id through float64 (exact up to
+// 2^53) into an int64 and writes it back as an integer, so only integers
+// of this range come back exactly as sent (JavaScript's safe integers).
+const MaxExactID = 1<<53 - 1
+
 // makeID converts a raw id (absent, a string or a number) into a JSON-RPC
-// id the way the go-sdk's own decoder does: numbers through float64.
+// id. A numeric id is accepted only when it comes back exactly as sent: an
+// integer literal (no fraction, no exponent, not -0) of magnitude at most
+// MaxExactID. Any other number (1.5, 1e3, 2^63) is refused with an error
+// rather than answered under an altered id.
 func makeID(raw []byte) (jsonrpc.ID, error) {
 	if raw == nil {
 		return jsonrpc.MakeID(nil)
@@ -239,11 +257,11 @@ func makeID(raw []byte) (jsonrpc.ID, error) {
 	if v, ok := unquote(raw); ok {
 		return jsonrpc.MakeID(v)
 	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil {
-		return jsonrpc.ID{}, fmt.Errorf("id %s is not a number a float64 holds", raw)
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil || n > MaxExactID || n < -MaxExactID || string(raw) == "-0" {
+		return jsonrpc.ID{}, fmt.Errorf("id %s cannot be answered exactly as sent: use a string or an integer from -%d to %d without fraction or exponent", raw, int64(MaxExactID), int64(MaxExactID))
 	}
-	return jsonrpc.MakeID(f)
+	return jsonrpc.MakeID(float64(n))
 }
 
 // validID reports whether raw is a JSON-RPC id: a string or a number. raw
@@ -259,26 +277,31 @@ func validID(raw json.RawMessage) bool {
 
 // reply writes a JSON-RPC error response; a nil id is answered as null.
 func (f *Filter) reply(id json.RawMessage, code int, msg string) {
+	if _, err := f.w.Write(append(ErrorReply(id, code, msg), '\n')); err != nil {
+		f.log.Debug().Err(err).Msg("write error response")
+	}
+}
+
+// ErrorReply returns the JSON-RPC error response to a refused message: id
+// is the raw id to answer under (nil is answered as null), msg the reason
+// Inspect gave.
+func ErrorReply(id json.RawMessage, code int, msg string) []byte {
 	if id == nil {
 		id = json.RawMessage("null")
+	}
+	type wireErr struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
 	}
 	b, err := json.Marshal(struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
-		Error   struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}{JSONRPC: "2.0", ID: id, Error: struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}{code, msg}})
-	if err != nil {
-		return
+		Error   wireErr         `json:"error"`
+	}{JSONRPC: "2.0", ID: id, Error: wireErr{code, msg}})
+	if err != nil { // id came from a scan that accepted it
+		return []byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request"}}`)
 	}
-	if _, err := f.w.Write(append(b, '\n')); err != nil {
-		f.log.Debug().Err(err).Msg("write error response")
-	}
+	return b
 }
 
 // LockedWriter serialises whole-message writes of the MCP session and of a

@@ -355,3 +355,67 @@ func TestInspectReasonQuotesNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestIDRoundTrip: every id is answered exactly as it was sent, or the
+// request is refused with an error under that same id; none is altered or
+// left unanswered.
+func TestIDRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		id     string
+		accept bool
+	}{
+		{`1`, true},
+		{`0`, true},
+		{`-42`, true},
+		{`9007199254740991`, true},
+		{`-9007199254740991`, true},
+		{`"abc"`, true},
+		{`"1.5"`, true},
+		{`""`, true},
+		{`1.5`, false},
+		{`1.0`, false},
+		{`1e3`, false},
+		{`-0`, false},
+		{`9007199254740993`, false},
+		{`9223372036854775807`, false},
+		{`9223372036854775808`, false},
+		{`18446744073709551616`, false},
+		{`-9223372036854775809`, false},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			var out bytes.Buffer
+			tr := Stdio(io.NopCloser(strings.NewReader(`{"jsonrpc":"2.0","id":`+tc.id+`,"method":"ping"}`+"\n")), &out, nil)
+			c, err := tr.Connect(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			msg, err := c.Read(context.Background())
+			if tc.accept {
+				if err != nil {
+					t.Fatalf("read: %v (reply %q)", err, out.String())
+				}
+				if err := c.Write(context.Background(), &jsonrpc.Response{ID: msg.(*jsonrpc.Request).ID, Result: json.RawMessage(`{}`)}); err != nil {
+					t.Fatal(err)
+				}
+			} else if err == nil {
+				t.Fatalf("accepted id %s as %v", tc.id, msg.(*jsonrpc.Request).ID.Raw())
+			}
+			var reply struct {
+				ID    json.RawMessage `json:"id"`
+				Error *struct {
+					Code int `json:"code"`
+				} `json:"error"`
+			}
+			if err := json.Unmarshal(out.Bytes(), &reply); err != nil {
+				t.Fatalf("reply %q: %v", out.String(), err)
+			}
+			if string(reply.ID) != tc.id {
+				t.Errorf("answered under id %s, sent %s", reply.ID, tc.id)
+			}
+			if got := reply.Error != nil; got == tc.accept {
+				t.Errorf("error reply = %v, want %v (%q)", got, !tc.accept, out.String())
+			}
+		})
+	}
+}

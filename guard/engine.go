@@ -231,7 +231,7 @@ func (e *Engine) logFindings(server, tool, stage string, texts []string, fs []Fi
 		if f.Start >= 0 && f.End <= len(texts[0]) {
 			fp = e.fingerprint(texts[0][f.Start:f.End])
 		}
-		ev.Str("server", server).Str("tool", tool).Str("stage", stage).Str("detector", f.Detector).Str("rule", f.Rule).Str("fingerprint", fp).Bool("blocked", blocked).Msg("guardrail finding")
+		ev.Str("server", server).Str("tool", Mask(tool)).Str("stage", stage).Str("detector", f.Detector).Str("rule", f.Rule).Str("fingerprint", fp).Bool("blocked", blocked).Msg("guardrail finding")
 	}
 }
 
@@ -284,14 +284,27 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 	}
 	var vault *Vault
 	if sp.input.enabled {
-		var strs []string
+		var strs, numbers []string // numbers: the tail of strs, the numbers' texts
 		if len(bytes.TrimSpace(args)) > 0 {
 			if !json.Valid(args) {
 				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
 			}
 			strs = jsonStrings(args, false, nil)
+			nstr := len(strs)
+			strs = jsonNumbers(args, strs)
+			numbers = strs[nstr:]
 		}
 		blocking, all, per := scanAll(&sp.input, strs)
+		if sp.input.piiRedaction {
+			// A number cannot hold a placeholder: PII sent as one blocks.
+			for _, fs := range per[len(strs)-len(numbers):] {
+				for _, f := range fs {
+					if f.Detector == DetectorPII && sp.input.block[f.Detector] {
+						blocking = append(blocking, f)
+					}
+				}
+			}
+		}
 		e.logAll(server, tool, "input", strs, per, len(blocking) > 0)
 		if len(blocking) > 0 {
 			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking)}
@@ -461,7 +474,7 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 // the size cap, every text and decodable blob, redaction when the policy
 // asks for it, and the model detectors. It implements proxy.ContentGuard.
 func (e *Engine) CheckResource(ctx context.Context, server, uri string, res *mcp.ReadResourceResult) (*mcp.ReadResourceResult, error) {
-	return checkContent(ctx, e, server, uri, fmt.Sprintf("Resource %q", uri), res)
+	return checkContent(ctx, e, server, uri, fmt.Sprintf("Resource %q", Mask(uri)), res)
 }
 
 // CheckPrompt applies server's output policy to a prompt's description and

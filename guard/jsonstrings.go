@@ -1,6 +1,9 @@
 package guard
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // jsonStrings appends every string of the JSON text raw, object keys and
 // values alike, in document order, to out. It reads the text once and
@@ -53,4 +56,67 @@ func jsonStrings(raw []byte, blobs bool, out []string) []string {
 		i = j
 	}
 	return out
+}
+
+// jsonNumbers appends the literal text of every number of the JSON text raw
+// to out, in document order, so that PII sent as a JSON number (a card
+// number, an account number) is scanned as its decimal text as a string
+// would be. A JSON number loses an SSN's dashes and leading zeros, so an
+// integer of at most nine digits under a key naming an SSN ("ssn",
+// "social_security…") is appended a second time written as one
+// (78051120 → "078-05-1120"). raw must be valid JSON.
+func jsonNumbers(raw []byte, out []string) []string {
+	s := string(raw)
+	key := "" // the last object key read
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '"' {
+			j := i + 1
+			for s[j] != '"' {
+				if s[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			k := j + 1
+			for k < len(s) && (s[k] == ' ' || s[k] == '\t' || s[k] == '\n' || s[k] == '\r') {
+				k++
+			}
+			if k < len(s) && s[k] == ':' {
+				key = s[i+1 : j]
+			}
+			i = j
+			continue
+		}
+		if c != '-' && (c < '0' || c > '9') {
+			continue
+		}
+		j := i + 1
+		for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.' || s[j] == 'e' || s[j] == 'E' || s[j] == '+' || s[j] == '-') {
+			j++
+		}
+		n := s[i:j]
+		out = append(out, n)
+		if ssnKey(key) && len(n) <= 9 && allDigits(n) {
+			p := strings.Repeat("0", 9-len(n)) + n
+			out = append(out, p[:3]+"-"+p[3:5]+"-"+p[5:])
+		}
+		i = j - 1
+	}
+	return out
+}
+
+// ssnKey reports whether an object key names a US social security number.
+func ssnKey(k string) bool {
+	k = strings.ToLower(k)
+	return strings.Contains(k, "ssn") || strings.Contains(strings.NewReplacer("_", "", "-", "", " ", "").Replace(k), "socialsecurity")
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -6,11 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/yosida95/uritemplate/v3"
+
+	"secure-mcp-gateway/guard"
 )
 
 // routing of resources and prompts to the upstream that offers them. URIs
@@ -78,8 +81,11 @@ func (g *Gateway) listResources(ctx context.Context) (*mcp.ListResourcesResult, 
 	for i, rs := range per {
 		server := g.servers[i].Name
 		for _, r := range rs {
+			if !g.metadataOK(ctx, server, "resource", r.URI, r) {
+				continue
+			}
 			if prev, ok := routes[r.URI]; ok {
-				g.log.Warn().Str("uri", r.URI).Str("server", server).Str("kept_from", prev).Msg("resource URI offered by two servers: the first in config order serves it")
+				g.log.Warn().Str("uri", guard.Mask(r.URI)).Str("server", server).Str("kept_from", prev).Msg("resource URI offered by two servers: the first in config order serves it")
 				continue
 			}
 			routes[r.URI] = server
@@ -107,9 +113,12 @@ func (g *Gateway) listResourceTemplates(ctx context.Context) (*mcp.ListResourceT
 	out := []*mcp.ResourceTemplate{}
 	for i, ts := range per {
 		for _, t := range ts {
+			if !g.metadataOK(ctx, g.servers[i].Name, "resource template", t.URITemplate, t) {
+				continue
+			}
 			tmpl, err := uritemplate.New(t.URITemplate)
 			if err != nil {
-				g.log.Warn().Str("server", g.servers[i].Name).Str("template", t.URITemplate).Err(err).Msg("resource template withheld: invalid URI template")
+				g.log.Warn().Str("server", g.servers[i].Name).Str("template", guard.Mask(t.URITemplate)).Err(err).Msg("resource template withheld: invalid URI template")
 				continue
 			}
 			routes = append(routes, templateRoute{server: g.servers[i].Name, tmpl: tmpl})
@@ -120,6 +129,21 @@ func (g *Gateway) listResourceTemplates(ctx context.Context) (*mcp.ListResourceT
 	g.features.templates = routes
 	g.features.mu.Unlock()
 	return &mcp.ListResourceTemplatesResult{ResourceTemplates: out}, nil
+}
+
+// metadataOK applies server's output policy to the listing of one
+// resource, template or prompt (its name, title, description, URI,
+// arguments, annotations, icons and _meta); one that fails is withheld from
+// the client, and an injection in it arms the toxic-flow rule.
+func (g *Gateway) metadataOK(ctx context.Context, server, kind, name string, v any) bool {
+	subject := fmt.Sprintf("The %s %q", kind, guard.Mask(name))
+	err := g.checkOut(ctx, server, subject, v)
+	if err == nil {
+		return true
+	}
+	g.log.Warn().Str("server", server).Str(strings.ReplaceAll(kind, " ", "_"), guard.Mask(name)).Err(err).Msg(kind + " withheld by the output guardrails")
+	g.noteInjectionIn(err, server, fmt.Sprintf("the %s %q of server %q", kind, guard.Mask(name), server))
+	return false
 }
 
 // resourceServer finds the server that offers uri: a listed resource first,
@@ -168,15 +192,80 @@ func (g *Gateway) readResourceNow(ctx context.Context, req *mcp.ReadResourceRequ
 	if !ok {
 		return nil, mcp.ResourceNotFoundError(uri)
 	}
+	subject := fmt.Sprintf("Resource %q", guard.Mask(uri))
+	if err := g.checkIn(ctx, server, subject, uri); err != nil {
+		return nil, g.blockedErr(err)
+	}
 	cs, err := g.sessions.Session(ctx, server)
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
 	}
 	res, err := cs.ReadResource(ctx, req.Params)
-	if cg, ok := g.opts.Guard.(ContentGuard); ok && err == nil {
-		return cg.CheckResource(ctx, server, uri, res)
+	if err != nil {
+		return nil, g.clientErr(ctx, server, subject, err)
 	}
-	return res, g.clientErr(err)
+	if cg, ok := g.opts.Guard.(ContentGuard); ok {
+		res, err = cg.CheckResource(ctx, server, uri, res)
+		if err != nil {
+			g.noteInjectionIn(err, server, fmt.Sprintf("resource %q of server %q", guard.Mask(uri), server))
+			return nil, g.blockedErr(err)
+		}
+	}
+	return res, nil
+}
+
+// PathGuard is an optional extension of Guard: when the Guard implements
+// it, every path besides tool calls is checked, requests to an upstream by
+// the server's input policy and everything from it by its output policy
+// (see docs/SECURITY.md, "Every path guarded"). guard.Engine implements it.
+type PathGuard interface {
+	// CheckInput inspects v before it reaches server. subject names it
+	// for the error, which reaches the client and never quotes v.
+	CheckInput(ctx context.Context, server, subject string, v any) error
+	// CheckOutput inspects v, which came from server, before the client
+	// sees it.
+	CheckOutput(ctx context.Context, server, subject string, v any) error
+}
+
+// checkIn applies the input check of PathGuard, if the Guard has it, within
+// the guardrail budget; no verdict in time blocks.
+func (g *Gateway) checkIn(ctx context.Context, server, subject string, v any) error {
+	pg, ok := g.opts.Guard.(PathGuard)
+	if !ok {
+		return nil
+	}
+	return g.pathCheck(ctx, "input guardrails of "+subject, func(ctx context.Context) error { return pg.CheckInput(ctx, server, subject, v) })
+}
+
+// checkOut is checkIn for the output check.
+func (g *Gateway) checkOut(ctx context.Context, server, subject string, v any) error {
+	pg, ok := g.opts.Guard.(PathGuard)
+	if !ok {
+		return nil
+	}
+	return g.pathCheck(ctx, "output guardrails of "+subject, func(ctx context.Context) error { return pg.CheckOutput(ctx, server, subject, v) })
+}
+
+func (g *Gateway) pathCheck(ctx context.Context, name string, fn func(context.Context) error) error {
+	gctx, op := g.timeouts.Start(context.WithoutCancel(ctx), KindGuardrail, name)
+	_, err := within(gctx, op, func(ctx context.Context) (struct{}, error) { return struct{}{}, fn(ctx) })
+	op.End(err)
+	return err
+}
+
+// blockedErr is the client's JSON-RPC error for a request a guardrail
+// stopped: the guard's text, which names the guardrail and never what it
+// matched, or the guardrail timeout.
+func (g *Gateway) blockedErr(err error) error {
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: fmt.Sprintf("blocked: the guardrails gave no verdict within %s (guardrail_timeout)", te.Budget)}
+	}
+	var be *guard.BlockedError
+	if errors.As(err, &be) {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: be.Error()}
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(err.Error())}
 }
 
 // ContentGuard is an optional extension of Guard: when the Guard implements
@@ -191,31 +280,36 @@ type ContentGuard interface {
 }
 
 func (g *Gateway) subscribe(ctx context.Context, req *mcp.SubscribeRequest) error {
-	cs, err := g.resourceSession(ctx, req.Params.URI)
+	server, cs, err := g.resourceSession(ctx, req.Params.URI)
 	if err != nil {
 		return err
 	}
-	return g.clientErr(cs.Subscribe(ctx, req.Params))
+	return g.clientErr(ctx, server, fmt.Sprintf("Subscription to %q", guard.Mask(req.Params.URI)), cs.Subscribe(ctx, req.Params))
 }
 
 func (g *Gateway) unsubscribe(ctx context.Context, req *mcp.UnsubscribeRequest) error {
-	cs, err := g.resourceSession(ctx, req.Params.URI)
+	server, cs, err := g.resourceSession(ctx, req.Params.URI)
 	if err != nil {
 		return err
 	}
-	return g.clientErr(cs.Unsubscribe(ctx, req.Params))
+	return g.clientErr(ctx, server, fmt.Sprintf("Subscription to %q", guard.Mask(req.Params.URI)), cs.Unsubscribe(ctx, req.Params))
 }
 
-func (g *Gateway) resourceSession(ctx context.Context, uri string) (*mcp.ClientSession, error) {
+// resourceSession returns the server that offers uri and its session,
+// after uri passed the server's input policy.
+func (g *Gateway) resourceSession(ctx context.Context, uri string) (string, *mcp.ClientSession, error) {
 	server, ok := g.resourceServer(ctx, uri)
 	if !ok {
-		return nil, mcp.ResourceNotFoundError(uri)
+		return "", nil, mcp.ResourceNotFoundError(uri)
+	}
+	if err := g.checkIn(ctx, server, fmt.Sprintf("Resource %q", guard.Mask(uri)), uri); err != nil {
+		return "", nil, g.blockedErr(err)
 	}
 	cs, err := g.sessions.Session(ctx, server)
 	if err != nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
+		return "", nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
 	}
-	return cs, nil
+	return server, cs, nil
 }
 
 func (g *Gateway) listPrompts(ctx context.Context) (*mcp.ListPromptsResult, error) {
@@ -234,6 +328,9 @@ func (g *Gateway) listPrompts(ctx context.Context) (*mcp.ListPromptsResult, erro
 	for i, ps := range per {
 		s := g.servers[i]
 		for _, p := range ps {
+			if !g.metadataOK(ctx, s.Name, "prompt", p.Name, p) {
+				continue
+			}
 			name := SanitizeName(s.Prefix() + p.Name)
 			if prev, ok := routes[name]; ok {
 				g.log.Warn().Str("prompt", name).Str("server", s.Name).Str("kept_from", prev.server).Msg("prompt name collision: withheld, the first server in config order keeps the name")
@@ -274,6 +371,11 @@ func (g *Gateway) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest) (
 	if !ok {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
 	}
+	if len(req.Params.Arguments) > 0 {
+		if err := g.checkIn(ctx, r.server, fmt.Sprintf("The arguments of prompt %q", r.tool), req.Params.Arguments); err != nil {
+			return nil, g.blockedErr(err)
+		}
+	}
 	cs, err := g.sessions.Session(ctx, r.server)
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", r.server, err))}
@@ -281,10 +383,17 @@ func (g *Gateway) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest) (
 	p := *req.Params
 	p.Name = r.tool
 	res, err := cs.GetPrompt(ctx, &p)
-	if cg, ok := g.opts.Guard.(ContentGuard); ok && err == nil {
-		return cg.CheckPrompt(ctx, r.server, r.tool, res)
+	if err != nil {
+		return nil, g.clientErr(ctx, r.server, fmt.Sprintf("Prompt %q", r.tool), err)
 	}
-	return res, g.clientErr(err)
+	if cg, ok := g.opts.Guard.(ContentGuard); ok {
+		res, err = cg.CheckPrompt(ctx, r.server, r.tool, res)
+		if err != nil {
+			g.noteInjectionIn(err, r.server, fmt.Sprintf("prompt %q of server %q", r.tool, r.server))
+			return nil, g.blockedErr(err)
+		}
+	}
+	return res, nil
 }
 
 // complete routes completion/complete by its reference: a prompt by its
@@ -317,12 +426,26 @@ func (g *Gateway) completeNow(ctx context.Context, req *mcp.CompleteRequest) (*m
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown completion ref type %q", ref.Type)}
 	}
 	p.Ref = &ref
+	subject := "Completion"
+	if err := g.checkIn(ctx, server, subject, struct {
+		Argument mcp.CompleteParamsArgument `json:"argument"`
+		Context  *mcp.CompleteContext       `json:"context,omitempty"`
+	}{p.Argument, p.Context}); err != nil {
+		return nil, g.blockedErr(err)
+	}
 	cs, err := g.sessions.Session(ctx, server)
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
 	}
 	res, err := cs.Complete(ctx, &p)
-	return res, g.clientErr(err)
+	if err != nil {
+		return nil, g.clientErr(ctx, server, subject, err)
+	}
+	if err := g.checkOut(ctx, server, subject, res); err != nil {
+		g.noteInjectionIn(err, server, fmt.Sprintf("a completion of server %q", server))
+		return nil, g.blockedErr(err)
+	}
+	return res, nil
 }
 
 // setLevel records the client's logging level (the SDK filters what the
@@ -361,16 +484,32 @@ func (g *Gateway) notifyResourceListChanged() {
 }
 
 // clientErr is how an upstream's failure reaches the client: the upstream's
-// own JSON-RPC error as it is, anything else (transport errors quote URLs,
-// which may carry credentials) as an internal error with known secrets
-// masked.
-func (g *Gateway) clientErr(err error) error {
+// own JSON-RPC error after its message and data passed server's output
+// policy (a blocked one is replaced by a text naming the guardrail, and an
+// injection in it arms the toxic-flow rule), anything else (transport
+// errors quote URLs, which may carry credentials) as an internal error with
+// known secrets masked. subject names the request for the texts.
+func (g *Gateway) clientErr(ctx context.Context, server, subject string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var rpcErr *jsonrpc.Error
 	if errors.As(err, &rpcErr) {
+		if berr := g.checkOut(ctx, server, "The error of "+lowerFirst(subject), rpcErr); berr != nil {
+			g.log.Warn().Str("server", server).Str("request", guard.Mask(subject)).Err(berr).Msg("upstream error blocked")
+			g.noteInjectionIn(berr, server, fmt.Sprintf("%s of server %q", lowerFirst(subject), server))
+			return g.blockedErr(berr)
+		}
 		return rpcErr
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: g.redact(undecodable(err).Error())}
+}
+
+// lowerFirst lower-cases the first letter of a subject ("Resource \"x\"")
+// for use inside a sentence.
+func lowerFirst(s string) string {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return s
+	}
+	return string(s[0]+'a'-'A') + s[1:]
 }

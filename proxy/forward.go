@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -69,6 +70,10 @@ func (g *Gateway) NewUpstreamClient(server string) *mcp.Client {
 			g.notifyResourceListChanged()
 		},
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			if req.Params == nil || g.checkOut(ctx, server, "A resource update", req.Params) != nil {
+				g.notes.drop(server, "resource update blocked by the output guardrails")
+				return
+			}
 			if err := g.server.ResourceUpdated(ctx, req.Params); err != nil {
 				g.log.Debug().Str("server", server).Err(err).Msg("relay resource update")
 			}
@@ -80,7 +85,7 @@ func (g *Gateway) NewUpstreamClient(server string) *mcp.Client {
 		// connection tap (WrapConnection) and never reaches this handler;
 		// remote upstreams' progress arrives here.
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
-			g.relayProgress(ctx, req.Params)
+			g.relayProgress(ctx, server, req.Params)
 		},
 	})
 	c.AddReceivingMiddleware(g.upstreamRequests(server))
@@ -147,22 +152,60 @@ func (g *Gateway) upstreamRequests(server string) mcp.Middleware {
 				defer context.AfterFunc(ctx, cancel)()
 				ctx = dctx
 			}
+			// What the upstream asks passes its output policy before the
+			// client (or the user) sees it; the answer passes its input
+			// policy before the upstream does.
+			var params any
 			switch r := req.(type) {
 			case *mcp.CreateMessageWithToolsRequest:
-				return ss.CreateMessageWithTools(ctx, r.Params)
+				params = r.Params
 			case *mcp.ElicitRequest:
-				return ss.Elicit(ctx, r.Params)
+				params = r.Params
 			case *mcp.ListRootsRequest:
-				return ss.ListRoots(ctx, r.Params)
+				params = r.Params
+			default:
+				return next(ctx, method, req)
 			}
-			return next(ctx, method, req)
+			what := map[string]string{"sampling": "A sampling request", "elicitation": "An elicitation request", "roots": "A roots request"}[kind]
+			if err := g.checkOut(ctx, server, what, params); err != nil {
+				g.log.Warn().Str("server", server).Str("method", method).Err(err).Msg("upstream request blocked by the output guardrails")
+				g.noteInjectionIn(err, server, fmt.Sprintf("a %s request of server %q", kind, server))
+				return nil, g.blockedErr(err)
+			}
+			var res mcp.Result
+			var err error
+			switch r := req.(type) {
+			case *mcp.CreateMessageWithToolsRequest:
+				res, err = ss.CreateMessageWithTools(ctx, r.Params)
+			case *mcp.ElicitRequest:
+				res, err = ss.Elicit(ctx, r.Params)
+			case *mcp.ListRootsRequest:
+				res, err = ss.ListRoots(ctx, r.Params)
+			}
+			if err != nil {
+				return nil, err
+			}
+			answer := map[string]string{"sampling": "The answer to a sampling request", "elicitation": "The answer to an elicitation request", "roots": "The answer to a roots request"}[kind]
+			if err := g.checkIn(ctx, server, answer, res); err != nil {
+				g.log.Warn().Str("server", server).Str("method", method).Err(err).Msg("answer to an upstream request blocked by the input guardrails")
+				return nil, g.blockedErr(err)
+			}
+			return res, nil
 		}
 	}
 }
 
+// relayLog relays an upstream's log message to the client: within the
+// server's log rate, after its output policy (logger name and data), and
+// through the bounded notification queue; anything else is dropped and
+// counted.
 func (g *Gateway) relayLog(ctx context.Context, server string, p *mcp.LoggingMessageParams) {
 	ss := g.client()
 	if ss == nil || p == nil {
+		return
+	}
+	if !g.notes.allow(server) {
+		g.notes.drop(server, "log message over the rate limit")
 		return
 	}
 	q := *p
@@ -171,9 +214,12 @@ func (g *Gateway) relayLog(ctx context.Context, server string, p *mcp.LoggingMes
 	} else {
 		q.Logger = server + "/" + q.Logger
 	}
-	if err := ss.Log(ctx, &q); err != nil {
-		g.log.Debug().Str("server", server).Err(err).Msg("relay log message")
+	if err := g.checkOut(ctx, server, "A log message", &q); err != nil {
+		g.notes.drop(server, "log message blocked by the output guardrails")
+		g.noteInjectionIn(err, server, fmt.Sprintf("a log message of server %q", server))
+		return
 	}
+	g.notes.send(server, func(ctx context.Context) error { return ss.Log(ctx, &q) })
 }
 
 // progressRelay maps the progress tokens the gateway sends upstream to the
@@ -186,9 +232,10 @@ type progressRelay struct {
 }
 
 type progressTarget struct {
-	ss    *mcp.ServerSession
-	token any
-	lim   *rate.Limiter // caps what one call relays
+	ss     *mcp.ServerSession
+	token  any
+	server string        // the upstream the call went to
+	lim    *rate.Limiter // caps what one call relays
 }
 
 // Progress relayed per call: a burst, then a steady rate. An upstream that
@@ -201,13 +248,13 @@ const (
 
 // track registers the client's token for a call and returns the token to
 // send upstream and a function that forgets it once the call is over.
-func (p *progressRelay) track(ss *mcp.ServerSession, token any) (string, func()) {
+func (p *progressRelay) track(ss *mcp.ServerSession, server string, token any) (string, func()) {
 	t := "smg-" + strconv.FormatUint(p.next.Add(1), 10)
 	p.mu.Lock()
 	if p.m == nil {
 		p.m = make(map[string]progressTarget)
 	}
-	p.m[t] = progressTarget{ss: ss, token: token, lim: rate.NewLimiter(DefaultProgressRate, DefaultProgressBurst)}
+	p.m[t] = progressTarget{ss: ss, token: token, server: server, lim: rate.NewLimiter(DefaultProgressRate, DefaultProgressBurst)}
 	p.mu.Unlock()
 	return t, func() {
 		p.mu.Lock()
@@ -230,20 +277,30 @@ func (p *progressRelay) lookup(token any) (progressTarget, bool) {
 // relayProgress sends an upstream progress notification to the client with
 // the client's token. Notifications for calls that are over, or with tokens
 // the gateway never issued, are dropped: the spec forbids progress after
-// the response, and so is a call's progress beyond its rate limit.
-func (g *Gateway) relayProgress(ctx context.Context, p *mcp.ProgressNotificationParams) {
+// the response, and so is a call's progress beyond its rate limit. A
+// message the output policy blocks is left out (the numbers still go), and
+// so is a notification from another server than the call's.
+func (g *Gateway) relayProgress(ctx context.Context, server string, p *mcp.ProgressNotificationParams) {
 	if p == nil {
 		return
 	}
 	t, ok := g.progress.lookup(p.ProgressToken)
-	if !ok {
+	if !ok || t.server != server {
 		return
 	}
 	if !t.lim.Allow() {
+		g.notes.drop(server, "progress over the rate limit")
 		return
 	}
 	q := *p
 	q.ProgressToken = t.token
+	if q.Message != "" || q.Meta != nil {
+		if err := g.checkOut(ctx, server, "A progress message", &q); err != nil {
+			g.notes.drop(server, "progress message blocked by the output guardrails")
+			g.noteInjectionIn(err, server, fmt.Sprintf("a progress message of server %q", server))
+			q.Message, q.Meta = "", nil
+		}
+	}
 	if err := t.ss.NotifyProgress(ctx, &q); err != nil {
 		g.log.Debug().Err(err).Msg("relay progress")
 	}
@@ -281,7 +338,7 @@ func (c *tapConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		if err := json.Unmarshal(req.Params, &p); err != nil {
 			return msg, nil // let the SDK report it
 		}
-		c.g.relayProgress(ctx, &p)
+		c.g.relayProgress(ctx, c.server, &p)
 	}
 }
 
@@ -324,4 +381,121 @@ func (f *inflightCalls) latest(server string) context.Context {
 		return *s[len(s)-1]
 	}
 	return nil
+}
+
+// Limits of what the gateway relays from upstreams to the client besides
+// responses. An upstream that floods log messages has the excess dropped
+// (logs are advisory) and counted; the notifications waiting for a client
+// that does not read are bounded, so that gateway memory stays flat.
+const (
+	// DefaultLogRate and DefaultLogBurst cap the log messages relayed per
+	// upstream (per second, and at once).
+	DefaultLogRate  = 50
+	DefaultLogBurst = 100
+	// DefaultNotificationQueue is how many notifications may wait for
+	// the client; more are dropped.
+	DefaultNotificationQueue = 256
+	// DefaultStuckClient is how long the client may accept nothing while
+	// notifications pile up before the gateway ends its session.
+	DefaultStuckClient = 30 * time.Second
+)
+
+// notifier relays notifications to the client through a bounded queue,
+// drained by one goroutine that runs only while there is something to
+// send, and keeps per-upstream rate limits and drop counts.
+type notifier struct {
+	g *Gateway
+
+	mu        sync.Mutex
+	q         []func(context.Context) error
+	running   bool      // a drain goroutine is running
+	busySince time.Time // when the write in progress began; zero if none
+	lims      map[string]*rate.Limiter
+	dropped   map[string]uint64
+	failOnce  sync.Once
+}
+
+// allow reports whether server may relay one more log message now.
+func (n *notifier) allow(server string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lims == nil {
+		n.lims = map[string]*rate.Limiter{}
+	}
+	l := n.lims[server]
+	if l == nil {
+		l = rate.NewLimiter(DefaultLogRate, DefaultLogBurst)
+		n.lims[server] = l
+	}
+	return l.Allow()
+}
+
+// drop counts a notification of server that was not relayed, logging the
+// first drop and every thousandth (with the count, never the content).
+func (n *notifier) drop(server, why string) {
+	n.mu.Lock()
+	if n.dropped == nil {
+		n.dropped = map[string]uint64{}
+	}
+	n.dropped[server]++
+	c := n.dropped[server]
+	n.mu.Unlock()
+	if c == 1 || c%1000 == 0 {
+		n.g.log.Warn().Str("server", server).Uint64("dropped", c).Str("reason", why).Msg("upstream notifications dropped")
+	}
+}
+
+// Dropped returns how many notifications of server were not relayed (rate
+// limit, guardrails, a full queue) so far.
+func (g *Gateway) Dropped(server string) uint64 {
+	g.notes.mu.Lock()
+	defer g.notes.mu.Unlock()
+	return g.notes.dropped[server]
+}
+
+// send queues fn, which writes one notification of server to the client.
+// A full queue drops it; a full queue behind a write that has not ended for
+// DefaultStuckClient ends the client session.
+func (n *notifier) send(server string, fn func(context.Context) error) {
+	n.mu.Lock()
+	if len(n.q) >= DefaultNotificationQueue {
+		stuck := !n.busySince.IsZero() && time.Since(n.busySince) > DefaultStuckClient
+		n.mu.Unlock()
+		n.drop(server, "the queue to the client is full (the client does not read)")
+		if stuck {
+			n.failOnce.Do(func() {
+				n.g.log.Error().Dur("stuck", DefaultStuckClient).Msg("the client accepts no messages; ending its session")
+				if ss := n.g.client(); ss != nil {
+					_ = ss.Close()
+				}
+			})
+		}
+		return
+	}
+	n.q = append(n.q, fn)
+	if !n.running {
+		n.running = true
+		go n.drain()
+	}
+	n.mu.Unlock()
+}
+
+func (n *notifier) drain() {
+	for {
+		n.mu.Lock()
+		if len(n.q) == 0 {
+			n.running, n.busySince = false, time.Time{}
+			n.q = nil
+			n.mu.Unlock()
+			return
+		}
+		fn := n.q[0]
+		n.q[0] = nil
+		n.q = n.q[1:]
+		n.busySince = time.Now()
+		n.mu.Unlock()
+		if err := fn(context.Background()); err != nil {
+			n.g.log.Debug().Err(err).Msg("relay notification")
+		}
+	}
 }

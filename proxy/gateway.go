@@ -173,6 +173,7 @@ type Gateway struct {
 	features featureRoutes // resources and prompts by upstream
 	progress progressRelay // gateway progress tokens -> the client's
 	inflight inflightCalls // client call contexts per server
+	notes    notifier      // log relay: rate limits, drops, the bounded queue to the client
 
 	mu       sync.RWMutex
 	state    map[string]*serverState        // by server name
@@ -223,6 +224,7 @@ type route struct {
 // call that needs them.
 func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway {
 	g := &Gateway{sessions: sessions, state: map[string]*serverState{}, routes: map[string]route{}}
+	g.notes.g = g
 	if opts != nil {
 		g.opts = *opts
 	}
@@ -820,7 +822,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 	if token := progressToken(req); token != nil {
 		// The upstream gets a token of the gateway's own, so that calls
 		// with the same client token on two upstreams never cross.
-		t, done := g.progress.track(req.Session, token)
+		t, done := g.progress.track(req.Session, rt.server, token)
 		defer done()
 		params.SetProgressToken(t)
 	}
@@ -842,6 +844,14 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 			return errorResult(err.Error()), callOutcome{OutcomeUnavailable, "", err}, nil
 		case errors.As(err, &rpcErr):
 			callErr = nil // the upstream answered
+			// An upstream's error is output like a result: its message and
+			// data pass the output policy, and a blocked one reaches the
+			// client as a text naming the guardrail, never the upstream's.
+			if berr := g.checkOut(ctx, rt.server, fmt.Sprintf("The error of tool %q", rt.tool), rpcErr); berr != nil {
+				g.log.Warn().Str("server", rt.server).Str("tool", guard.Mask(name)).Err(berr).Msg("error blocked")
+				g.noteInjectionIn(berr, rt.server, fmt.Sprintf("tool %q of server %q", rt.tool, rt.server))
+				return errorResult(blockedText(berr, name, rt.server, "output")), callOutcome{OutcomeBlocked, "output", berr}, nil
+			}
 			return nil, callOutcome{OutcomeRPCError, "", rpcErr}, rpcErr
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			g.log.Warn().Str("server", rt.server).Str("tool", name).Dur("timeout", g.opts.CallTimeout).Msg("call timed out")
@@ -1053,6 +1063,13 @@ func (g *Gateway) redact(s string) string {
 // noteInjection remembers that a result of rt was blocked for a prompt
 // injection, which arms the toxic-flow rule (see egressRefused).
 func (g *Gateway) noteInjection(err error, rt route) {
+	g.noteInjectionIn(err, rt.server, fmt.Sprintf("tool %q of server %q", rt.tool, rt.server))
+}
+
+// noteInjectionIn is noteInjection for anything server sent (a result, an
+// error, a resource, a prompt, a notification); call names it for the
+// refusal texts.
+func (g *Gateway) noteInjectionIn(err error, server, call string) {
 	var be *guard.BlockedError
 	if !errors.As(err, &be) {
 		return
@@ -1061,13 +1078,13 @@ func (g *Gateway) noteInjection(err error, rt route) {
 		if strings.HasPrefix(r, guard.DetectorInjection) {
 			g.mu.Lock()
 			if g.injected == "" {
-				g.injected = fmt.Sprintf("tool %q of server %q", rt.tool, rt.server)
+				g.injected = call
 			}
 			if g.tainted == nil {
 				g.tainted = map[string]string{}
 			}
-			if g.tainted[rt.server] == "" {
-				g.tainted[rt.server] = fmt.Sprintf("tool %q of server %q", rt.tool, rt.server)
+			if g.tainted[server] == "" {
+				g.tainted[server] = call
 			}
 			g.mu.Unlock()
 			return

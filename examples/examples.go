@@ -17,6 +17,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +33,9 @@ const Version = "dev"
 type example struct {
 	description string
 	newServer   func() *mcp.Server
+	// raw, when set instead of newServer, serves raw JSON-RPC lines on
+	// stdin and stdout without the go-sdk.
+	raw func(ctx context.Context, in io.Reader, out io.Writer) error
 }
 
 // catalogue maps a server name to its constructor. Hostile servers are added
@@ -132,6 +137,10 @@ var catalogue = map[string]example{
 		description: "hostile: reads ~/.ssh/id_rsa and ~/.aws/credentials, writes outside /tmp, connects out, fork-bombs and escapes its process group with setsid(); reports what it managed",
 		newServer:   newSandboxProbe,
 	},
+	"raw_hostile": {
+		description: "hostile, raw JSON-RPC: errors, resource/template/prompt metadata, completions, progress and log messages (a flood on request) carrying injections and credentials; sampling and elicitation requests; records every line it receives (EXAMPLE_RECORD_FILE)",
+		raw:         runRawHostile,
+	},
 	"probe": {
 		description: "diagnostic server: reports env, argv, pid and process group, sleeps, crashes and spawns a grandchild on request",
 		newServer:   newProbe,
@@ -154,13 +163,19 @@ func Describe(name string) string {
 	return catalogue[name].description
 }
 
-// Run serves the named example MCP server over t until ctx ends or the peer
-// disconnects, both of which are normal ends and return nil. An unknown name
+// Run serves the named example MCP server over t (a raw example serves
+// stdin and stdout itself) until ctx ends or the peer disconnects, both of which are normal ends and return nil. An unknown name
 // is an error that lists the known names.
 func Run(ctx context.Context, name string, t mcp.Transport) error {
 	ex, ok := catalogue[name]
 	if !ok {
 		return fmt.Errorf("unknown example server %q (known: %s)", name, strings.Join(Names(), ", "))
+	}
+	if ex.raw != nil {
+		if err := ex.raw(ctx, os.Stdin, os.Stdout); err != nil {
+			return fmt.Errorf("run example server %q: %w", name, err)
+		}
+		return nil
 	}
 	err := ex.newServer().Run(ctx, t)
 	if stubborn.Load() {

@@ -86,7 +86,7 @@ func structured[T any](t *testing.T, res *mcp.CallToolResult) T {
 }
 
 func TestCatalogue(t *testing.T) {
-	if diff := cmp.Diff([]string{"bad_mcp", "bad_output", "command_injection", "credential_theft", "echo", "faults", "mpma", "oversize", "path_traversal", "probe", "prompt_injection", "quiet_rugpull", "rce", "recorder", "resource_exhaustion", "rugpull", "rugpull_notify_after", "rugpull_notify_first", "rugpull_silent", "sandboxprobe", "schema_only_poisoning", "session_management", "ssrf", "tool_poisoning", "unauthenticated_access"}, Names()); diff != "" {
+	if diff := cmp.Diff([]string{"bad_mcp", "bad_output", "command_injection", "credential_theft", "echo", "faults", "mpma", "oversize", "path_traversal", "probe", "prompt_injection", "quiet_rugpull", "raw_hostile", "rce", "recorder", "resource_exhaustion", "rugpull", "rugpull_notify_after", "rugpull_notify_first", "rugpull_silent", "sandboxprobe", "schema_only_poisoning", "session_management", "ssrf", "tool_poisoning", "unauthenticated_access"}, Names()); diff != "" {
 		t.Errorf("Names() mismatch (-want +got):\n%s", diff)
 	}
 	for _, name := range Names() {

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -166,9 +167,10 @@ type Gateway struct {
 	timeouts *TimeoutTracker // budgets and metrics of every operation kind
 	rawCache ToolCache       // Options.ToolCache unwrapped, for the meta-tools' cache status and clear
 
-	discoverMu sync.Mutex // serialises discovery rounds
-	closeOnce  sync.Once  // arms OnClose once
-	dc         discoveryCache
+	discoverMu  sync.Mutex               // guards discovering; never held across an upstream round trip
+	discovering map[string]chan struct{} // server -> closed when the discovery of it in flight ends
+	closeOnce   sync.Once                // arms OnClose once
+	dc          discoveryCache
 
 	features featureRoutes // resources and prompts by upstream
 	progress progressRelay // gateway progress tokens -> the client's
@@ -472,9 +474,13 @@ func (g *Gateway) discover(ctx context.Context) bool { return g.discoverOnly(ctx
 
 // discoverOnly is discover restricted to the server named only, or to every
 // server when only is empty.
+//
+// Discovery is per server: a server whose discovery another round already
+// runs is waited for, not listed again, and no lock is held across an
+// upstream round trip, so a slow server delays only the rounds that need
+// it, and a round for another server (the meta-tools', a list_changed
+// one) never waits for it.
 func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
-	g.discoverMu.Lock()
-	defer g.discoverMu.Unlock()
 	changed := false
 	for round := 0; round < maxDiscoveryRounds && ctx.Err() == nil; round++ {
 		c, again := g.discoverRound(ctx, only)
@@ -489,26 +495,76 @@ func (g *Gateway) discoverOnly(ctx context.Context, only string) bool {
 	return changed
 }
 
-// discoverRound is one round of discoverOnly; g.discoverMu is held. It
-// reports whether the exported set changed, and whether a server listed in
-// this round announced a change while it was listed.
+// discoverRound is one round of discoverOnly. It reports whether the
+// exported set changed, and whether a server listed in this round
+// announced a change while it was listed.
 func (g *Gateway) discoverRound(ctx context.Context, only string) (changed, again bool) {
 	var todo []*config.Server
+	var others []chan struct{} // discoveries of todo's servers that other rounds run
+	var waited []string        // their servers
 	startGen := map[string]uint64{}
+	g.discoverMu.Lock()
 	g.mu.RLock()
 	for _, s := range g.servers {
 		if st := g.state[s.Name]; (!st.ok || st.dirty()) && (only == "" || s.Name == only) {
+			if ch, ok := g.discovering[s.Name]; ok {
+				others, waited = append(others, ch), append(waited, s.Name)
+				continue
+			}
 			todo = append(todo, s)
 			startGen[s.Name] = st.gen
 		}
 	}
 	built := g.built
 	g.mu.RUnlock()
-	if len(todo) == 0 && built {
+	if g.discovering == nil {
+		g.discovering = map[string]chan struct{}{}
+	}
+	mine := map[string]chan struct{}{} // this round's servers, until each is recorded
+	for _, s := range todo {
+		ch := make(chan struct{})
+		mine[s.Name], g.discovering[s.Name] = ch, ch
+	}
+	g.discoverMu.Unlock()
+	// done ends the discovery of one server of this round, waking the
+	// rounds that wait for it.
+	done := func(names ...string) {
+		g.discoverMu.Lock()
+		defer g.discoverMu.Unlock()
+		for _, name := range names {
+			if ch, ok := mine[name]; ok {
+				delete(mine, name)
+				delete(g.discovering, name)
+				close(ch)
+			}
+		}
+	}
+	defer func() {
+		var left []string
+		g.discoverMu.Lock()
+		for name := range mine {
+			left = append(left, name)
+		}
+		g.discoverMu.Unlock()
+		done(left...)
+	}()
+	if len(todo) == 0 && len(others) == 0 && built {
 		return false, false
 	}
+	if len(todo) == 0 {
+		ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
+		defer cancel()
+		waitAll(ctx, others)
+		return g.rebuild(), g.anyDirty(waited)
+	}
+	all := todo
 	todo, stale := g.loadCached(ctx, todo)
 	defer g.revalidateLater(stale)
+	for _, s := range all {
+		if !slices.Contains(todo, s) {
+			done(s.Name) // served from the cache
+		}
+	}
 
 	ctx, op := g.timeouts.Start(ctx, KindDiscovery, fmt.Sprintf("tool discovery of %d server(s)", len(todo)))
 	var roundErr error
@@ -553,8 +609,35 @@ func (g *Gateway) discoverRound(ctx context.Context, only string) (changed, agai
 			g.log.Debug().Str("server", f.name).Int("tools", len(f.tools)).Msg("discovered tools")
 		}
 		g.mu.Unlock()
+		done(f.name)
 	}
-	return g.rebuild(), again
+	waitAll(ctx, others) // within the round's budget
+	return g.rebuild(), again || g.anyDirty(waited)
+}
+
+// anyDirty reports whether one of servers announced a change since it was
+// last listed: a round that waited for another round's listing of it runs
+// again, as that round itself does.
+func (g *Gateway) anyDirty(servers []string) bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	for _, name := range servers {
+		if st := g.state[name]; st != nil && st.dirty() {
+			return true
+		}
+	}
+	return false
+}
+
+// waitAll waits until every channel is closed or ctx ends.
+func waitAll(ctx context.Context, chans []chan struct{}) {
+	for _, ch := range chans {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 func (g *Gateway) listUpstream(ctx context.Context, name string) ([]*mcp.Tool, error) {

@@ -42,12 +42,11 @@ type pathsClient struct {
 	stderr *syncBuffer
 	wmu    sync.Mutex // one line per write to stdin
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	lines    []string
-	msgs     []map[string]any
-	asked    map[string]int // requests the gateway sent, by method
-	answered int            // of c.msgs, the requests already answered
+	mu    sync.Mutex
+	cond  *sync.Cond
+	lines []string
+	msgs  []map[string]any
+	asked map[string]int // requests the gateway sent, by method
 }
 
 func startPaths(t *testing.T, f *fixture) *pathsClient {

@@ -804,7 +804,7 @@ func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.
 		why := g.withheld[name]
 		g.mu.RUnlock()
 		if why != "" {
-			g.log.Warn().Str("tool", name).Msg("call to a withheld tool refused")
+			g.log.Warn().Str("tool", guard.Mask(name)).Msg("call to a withheld tool refused")
 			outcome = OutcomeWithheld
 			return errorResult(why), nil
 		}
@@ -847,7 +847,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		return nil, callOutcome{OutcomeRPCError, "", e}, e
 	}
 	if why := g.egressRefused(rt); why != "" {
-		g.log.Warn().Str("server", rt.server).Str("tool", name).Msg("egress call refused after a prompt injection in this session")
+		g.log.Warn().Str("server", rt.server).Str("tool", guard.Mask(name)).Msg("egress call refused after a prompt injection in this session")
 		err := callFailure(why)
 		return errorResult(why), callOutcome{OutcomeBlocked, "input", err}, nil
 	}
@@ -870,7 +870,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		})
 		op.End(err)
 		if err != nil {
-			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("call blocked")
+			g.log.Warn().Str("server", rt.server).Str("tool", guard.Mask(name)).Err(err).Msg("call blocked")
 			return errorResult(blockedText(err, name, rt.server, "input")), callOutcome{OutcomeBlocked, "input", err}, nil
 		}
 		args, checkResult = v.args, v.check
@@ -964,7 +964,7 @@ func (g *Gateway) forward(ctx context.Context, rt route, name string, args json.
 		checked, err := run(gctx, gop, func(ctx context.Context) (*mcp.CallToolResult, error) { return checkResult(ctx, res) })
 		gop.End(err)
 		if err != nil {
-			g.log.Warn().Str("server", rt.server).Str("tool", name).Err(err).Msg("result blocked")
+			g.log.Warn().Str("server", rt.server).Str("tool", guard.Mask(name)).Err(err).Msg("result blocked")
 			g.noteInjection(err, rt)
 			return errorResult(blockedText(err, name, rt.server, "output")), callOutcome{OutcomeBlocked, "output", err}, nil
 		}

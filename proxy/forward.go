@@ -413,6 +413,9 @@ type notifier struct {
 	lims      map[string]*rate.Limiter
 	dropped   map[string]uint64
 	failOnce  sync.Once
+
+	stuckAfter time.Duration // zero means DefaultStuckClient
+	onStuck    func()        // nil means end the client session
 }
 
 // allow reports whether server may relay one more log message now.
@@ -459,13 +462,19 @@ func (g *Gateway) Dropped(server string) uint64 {
 func (n *notifier) send(server string, fn func(context.Context) error) {
 	n.mu.Lock()
 	if len(n.q) >= DefaultNotificationQueue {
-		stuck := !n.busySince.IsZero() && time.Since(n.busySince) > DefaultStuckClient
+		after := n.stuckAfter
+		if after <= 0 {
+			after = DefaultStuckClient
+		}
+		stuck := !n.busySince.IsZero() && time.Since(n.busySince) > after
 		n.mu.Unlock()
 		n.drop(server, "the queue to the client is full (the client does not read)")
 		if stuck {
 			n.failOnce.Do(func() {
-				n.g.log.Error().Dur("stuck", DefaultStuckClient).Msg("the client accepts no messages; ending its session")
-				if ss := n.g.client(); ss != nil {
+				n.g.log.Error().Dur("stuck", after).Msg("the client accepts no messages; ending its session")
+				if n.onStuck != nil {
+					n.onStuck()
+				} else if ss := n.g.client(); ss != nil {
 					_ = ss.Close()
 				}
 			})

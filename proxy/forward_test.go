@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestNotifierBounded: notifications for a client that accepts nothing
@@ -53,4 +55,34 @@ func TestLogRateLimit(t *testing.T) {
 	if !New(nil, nil, nil).notes.allow("other") {
 		t.Error("another gateway's upstream was limited")
 	}
+}
+
+// TestNotifierFailsStuckClient: once the queue is full behind a write that
+// has not ended within the stuck budget, the session is ended, once.
+func TestNotifierFailsStuckClient(t *testing.T) {
+	g := New(nil, nil, nil)
+	g.notes.stuckAfter = time.Nanosecond
+	var ended atomic.Int32
+	g.notes.onStuck = func() { ended.Add(1) }
+	unblock := make(chan struct{})
+	writing := make(chan struct{})
+	g.notes.send("s", func(context.Context) error {
+		close(writing)
+		<-unblock
+		return nil
+	})
+	<-writing // the write is in progress: busy since now
+	for range DefaultNotificationQueue {
+		g.notes.send("s", func(context.Context) error { return nil })
+	}
+	if ended.Load() != 0 {
+		t.Fatal("the session ended before the queue was full")
+	}
+	for range 3 {
+		g.notes.send("s", func(context.Context) error { return nil })
+	}
+	if got := ended.Load(); got != 1 {
+		t.Errorf("the session was ended %d times, want once", got)
+	}
+	close(unblock)
 }

@@ -288,7 +288,7 @@ func (g *Gateway) relayProgress(ctx context.Context, server string, p *mcp.Progr
 	if !ok || t.server != server {
 		return
 	}
-	if !t.lim.Allow() {
+	if !t.lim.Allow() || !g.notes.allowProgress(server) {
 		g.notes.drop(server, "progress over the rate limit")
 		return
 	}
@@ -392,6 +392,11 @@ const (
 	// upstream (per second, and at once).
 	DefaultLogRate  = 50
 	DefaultLogBurst = 100
+	// DefaultUpstreamProgressRate and DefaultUpstreamProgressBurst cap the
+	// progress notifications relayed per upstream, over all its calls
+	// (each call also has its own cap, DefaultProgressRate).
+	DefaultUpstreamProgressRate  = 100
+	DefaultUpstreamProgressBurst = 100
 	// DefaultNotificationQueue is how many notifications may wait for
 	// the client; more are dropped.
 	DefaultNotificationQueue = 256
@@ -420,15 +425,25 @@ type notifier struct {
 
 // allow reports whether server may relay one more log message now.
 func (n *notifier) allow(server string) bool {
+	return n.allowAt("log\x00"+server, DefaultLogRate, DefaultLogBurst)
+}
+
+// allowProgress reports whether server may relay one more progress
+// notification now, whatever call it belongs to.
+func (n *notifier) allowProgress(server string) bool {
+	return n.allowAt("progress\x00"+server, DefaultUpstreamProgressRate, DefaultUpstreamProgressBurst)
+}
+
+func (n *notifier) allowAt(key string, r rate.Limit, burst int) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.lims == nil {
 		n.lims = map[string]*rate.Limiter{}
 	}
-	l := n.lims[server]
+	l := n.lims[key]
 	if l == nil {
-		l = rate.NewLimiter(DefaultLogRate, DefaultLogBurst)
-		n.lims[server] = l
+		l = rate.NewLimiter(r, burst)
+		n.lims[key] = l
 	}
 	return l.Allow()
 }

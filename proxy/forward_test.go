@@ -55,6 +55,18 @@ func TestLogRateLimit(t *testing.T) {
 	if !New(nil, nil, nil).notes.allow("other") {
 		t.Error("another gateway's upstream was limited")
 	}
+	if !g.notes.allowProgress("s") {
+		t.Error("the log limit of an upstream limited its progress")
+	}
+	progress := 1
+	for range 10 * DefaultUpstreamProgressBurst {
+		if g.notes.allowProgress("s") {
+			progress++
+		}
+	}
+	if progress > DefaultUpstreamProgressBurst+DefaultUpstreamProgressRate {
+		t.Errorf("allowed %d progress notifications at once, want about the burst of %d", progress, DefaultUpstreamProgressBurst)
+	}
 }
 
 // TestNotifierFailsStuckClient: once the queue is full behind a write that

@@ -34,6 +34,7 @@ func newGuard(principal *authn.Principal, cfg *config.Config, path string, log *
 		Provider:         prov,
 		ProviderProblem:  problem,
 		GuardrailTimeout: cfg.Common.Timeouts.GuardrailTimeout(),
+		DeniedTools:      cfg.Common.DeniedTools,
 		Logger:           log,
 	})
 }

@@ -51,6 +51,9 @@ type Options struct {
 	// GuardrailTimeout bounds one provider call. Zero means
 	// DefaultGuardrailTimeout.
 	GuardrailTimeout time.Duration
+	// DeniedTools is the gateway-wide denied_tools list, applied to every
+	// server before its own list. Nil means none.
+	DeniedTools []config.DeniedTool
 	// Logger receives findings (detector, rule, fingerprint; never the
 	// matched text). Nil means no logs.
 	Logger *zerolog.Logger
@@ -63,6 +66,7 @@ type Engine struct {
 	log     zerolog.Logger
 	servers map[string]*serverPolicy
 	fpKey   []byte // keys fingerprints so they cannot be brute-forced offline
+	deny    *denier
 
 	mu   sync.Mutex
 	pins map[string]map[string]string // server -> tool -> hash, this run
@@ -104,6 +108,7 @@ func NewEngine(opts *Options) *Engine {
 	if e.opts.MaxOutputBytes <= 0 {
 		e.opts.MaxOutputBytes = DefaultMaxOutputBytes
 	}
+	e.deny = newDenier(e.opts.DeniedTools, e.opts.Servers)
 	e.fpKey = make([]byte, 32)
 	_, _ = rand.Read(e.fpKey)
 	for _, s := range e.opts.Servers {
@@ -278,6 +283,9 @@ func (e *Engine) PromptCheckBytes() int { return DefaultPromptCheckBytes }
 // input policy asks for pii_redaction; the returned function checks the
 // result and restores placeholders.
 func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.RawMessage) (json.RawMessage, func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error), error) {
+	if de := e.deny.denied(server, tool); de != nil {
+		return nil, nil, de
+	}
 	sp := e.servers[server]
 	if sp == nil {
 		return args, e.outputChecker(server, tool, nil, nil), nil

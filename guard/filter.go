@@ -16,7 +16,7 @@ import (
 // every string and property name of its schemas, annotations), or when its
 // definition differs from the pinned one.
 func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.Tool) ([]*mcp.Tool, map[string]string) {
-	withheld := map[string]string{}
+	tools, withheld := e.filterDenied(server, tools)
 	sp := e.servers[server]
 	if sp != nil && len(sp.serverInfoProblems) > 0 {
 		why := fmt.Sprintf("Server %q is blocked: its configured description failed validation: %s.", server, joinReasons(reasons(sp.serverInfoProblems)))

@@ -65,6 +65,9 @@ func DefaultPath() (string, error) {
 
 // Config is the whole config file.
 type Config struct {
+	// Schema is the JSON Schema that editors check the file against (see
+	// docs/config.schema.json); empty means none. The gateway ignores it.
+	Schema string `json:"$schema,omitempty"`
 	// AdminAPIKey is the bearer token of the Python gateway's REST admin API.
 	// It is a secret; empty means no admin API key.
 	AdminAPIKey string `json:"admin_apikey,omitempty"`
@@ -82,7 +85,8 @@ type Config struct {
 	// to the project and user it belongs to. Its keys are secrets.
 	APIKeys map[string]*APIKey `json:"apikeys,omitzero"`
 
-	kept extra
+	kept        extra
+	unknownKeys []FieldError // set by Parse; see UnknownKeys
 }
 
 // MCPConfigByID returns the MCP config with the given ID, and whether it exists.
@@ -140,6 +144,10 @@ type Common struct {
 	// Sandbox holds the defaults of every server's sandbox; nil means no
 	// server is sandboxed unless its own entry says so.
 	Sandbox *SandboxDefaults `json:"sandbox,omitempty"`
+	// DeniedTools lists tools no server may expose, in the format of
+	// Server.DeniedTools; they apply to every server. Nil means none. This
+	// key is an addition of this gateway.
+	DeniedTools []DeniedTool `json:"denied_tools,omitzero"`
 
 	kept extra
 }
@@ -300,6 +308,11 @@ type Server struct {
 	InputGuardrailsPolicy *Policy `json:"input_guardrails_policy,omitempty"`
 	// OutputGuardrailsPolicy checks tool results; nil means disabled.
 	OutputGuardrailsPolicy *Policy `json:"output_guardrails_policy,omitempty"`
+	// DeniedTools are tools of this server that are never listed and
+	// never callable, whatever the other settings say: names or globs, with
+	// an optional reason (the Python gateway 2.2 format). The pattern "*"
+	// denies every tool not named in Tools. Nil means none.
+	DeniedTools []DeniedTool `json:"denied_tools,omitzero"`
 	// OAuth configures tokens for the upstream; nil means no OAuth.
 	OAuth *OAuthConfig `json:"oauth_config,omitempty"`
 	// OAuthLogin configures a browser login (authorization code with PKCE)

@@ -49,16 +49,21 @@ func Parse(data []byte) (*Config, error) {
 	if err := json.Unmarshal(data, &c); err != nil {
 		return nil, fmt.Errorf("decode config: %w", err)
 	}
+	c.unknownKeys = p.unknown
 	return &c, nil
 }
 
-var rawMessageType = reflect.TypeFor[json.RawMessage]()
+var (
+	rawMessageType = reflect.TypeFor[json.RawMessage]()
+	deniedToolType = reflect.TypeFor[DeniedTool]()
+)
 
 // prepass is the schema-guided token walk of Parse.
 type prepass struct {
 	data     []byte
 	dec      *json.Decoder
 	problems []FieldError
+	unknown  []FieldError // keys no struct field declares; warnings
 }
 
 func (p *prepass) run() error {
@@ -166,6 +171,9 @@ func (p *prepass) value(t reflect.Type, path string) error {
 	}
 	if t == rawMessageType || t.Kind() == reflect.Interface {
 		return p.rest(tok, path)
+	}
+	if _, ok := tok.(string); ok && t == deniedToolType {
+		return nil // the bare-pattern form of a denied_tools entry
 	}
 	want := ""
 	switch t.Kind() {
@@ -326,6 +334,8 @@ func (p *prepass) object(t reflect.Type, path string) error {
 		if want, ok := folded[fk]; ok {
 			p.problem(off, kp, fmt.Sprintf("key %q differs only in case from %q", key, want),
 				fmt.Sprintf("rename it to %q", want))
+		} else {
+			p.unknownKey(off, kp, key, known)
 		}
 		return p.value(reflect.TypeFor[any](), kp)
 	})

@@ -108,6 +108,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	v.apiKeys(c)
+	v.detectors(c)
 	if len(v.problems) == 0 {
 		return nil
 	}
@@ -128,6 +129,7 @@ func (v *validator) common(c *Common) {
 	if c.MaxMessageBytes < 0 {
 		v.add(base+".max_message_bytes", "must not be negative", "use a number of bytes, or 0 for the default of 16 MiB")
 	}
+	v.deniedTools(base+".denied_tools", c.DeniedTools)
 	if c.CachePort < 0 || c.CachePort > 65535 {
 		v.add(base+".enkrypt_cache_port", fmt.Sprintf("port %d is out of range", c.CachePort), "use a port from 1 to 65535")
 	}
@@ -220,24 +222,7 @@ func (v *validator) server(path string, s *Server) {
 			}
 		}
 	}
-	for _, pol := range []struct {
-		key string
-		p   *Policy
-	}{
-		{"tool_guardrails_policy", s.ToolGuardrailsPolicy},
-		{"input_guardrails_policy", s.InputGuardrailsPolicy},
-		{"output_guardrails_policy", s.OutputGuardrailsPolicy},
-	} {
-		if pol.p == nil {
-			continue
-		}
-		for i, b := range pol.p.Block {
-			if strings.TrimSpace(b) == "" {
-				v.add(fmt.Sprintf("%s.%s.block[%d]", path, pol.key, i), "block entry is empty",
-					"name a detector such as \"pii\" or remove the entry")
-			}
-		}
-	}
+	v.deniedTools(path+".denied_tools", s.DeniedTools)
 	if s.OAuth != nil {
 		v.oauth(path+".oauth_config", s.OAuth)
 	}

@@ -428,7 +428,7 @@ func TestCLIMalformedConfigUntouched(t *testing.T) {
 				if code != exitConfig || !strings.Contains(stderr, e.cfg) || !strings.Contains(stderr, tc.want) {
 					t.Errorf("%v: exit %d, stderr %q; want exit %d naming %s and %q", args, code, stderr, exitConfig, e.cfg, tc.want)
 				}
-				if tc.name == "dangling project" && !strings.Contains(stderr, "fix:") {
+				if tc.name == "dangling project" && !strings.Contains(stderr, "hint:") {
 					t.Errorf("%v: stderr %q has no fix", args, stderr)
 				}
 				now, err := os.ReadFile(e.cfg)

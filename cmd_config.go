@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -12,10 +13,11 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 )
+
+//go:generate go run . config schema --output-file docs/config.schema.json
 
 // configCommand is the "config" group: MCP configs and their servers.
 func configCommand() *cli.Command {
@@ -40,14 +42,26 @@ func configCommand() *cli.Command {
 			{Name: "list-projects", Usage: "list the projects that use an MCP config", Flags: withRef(), Action: configListProjects},
 			{Name: "list-servers", Usage: "list the servers of an MCP config", Flags: withRef(), Action: configListServers},
 			{Name: "get-server", Usage: "show one server (secrets masked)", Flags: withRef(serverName), Action: configGetServer},
-			{Name: "add-server", Usage: "add a server to an MCP config", Flags: withRef(serverFlags(true)...),
-				DisableSliceFlagSeparator: true, Action: configAddServer},
+			{Name: "add-server", Usage: "add a server to an MCP config, with the default offline guardrails unless --guardrails off",
+				Description: "Example:\n  secure-mcp-gateway config add-server --config-name default_config --server-name github \\\n" +
+					"    --server-command /usr/local/bin/github-mcp-server --arg stdio --env '{\"GITHUB_TOKEN\":\"...\"}' \\\n" +
+					"    --denied-tools '[\"delete_*\",{\"name\":\"merge_pull_request\",\"reason\":\"needs review\"}]'",
+				Flags: withRef(serverFlags(true)...), DisableSliceFlagSeparator: true, Action: configAddServer},
 			{Name: "update-server", Usage: "change the given fields of a server", Flags: withRef(serverFlags(false)...),
 				DisableSliceFlagSeparator: true, Action: configUpdateServer},
 			configUpdateServerSandboxCommand(serverName),
 			{Name: "remove-server", Usage: "remove a server from an MCP config", Flags: withRef(serverName), Action: configRemoveServer},
 			{Name: "remove-all-servers", Usage: "remove every server of an MCP config", Flags: withRef(), Action: configRemoveAllServers},
-			{Name: "validate", Usage: "check an MCP config and report every problem", Flags: withRef(), Action: configValidate},
+			{Name: "validate", Usage: "check the whole config file (or one MCP config) and report every problem (exit 1 on errors)",
+				Description: "Reports unknown detector names, policies that fail closed for want of a guardrail provider (with the\n" +
+					"command that fixes each), and keys the gateway does not know (warnings; errors with --strict).\n\n" +
+					"Example:\n  secure-mcp-gateway config validate\n  secure-mcp-gateway config validate --config-name default_config --strict",
+				Flags: withRef(), Action: configValidate},
+			{Name: "schema", Usage: "print the JSON Schema of the config file (the one in docs/config.schema.json)",
+				Description: "Editors that read \"$schema\" flag unknown keys and detector names while you type.\n\n" +
+					"Example:\n  secure-mcp-gateway config schema --output-file ~/.enkrypt/" + config.SchemaFileName,
+				Flags:  []cli.Flag{&cli.StringFlag{Name: "output-file", Usage: "write it to this file instead of stdout"}},
+				Action: configSchema},
 			{Name: "export", Usage: "write an MCP config to a file", Flags: withRef(
 				&cli.StringFlag{Name: "output-file", Usage: "file to write (mode 0600)"}), Action: configExport},
 			{Name: "import", Usage: "add an MCP config from a file written by export", Flags: []cli.Flag{jsonFlag,
@@ -56,12 +70,16 @@ func configCommand() *cli.Command {
 			{Name: "search", Usage: "find configs and servers by name, description or command", Flags: []cli.Flag{jsonFlag,
 				&cli.StringFlag{Name: "search-term", Usage: "text to look for (case-insensitive)"}}, Action: configSearch},
 			{Name: "update-server-input-guardrails", Usage: "set a server's input guardrails policy",
-				Flags: withRef(serverName, policyFlag("policy"), policyFileFlag("policy-file")), Action: configUpdatePolicy("input")},
+				Flags: withRef(serverName, policyFlag("policy"), policyFileFlag("policy-file"), presetFlag()), Action: configUpdatePolicy("input")},
 			{Name: "update-server-output-guardrails", Usage: "set a server's output guardrails policy",
-				Flags: withRef(serverName, policyFlag("policy"), policyFileFlag("policy-file")), Action: configUpdatePolicy("output")},
+				Flags: withRef(serverName, policyFlag("policy"), policyFileFlag("policy-file"), presetFlag()), Action: configUpdatePolicy("output")},
+			{Name: "update-server-tool-guardrails", Usage: "set a server's tool-definition guardrails policy (tool_guardrails_policy)",
+				Description: "Tool-definition checks run offline; detectors that need a provider are not allowed here.\n\n" +
+					"Example:\n  secure-mcp-gateway config update-server-tool-guardrails --config-name default_config --server-name github --preset default",
+				Flags: withRef(serverName, policyFlag("policy"), policyFileFlag("policy-file"), presetFlag()), Action: configUpdatePolicy("tool")},
 			{Name: "update-server-guardrails", Usage: "set a server's input and output guardrails policies",
 				Flags: withRef(serverName, policyFlag("input-policy"), policyFileFlag("input-policy-file"),
-					policyFlag("output-policy"), policyFileFlag("output-policy-file")), Action: configUpdatePolicy("both")},
+					policyFlag("output-policy"), policyFileFlag("output-policy-file"), presetFlag()), Action: configUpdatePolicy("both")},
 		},
 	}
 }
@@ -72,6 +90,10 @@ func policyFlag(name string) cli.Flag {
 
 func policyFileFlag(name string) cli.Flag {
 	return &cli.StringFlag{Name: name, Usage: "file holding the policy JSON"}
+}
+
+func presetFlag() cli.Flag {
+	return &cli.StringFlag{Name: "preset", Usage: "use a preset policy instead of JSON: " + strings.Join(presetNames, ", ") + " (offline detectors only)"}
 }
 
 // serverFlags are the flags of add-server (required=true) and update-server.
@@ -85,11 +107,14 @@ func serverFlags(add bool) []cli.Flag {
 		&cli.StringFlag{Name: "env", Usage: `environment JSON object, e.g. {"API_TOKEN":"..."}`},
 		&cli.StringFlag{Name: "tools", Usage: `tool allow-list JSON object, e.g. {"echo":{}}; {} allows every tool`},
 		&cli.StringFlag{Name: "description", Usage: "description shown to the client"},
+		&cli.StringFlag{Name: "denied-tools", Usage: `tools never listed nor callable, JSON: ["name", "glob_*", {"name":"...","reason":"..."}]; "*" denies all but --tools`},
 	}
 	if add {
 		fs = append(fs,
-			&cli.StringFlag{Name: "input-guardrails-policy", Usage: "input policy JSON"},
-			&cli.StringFlag{Name: "output-guardrails-policy", Usage: "output policy JSON"},
+			&cli.StringFlag{Name: "guardrails", Value: presetDefault, Usage: "guardrails preset for the new server: " + strings.Join(presetNames, ", ")},
+			&cli.StringFlag{Name: "input-guardrails-policy", Usage: "input policy JSON (replaces the preset's)"},
+			&cli.StringFlag{Name: "output-guardrails-policy", Usage: "output policy JSON (replaces the preset's)"},
+			&cli.StringFlag{Name: "tool-guardrails-policy", Usage: "tool-definition policy JSON (replaces the preset's)"},
 			sandboxPresetFlag)
 	}
 	return fs
@@ -439,10 +464,17 @@ func applyServerFlags(cmd *cli.Command, s *config.Server) error {
 	if cmd.IsSet("description") {
 		s.Description = cmd.String("description")
 	}
+	if cmd.IsSet("denied-tools") {
+		var denied []config.DeniedTool
+		if _, err := readJSONFlag(cmd, "denied-tools", "", &denied); err != nil {
+			return err
+		}
+		s.DeniedTools = denied
+	}
 	for _, p := range []struct {
 		flag string
 		dst  **config.Policy
-	}{{"input-guardrails-policy", &s.InputGuardrailsPolicy}, {"output-guardrails-policy", &s.OutputGuardrailsPolicy}} {
+	}{{"input-guardrails-policy", &s.InputGuardrailsPolicy}, {"output-guardrails-policy", &s.OutputGuardrailsPolicy}, {"tool-guardrails-policy", &s.ToolGuardrailsPolicy}} {
 		if !slices.ContainsFunc(cmd.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), p.flag) }) {
 			continue
 		}
@@ -466,16 +498,23 @@ func configAddServer(_ context.Context, cmd *cli.Command) error {
 	if cmd.String("server-command") == "" && cmd.String("server-url") == "" {
 		return usageError("--server-command (or --server-url) is required")
 	}
+	preset := cmd.String("guardrails")
+	in, outp, tool, err := guardrailPreset(preset)
+	if err != nil {
+		return err
+	}
 	var cfgName string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
+	var added *config.Server
+	err = updateAdminConfig(cmd, func(c *config.Config) error {
 		_, m, err := resolveConfig(cmd, c)
 		if err != nil {
 			return err
 		}
 		if _, exists := m.Server(name); exists {
-			return adminError("MCP config %q already has a server named %q; use update-server to change it", m.Name, name)
+			return adminError("MCP config %q already has a server named %q\nhint: use config update-server to change it", m.Name, name)
 		}
-		s := &config.Server{Name: name, Tools: map[string]json.RawMessage{}, CreatedAt: timestamp()}
+		s := &config.Server{Name: name, Tools: map[string]json.RawMessage{}, CreatedAt: timestamp(),
+			InputGuardrailsPolicy: in, OutputGuardrailsPolicy: outp, ToolGuardrailsPolicy: tool}
 		if err := applyServerFlags(cmd, s); err != nil {
 			return err
 		}
@@ -485,13 +524,23 @@ func configAddServer(_ context.Context, cmd *cli.Command) error {
 			}
 		}
 		m.Servers = append(m.Servers, s)
-		cfgName = m.Name
+		cfgName, added = m.Name, s
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Added server %q to MCP config %q", name, cfgName), map[string]any{"server_name": name})
+	msg := fmt.Sprintf("Added server %q to MCP config %q\nGuardrails (preset %q):\n  input:            %s\n  output:           %s\n  tool definitions: %s",
+		name, cfgName, preset, describePolicy(added.InputGuardrailsPolicy), describePolicy(added.OutputGuardrailsPolicy), describePolicy(added.ToolGuardrailsPolicy))
+	if preset == presetOff {
+		msg += "\nWarning: calls to this server are not checked; turn guardrails on with config update-server-guardrails --preset default"
+	}
+	if n := len(added.DeniedTools); n > 0 {
+		msg += fmt.Sprintf("\nDenied tools: %d pattern(s)", n)
+	}
+	return done(cmd, msg, map[string]any{"server_name": name, "guardrails": map[string]any{"preset": preset,
+		"input_guardrails_policy": added.InputGuardrailsPolicy, "output_guardrails_policy": added.OutputGuardrailsPolicy,
+		"tool_guardrails_policy": added.ToolGuardrailsPolicy}})
 }
 
 func configUpdateServer(_ context.Context, cmd *cli.Command) error {
@@ -556,44 +605,139 @@ func configRemoveAllServers(_ context.Context, cmd *cli.Command) error {
 	return done(cmd, fmt.Sprintf("Removed %d server(s) from MCP config %q", n, cfgName), map[string]any{"removed": n})
 }
 
+// checkReport is what validate and health-check find in a config file.
+type checkReport struct {
+	Errors   []string          `json:"errors"`
+	Warnings []string          `json:"warnings"`
+	Provider []providerProblem `json:"provider_problems"`
+}
+
+// checkConfigFile reads path and collects every problem: the file's
+// structure and meaning (unknown detector names among them), policies that
+// fail closed for want of a guardrail provider, and unknown keys
+// (warnings, or errors with --strict). only, when not empty, limits the
+// per-server checks to that MCP config ID. A file that cannot be parsed
+// yields its parse problems as errors and a nil config.
+func checkConfigFile(cmd *cli.Command, path, only string) (*config.Config, *checkReport, error) {
+	r := &checkReport{Errors: []string{}, Warnings: []string{}, Provider: []providerProblem{}}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, configError(&config.FileError{Path: path, Err: err})
+	}
+	c, err := config.Parse(data)
+	var ve *config.ValidationError
+	if errors.As(err, &ve) {
+		for _, p := range ve.Problems {
+			r.Errors = append(r.Errors, p.Error())
+		}
+		return nil, r, nil
+	}
+	if err != nil {
+		r.Errors = append(r.Errors, err.Error())
+		return nil, r, nil
+	}
+	if err := c.Validate(); errors.As(err, &ve) {
+		for _, p := range ve.Problems {
+			r.Errors = append(r.Errors, p.Error())
+		}
+	}
+	for _, u := range c.UnknownKeys() {
+		if cmd.Bool("strict") {
+			r.Errors = append(r.Errors, u.Error())
+		} else {
+			r.Warnings = append(r.Warnings, u.Error())
+		}
+	}
+	for _, id := range sortedIDs(c.MCPConfigs, func(id string) string { return configName(c, id) }) {
+		m := c.MCPConfigs[id]
+		if m == nil || only != "" && id != only {
+			continue
+		}
+		for _, p := range providerProblems(c, m.Name, m.Servers) {
+			r.Provider = append(r.Provider, p)
+			r.Errors = append(r.Errors, p.String()+"\n  hint: "+p.Fix)
+		}
+		for i, s := range m.Servers {
+			if s != nil && s.Config.Command != "" && !strings.ContainsAny(s.Config.Command, `/\`) {
+				r.Warnings = append(r.Warnings, fmt.Sprintf("MCP config %q, mcp_config[%d] (%s): command %q is looked up on PATH\n  hint: give its absolute path with config update-server --server-command", m.Name, i, s.Name, s.Config.Command))
+			}
+		}
+	}
+	return c, r, nil
+}
+
 func configValidate(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd) // Load already refuses a file with problems
+	path, err := configPath(cmd)
+	if err != nil {
+		return configError(err)
+	}
+	only, scope := "", "config file "+path
+	if cmd.IsSet("config-name") || cmd.IsSet("config-id") {
+		// A named MCP config still needs a file that reads, to find it.
+		c, err := config.Load(path)
+		if err != nil {
+			return &exitError{1, err}
+		}
+		id, m, err := resolveConfig(cmd, c)
+		if err != nil {
+			return err
+		}
+		only, scope = id, fmt.Sprintf("MCP config %q", m.Name)
+	}
+	c, r, err := checkConfigFile(cmd, path, only)
 	if err != nil {
 		return err
 	}
-	_, m, err := resolveConfig(cmd, c)
-	if err != nil {
-		return err
-	}
-	var problems []string
-	if strings.TrimSpace(m.Name) == "" {
-		problems = append(problems, "mcp_config_name is empty")
-	}
-	for i, s := range m.Servers {
-		if s != nil && s.Config.Command != "" && !strings.ContainsAny(s.Config.Command, `/\`) {
-			problems = append(problems, fmt.Sprintf("mcp_config[%d] (%s): command %q is looked up on PATH; an absolute path is safer", i, s.Name, s.Config.Command))
+	servers := 0
+	if c != nil {
+		for id, m := range c.MCPConfigs {
+			if m != nil && (only == "" || id == only) {
+				servers += len(m.Servers)
+			}
 		}
 	}
-	errs := guard.ValidateProviders(c, m.Servers)
-	v := map[string]any{"name": m.Name, "valid": len(errs) == 0, "warnings": append([]string{}, problems...), "errors": append([]string{}, errs...)}
+	v := map[string]any{"file": path, "valid": len(r.Errors) == 0, "errors": r.Errors, "warnings": r.Warnings, "provider_problems": r.Provider}
 	if err := out(cmd, v, func(w io.Writer) error {
-		if len(errs) == 0 {
-			fmt.Fprintf(w, "MCP config %q is valid (%d server(s))\n", m.Name, len(m.Servers))
+		if len(r.Errors) == 0 {
+			fmt.Fprintf(w, "%s is valid (%d server(s))\n", upperFirst(scope), servers)
 		}
-		for _, p := range errs {
+		for _, p := range r.Errors {
 			fmt.Fprintf(w, "error: %s\n", p)
 		}
-		for _, p := range problems {
+		for _, p := range r.Warnings {
 			fmt.Fprintf(w, "warning: %s\n", p)
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("MCP config %q has %d guardrail provider problem(s)", m.Name, len(errs))
+	if len(r.Errors) > 0 {
+		return &exitError{1, fmt.Errorf("%s has %d problem(s); it is refused until they are fixed", scope, len(r.Errors))}
 	}
 	return nil
+}
+
+func configSchema(_ context.Context, cmd *cli.Command) error {
+	b, err := config.Schema(detectorTable())
+	if err != nil {
+		return err
+	}
+	if f := cmd.String("output-file"); f != "" {
+		if err := os.WriteFile(f, b, 0o644); err != nil {
+			return fmt.Errorf("write schema: %w", err)
+		}
+		return nil
+	}
+	_, err = cmd.Root().Writer.Write(b)
+	return err
+}
+
+// upperFirst capitalises the first letter of s.
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 func configExport(_ context.Context, cmd *cli.Command) error {
@@ -727,10 +871,26 @@ func configUpdatePolicy(which string) cli.ActionFunc {
 			srcs = []src{{"policy", "policy-file", "input"}}
 		case "output":
 			srcs = []src{{"policy", "policy-file", "output"}}
+		case "tool":
+			srcs = []src{{"policy", "policy-file", "tool"}}
 		default:
 			srcs = []src{{"input-policy", "input-policy-file", "input"}, {"output-policy", "output-policy-file", "output"}}
 		}
 		policies := map[string]*config.Policy{}
+		if p := cmd.String("preset"); p != "" {
+			in, out, tool, err := guardrailPreset(p)
+			if err != nil {
+				return err
+			}
+			presets := map[string]*config.Policy{"input": in, "output": out, "tool": tool}
+			for _, s := range srcs {
+				pol := presets[s.dir]
+				if pol == nil { // "off": a disabled policy, kept in the file so it says so
+					pol = &config.Policy{Enabled: false, PolicyName: "Off", Block: []string{}}
+				}
+				policies[s.dir] = pol
+			}
+		}
 		for _, s := range srcs {
 			var p config.Policy
 			ok, err := readJSONFlag(cmd, s.flag, s.file, &p)
@@ -742,7 +902,7 @@ func configUpdatePolicy(which string) cli.ActionFunc {
 			}
 		}
 		if len(policies) == 0 {
-			return usageError("give a policy: --%s or --%s", srcs[0].flag, srcs[0].file)
+			return usageError("give a policy: --%s, --%s or --preset\nhint: --preset default applies the offline detectors", srcs[0].flag, srcs[0].file)
 		}
 		var server string
 		err := updateAdminConfig(cmd, func(c *config.Config) error {
@@ -761,6 +921,9 @@ func configUpdatePolicy(which string) cli.ActionFunc {
 			if p := policies["output"]; p != nil {
 				s.OutputGuardrailsPolicy = p
 			}
+			if p := policies["tool"]; p != nil {
+				s.ToolGuardrailsPolicy = p
+			}
 			s.UpdatedAt, server = timestamp(), s.Name
 			return nil
 		})
@@ -768,6 +931,10 @@ func configUpdatePolicy(which string) cli.ActionFunc {
 			return err
 		}
 		dirs := slices.Sorted(maps.Keys(policies))
-		return done(cmd, fmt.Sprintf("Updated %s guardrails policy of server %q", strings.Join(dirs, " and "), server), nil)
+		var lines []string
+		for _, d := range dirs {
+			lines = append(lines, fmt.Sprintf("  %s: %s", d, describePolicy(policies[d])))
+		}
+		return done(cmd, fmt.Sprintf("Updated %s guardrails policy of server %q\n%s", strings.Join(dirs, " and "), server, strings.Join(lines, "\n")), nil)
 	}
 }

@@ -48,6 +48,9 @@ func generateConfigCommand() *cli.Command {
 			if err := config.Save(path, cfg); err != nil {
 				return &exitError{exitConfig, err}
 			}
+			if err := writeSchemaBeside(path); err != nil {
+				return err
+			}
 			return printClientSnippet(cmd.Root().Writer, path, exe, key, cmd.Root().String("config") != "")
 		},
 	}
@@ -75,9 +78,14 @@ func newDefaultConfig(exe string, now time.Time) (*config.Config, secret.String,
 	if err != nil {
 		return nil, "", fmt.Errorf("generate a gateway key: %w", err)
 	}
+	in, out, tool, err := guardrailPreset(presetDefault)
+	if err != nil {
+		return nil, "", err
+	}
 	configID, projectID, userID := newUUID(), newUUID(), newUUID()
 	ts := now.UTC().Format("2006-01-02T15:04:05.000000")
 	cfg := &config.Config{
+		Schema: "./" + config.SchemaFileName,
 		Common: config.Common{
 			LogLevel:               "INFO",
 			CacheHost:              "localhost",
@@ -106,13 +114,7 @@ func newDefaultConfig(exe string, now time.Time) (*config.Config, secret.String,
 					CreatedAt:   ts,
 					// Offline detectors only, so the defaults work without a
 					// guardrail provider.
-					InputGuardrailsPolicy: &config.Policy{Enabled: true, PolicyName: "Default Policy",
-						AdditionalConfig: map[string]any{"pii_redaction": false},
-						Block:            []string{"pii", "secrets", "injection_attack", "hidden_text", "sponge_attack"}},
-					OutputGuardrailsPolicy: &config.Policy{Enabled: true, PolicyName: "Default Policy",
-						Block: []string{"secrets", "injection_attack", "hidden_text"}},
-					ToolGuardrailsPolicy: &config.Policy{Enabled: true, PolicyName: "Default Policy",
-						Block: []string{"injection_attack", "hidden_text", "tool_poisoning"}},
+					InputGuardrailsPolicy: in, OutputGuardrailsPolicy: out, ToolGuardrailsPolicy: tool,
 				}},
 			},
 		},

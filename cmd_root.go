@@ -32,6 +32,7 @@ func newRootCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (default: the config's enkrypt_log_level, else info)"},
 			&cli.StringFlag{Name: "log-file", Usage: "append logs to this file instead of stderr"},
 			&cli.DurationFlag{Name: "tool-relist-interval", Value: proxy.DefaultRelistInterval, Sources: cli.EnvVars("ENKRYPT_TOOL_RELIST_INTERVAL"), Usage: "list an upstream's tools again before a call once its list is this old, to catch definitions changed without list_changed (0: only on list_changed)"},
+			&cli.BoolFlag{Name: "strict", Usage: "refuse to start when the config has keys the gateway does not know (they are warnings otherwise)"},
 		}, httpFlags()...),
 		Action: serveStdio,
 		Commands: []*cli.Command{

@@ -41,6 +41,9 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
+	if err := strictUnknownKeys(cmd, cfg, path); err != nil {
+		return err
+	}
 	principal, err := authn.Authenticate(cfg, cred)
 	if err != nil {
 		return &exitError{exitAuth, fmt.Errorf("the key in %s was refused by %s: %w", authn.EnvKey, path, err)}
@@ -91,6 +94,7 @@ func relistInterval(cmd *cli.Command) time.Duration {
 func newSessionDeps(cfg *config.Config, path string, log zerolog.Logger, redactor *secret.Redactor) (*sessionDeps, func()) {
 	d := &sessionDeps{cfg: cfg, path: path, log: log, redactor: redactor,
 		timeouts: proxy.NewTimeoutTracker(proxy.BudgetsFromConfig(cfg.Common.Timeouts), &log)}
+	logConfigWarnings(cfg, path, &log)
 	if store, err := openToolCache(cfg, path, &log); err != nil {
 		log.Warn().Err(err).Msg("discovery cache unavailable; every upstream is listed live")
 	} else {
@@ -151,6 +155,7 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		Timeouts:                  d.timeouts,
 		OnUnavailable:             onUnavailable,
 		RelistInterval:            d.relist,
+		Instructions:              sessionInstructions(providerProblems(cfg, principal.MCPConfig.Name, principal.MCPConfig.Servers)),
 	})
 	return gw, pool
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -59,20 +58,13 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return configError(err)
 	}
-	data, err := os.ReadFile(path)
+	c, cr, err := checkConfigFile(cmd, path, "")
 	if err != nil {
-		return configError(&config.FileError{Path: path, Err: err})
+		return err
 	}
-	c, err := config.Parse(data)
-	if err != nil {
-		return configError(&config.FileError{Path: path, Err: err})
-	}
-	r := healthReport{Issues: []string{}, Warnings: []string{}}
-	var ve *config.ValidationError
-	if err := c.Validate(); errors.As(err, &ve) {
-		for _, p := range ve.Problems {
-			r.Issues = append(r.Issues, p.Error())
-		}
+	r := healthReport{Issues: cr.Errors, Warnings: cr.Warnings}
+	if c == nil { // the file does not parse: its problems are the report
+		c = &config.Config{}
 	}
 	emails := map[string][]string{}
 	for _, id := range slices.Sorted(maps.Keys(c.Users)) {

@@ -23,14 +23,15 @@ type FieldError struct {
 	Fix string
 }
 
-// Error implements error as "<path>: <problem> (fix: <fix>)".
+// Error implements error as "<path>: <problem>", followed by a second
+// line "  hint: <fix>" when there is a fix.
 func (e FieldError) Error() string {
 	s := e.Path + ": " + e.Problem
 	if e.Path == "" {
 		s = e.Problem
 	}
 	if e.Fix != "" {
-		s += " (fix: " + e.Fix + ")"
+		s += "\n  hint: " + e.Fix
 	}
 	return s
 }

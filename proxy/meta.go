@@ -271,6 +271,7 @@ func (g *Gateway) discoveryResult(name string) map[string]any {
 		return e
 	}
 	tools, blocked := g.serverTools(name)
+	blocked, denied := g.splitDenied(name, blocked)
 	reasons := make([]string, 0, len(blocked))
 	for _, b := range blocked {
 		reasons = append(reasons, b["reasons"].([]string)...)
@@ -285,7 +286,27 @@ func (g *Gateway) discoveryResult(name string) map[string]any {
 		"status": "success", "message": fmt.Sprintf("Tools discovered for server %s", name),
 		"server_name": name, "tools": tools, "source": source,
 		"blocked_tools": blocked, "blocked_count": len(blocked), "blocked_reasons": reasons,
+		"policy_denied_tools": denied, "policy_denied_count": len(denied),
 	}
+}
+
+// splitDenied separates, as the Python gateway 2.2 does, the tools a
+// denied_tools list removes from those guardrails withheld.
+func (g *Gateway) splitDenied(server string, blocked []map[string]any) (rest, denied []map[string]any) {
+	d, ok := g.opts.Guard.(interface {
+		Denied(server, tool string) (*guard.DeniedError, bool)
+	})
+	rest, denied = []map[string]any{}, []map[string]any{}
+	for _, b := range blocked {
+		if name, _ := b["name"].(string); ok {
+			if de, isDenied := d.Denied(server, name); isDenied {
+				denied = append(denied, map[string]any{"name": name, "pattern": de.Pattern, "reason": de.Reason})
+				continue
+			}
+		}
+		rest = append(rest, b)
+	}
+	return rest, denied
 }
 
 func (g *Gateway) metaDiscoverOne(ctx context.Context, name string) map[string]any {

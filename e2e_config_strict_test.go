@@ -263,3 +263,30 @@ func TestE2EDeniedTools(t *testing.T) {
 		t.Errorf("discovery result does not report the denied tool apart: %s", b)
 	}
 }
+
+// TestE2ETryShowsSecurity: try shows, after the working call, a secret
+// blocked, PII redacted and a poisoned tool withheld, each with its reason.
+func TestE2ETryShowsSecurity(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	out, errOut, code := e.run(t, "try")
+	if code != 0 {
+		t.Fatalf("try: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, w := range []string{
+		"isError=false  hello through the gateway",
+		"blocked by input guardrails: secrets (aws_access_key_id)",
+		"isError=false  Call Jane at [REDACTED:email]",
+		"the client sees only poison__word_count",
+		`Tool "calculate_statistics" on server "poison" is withheld: its definition failed the tool guardrails`,
+		"wrong key exits 4",
+	} {
+		if !strings.Contains(out, w) {
+			t.Errorf("try output lacks %q:\n%s", w, out)
+		}
+	}
+	// The secret is never printed; the email only in the request shown.
+	if strings.Contains(out, "IOSFODNN7EXAMPLE") || strings.Count(out, "jane.doe@example.com") != 1 {
+		t.Errorf("try output shows the secret or the unredacted PII:\n%s", out)
+	}
+}

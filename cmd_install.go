@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,7 +37,15 @@ func installCommand() *cli.Command {
 		Usage: "add the gateway to an MCP client's config, with a new gateway key",
 		Description: "Writes the absolute path of this binary, --config when the config is not the default one, and a\n" +
 			"gateway key into the client's MCP config, keeping every other server there (the file is backed up first).\n" +
-			"Each install gets its own key, so it can be revoked alone (user delete-api-key --api-key fp:...).",
+			"Each install gets its own key, so it can be revoked alone (user delete-api-key --api-key fp:...); installing\n" +
+			"again for the same client and user disables the key it replaces (--keep-old-key keeps it working).\n" +
+			"VS Code's .vscode/mcp.json lives in a workspace that is often committed, so it never holds the key: VS Code\n" +
+			"prompts for it once (a password input) and stores it in its secret storage.\n\n" +
+			"Config files: claude-desktop ~/Library/Application Support/Claude/claude_desktop_config.json (macOS),\n" +
+			"  %APPDATA%\\Claude\\claude_desktop_config.json (Windows), ~/.config/Claude/claude_desktop_config.json (Linux);\n" +
+			"  cursor ~/.cursor/mcp.json; windsurf ~/.codeium/windsurf/mcp_config.json; vscode ./.vscode/mcp.json;\n" +
+			"  claude-code: registered with `claude mcp add`.\n\n" +
+			"Example:\n  secure-mcp-gateway install --client claude-desktop\n  secure-mcp-gateway install --print zed",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "client", Usage: strings.Join(installClients, ", ") + " (claude = claude-desktop)"},
 			&cli.StringFlag{Name: "email", Usage: "user the key is for (default: the only user)"},
@@ -43,6 +53,8 @@ func installCommand() *cli.Command {
 			&cli.StringFlag{Name: "api-key", Usage: "reuse this existing gateway key instead of making a new one"},
 			&cli.StringFlag{Name: "name", Value: DefaultInstallName, Usage: "server name in the client's config"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the client config that would be written, and write nothing"},
+			&cli.BoolFlag{Name: "keep-old-key", Usage: "leave the key of an earlier install for this client and user working"},
+			&cli.StringFlag{Name: "print", Usage: "for a client we do not edit (any name): issue a key and print the server entry to paste, changing no client file"},
 			jsonFlag,
 		},
 		Action: runInstall,
@@ -55,6 +67,9 @@ type clientTarget struct {
 	path      string // JSON file; empty for claude-code
 	serverKey string // "mcpServers" or "servers"
 	stdioType bool   // entries carry "type": "stdio"
+	// secretInput: the file is a workspace file, so the key goes into a
+	// password input ("inputs") and the entry references it.
+	secretInput bool
 }
 
 // clientTargetFor returns the config file of client for the current user.
@@ -78,17 +93,17 @@ func clientTargetFor(client string) (clientTarget, error) {
 		default:
 			dir = filepath.Join(home, ".config", "Claude")
 		}
-		return clientTarget{"Claude Desktop", filepath.Join(dir, "claude_desktop_config.json"), "mcpServers", false}, nil
+		return clientTarget{"Claude Desktop", filepath.Join(dir, "claude_desktop_config.json"), "mcpServers", false, false}, nil
 	case "cursor":
-		return clientTarget{"Cursor", filepath.Join(home, ".cursor", "mcp.json"), "mcpServers", false}, nil
+		return clientTarget{"Cursor", filepath.Join(home, ".cursor", "mcp.json"), "mcpServers", false, false}, nil
 	case "windsurf":
-		return clientTarget{"Windsurf", filepath.Join(home, ".codeium", "windsurf", "mcp_config.json"), "mcpServers", false}, nil
+		return clientTarget{"Windsurf", filepath.Join(home, ".codeium", "windsurf", "mcp_config.json"), "mcpServers", false, false}, nil
 	case "vscode":
 		wd, err := os.Getwd()
 		if err != nil {
 			return clientTarget{}, fmt.Errorf("find the current folder: %w", err)
 		}
-		return clientTarget{"VS Code", filepath.Join(wd, ".vscode", "mcp.json"), "servers", true}, nil
+		return clientTarget{"VS Code", filepath.Join(wd, ".vscode", "mcp.json"), "servers", true, true}, nil
 	case "claude-code":
 		return clientTarget{label: "Claude Code"}, nil
 	}
@@ -108,10 +123,24 @@ const dryRunKey = "<a new gateway key is generated when you install without --dr
 
 func runInstall(ctx context.Context, cmd *cli.Command) error {
 	client := cmd.String("client")
+	printOnly := cmd.String("print")
+	if printOnly != "" {
+		if client != "" {
+			return usageError("give only one of --client and --print")
+		}
+		client = printOnly
+	}
 	if client == "" {
-		return usageError("--client is required: one of %s", strings.Join(installClients, ", "))
+		return usageError("--client is required: one of %s\nhint: for another client, --print NAME prints the entry to paste", strings.Join(installClients, ", "))
 	}
 	target, err := clientTargetFor(client)
+	if printOnly != "" {
+		// Any client: the common "mcpServers" shape, unless we know its own.
+		if err != nil || target.path == "" {
+			target = clientTarget{label: printOnly, serverKey: "mcpServers"}
+		}
+		target.path, err = "", nil
+	}
 	if err != nil {
 		return err
 	}
@@ -136,6 +165,14 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	}
 	if def, err := config.DefaultPath(); err != nil || filepath.Clean(def) != cfgPath {
 		entry.Args = []string{"--config", cfgPath}
+	}
+	installedFor := client + ":" + target.path
+	if printOnly != "" {
+		installedFor = "print:" + printOnly
+	}
+	oldKey := ""
+	if target.path != "" {
+		oldKey = clientEntryKey(target, name)
 	}
 
 	// The key: reuse --api-key, or issue a new one for --email/--project-name.
@@ -170,6 +207,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 			if key, stored, err = issueKey(c, uid, pid, ""); err != nil {
 				return err
 			}
+			c.APIKeys[stored].InstalledFor = installedFor
 			fp, who = config.KeyFingerprint(stored), fmt.Sprintf("%s in project %q", userEmail(c, uid), projectName(c, pid))
 			return nil
 		})
@@ -188,8 +226,19 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 		return errors.Join(cause, err)
 	}
 
+	if printOnly != "" {
+		return printInstallEntry(cmd, target, name, entry, fp, who, exe)
+	}
 	if client == "claude-code" {
-		return installClaudeCode(ctx, cmd, name, entry, dry, fp, who, revoke)
+		if err := installClaudeCode(ctx, cmd, name, entry, dry, fp, who, revoke); err != nil || dry {
+			return err
+		}
+		return disableReplacedKeys(cmd, stored, installedFor, "")
+	}
+	keyInFile := key
+	if target.secretInput {
+		// The workspace file gets a reference; VS Code prompts for the key.
+		entry.Env[authn.EnvKey] = "${input:" + vscodeInputID(name) + "}"
 	}
 	merged, backup, err := mergeClientConfig(target, name, entry, dry)
 	if err != nil {
@@ -201,14 +250,113 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	v := map[string]any{"client": client, "path": target.path, "backup": backup, "server_name": name, "key_fingerprint": fp}
-	return out(cmd, v, func(w io.Writer) error {
-		fmt.Fprintf(w, "Installed %q into %s (%s)\n", name, target.label, target.path)
+	if err := out(cmd, v, func(w io.Writer) error {
+		fmt.Fprintf(w, "Installed %q into %s: changed %s\n", name, target.label, target.path)
 		if backup != "" {
 			fmt.Fprintf(w, "Backup of the previous file: %s\n", backup)
+		} else {
+			fmt.Fprintf(w, "The file is new, so there was nothing to back up.\n")
+		}
+		if target.secretInput {
+			fmt.Fprintf(w, "The file holds no key: VS Code asks for it (a password prompt) the first time it starts the server.\n"+
+				"Paste this key there (shown once; only its hash is stored):\n  %s\n", keyInFile)
 		}
 		fmt.Fprintf(w, "Gateway key %s for %s; revoke it alone with:\n  %s user delete-api-key --api-key %s\nRestart %s to load it.\n",
 			fp, who, exe, fp, target.label)
 		return nil
+	}); err != nil {
+		return err
+	}
+	return disableReplacedKeys(cmd, stored, installedFor, oldKey)
+}
+
+// vscodeInputID is the id of the password input holding the key of the
+// server name in .vscode/mcp.json.
+func vscodeInputID(name string) string { return name + "-gateway-key" }
+
+// clientEntryKey returns the gateway key in the env of the server entry
+// name of the client's file, if there is one in plain text.
+func clientEntryKey(t clientTarget, name string) string {
+	b, err := os.ReadFile(t.path)
+	if err != nil {
+		return ""
+	}
+	var top map[string]map[string]struct {
+		Env map[string]string `json:"env"`
+	}
+	if json.Unmarshal(b, &top) != nil {
+		return ""
+	}
+	k := top[t.serverKey][name].Env[authn.EnvKey]
+	if strings.HasPrefix(k, "${") {
+		return ""
+	}
+	return k
+}
+
+// disableReplacedKeys disables, unless --keep-old-key, the keys an earlier
+// install put where this one (stored) now is: those recorded as installed
+// for the same client and file and user, and oldKey, the key the client's
+// file held, when it is the same user's. It says what it did.
+func disableReplacedKeys(cmd *cli.Command, stored, installedFor, oldKey string) error {
+	w := cmd.Root().Writer
+	var disabled []string
+	keep := cmd.Bool("keep-old-key")
+	var kept []string
+	err := updateAdminConfig(cmd, func(c *config.Config) error {
+		rec := c.APIKeys[stored]
+		if rec == nil {
+			return nil
+		}
+		old := map[string]bool{}
+		for k, r := range c.APIKeys {
+			if k != stored && r != nil && !r.Disabled && r.InstalledFor == installedFor && r.UserID == rec.UserID {
+				old[k] = true
+			}
+		}
+		if oldKey != "" {
+			for _, k := range c.FindAPIKeys(oldKey, authn.HashKey) {
+				if r := c.APIKeys[k]; k != stored && r != nil && !r.Disabled && r.UserID == rec.UserID {
+					old[k] = true
+				}
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(old)) {
+			if keep {
+				kept = append(kept, config.KeyFingerprint(k))
+				continue
+			}
+			c.APIKeys[k].Disabled, c.APIKeys[k].DisabledAt = true, timestamp()
+			disabled = append(disabled, config.KeyFingerprint(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if cmd.Bool("json") {
+		return nil
+	}
+	if len(disabled) > 0 {
+		fmt.Fprintf(w, "Disabled the key(s) this install replaces: %s (re-enable one with user enable-api-key --api-key FP, or pass --keep-old-key next time)\n", strings.Join(disabled, ", "))
+	}
+	if len(kept) > 0 {
+		fmt.Fprintf(w, "Kept the earlier key(s) working (--keep-old-key): %s\n", strings.Join(kept, ", "))
+	}
+	return nil
+}
+
+// printInstallEntry prints the server entry for a client whose file we do
+// not edit.
+func printInstallEntry(cmd *cli.Command, t clientTarget, name string, e installEntry, fp, who, exe string) error {
+	b, err := marshalIndentPlain(map[string]any{t.serverKey: map[string]any{name: e}}, "")
+	if err != nil {
+		return err
+	}
+	return out(cmd, map[string]any{"client": t.label, "server_name": name, "key_fingerprint": fp, "entry": json.RawMessage(b)}, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "Add this to %s's MCP config (it holds the key in plain text: keep the file private, out of git):\n%s\n"+
+			"Gateway key %s for %s; revoke it alone with:\n  %s user delete-api-key --api-key %s\n", t.label, b, fp, who, exe, fp)
+		return err
 	})
 }
 
@@ -280,6 +428,13 @@ func mergeClientConfig(t clientTarget, name string, entry installEntry, dry bool
 		return nil, "", err
 	}
 	top[t.serverKey] = sb
+	if t.secretInput {
+		ib, err := mergeSecretInput(top["inputs"], vscodeInputID(name))
+		if err != nil {
+			return nil, "", adminError("%s config %s: %v; fix it, then run install again (it was not changed)", t.label, t.path, err)
+		}
+		top["inputs"] = ib
+	}
 	merged, err := marshalIndentPlain(top, "")
 	if err != nil {
 		return nil, "", err
@@ -299,6 +454,21 @@ func mergeClientConfig(t clientTarget, name string, entry installEntry, dry bool
 		return nil, "", err
 	}
 	return merged, backup, nil
+}
+
+// mergeSecretInput returns the "inputs" list raw with a password prompt of
+// the given id, replacing an earlier input of that id and keeping others.
+func mergeSecretInput(raw json.RawMessage, id string) (json.RawMessage, error) {
+	var inputs []map[string]any
+	if len(raw) > 0 && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &inputs); err != nil {
+			return nil, errors.New(`"inputs" is not a JSON array of objects`)
+		}
+	}
+	inputs = slices.DeleteFunc(inputs, func(in map[string]any) bool { return in["id"] == id })
+	inputs = append(inputs, map[string]any{"type": "promptString", "id": id, "password": true,
+		"description": "Secure MCP Gateway key (printed once by secure-mcp-gateway install)"})
+	return marshalIndentPlain(inputs, "  ")
 }
 
 // marshalIndentPlain is json.MarshalIndent without HTML escaping.

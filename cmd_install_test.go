@@ -111,7 +111,27 @@ func TestInstallMergesAndBacksUp(t *testing.T) {
 			if len(c.APIKeys) != keysBefore+1 {
 				t.Errorf("%d keys, want %d", len(c.APIKeys), keysBefore+1)
 			}
-			if _, err := authn.Authenticate(c, authn.Credentials{Key: secret.String(gw.Env[authn.EnvKey])}); err != nil {
+			key := gw.Env[authn.EnvKey]
+			if client == "vscode" {
+				// The workspace file holds a reference to a password input;
+				// the key is printed once for the prompt.
+				if key != "${input:secure-mcp-gateway-gateway-key}" {
+					t.Errorf("VS Code env key = %q, want the input reference", key)
+				}
+				var in struct {
+					Inputs []map[string]any `json:"inputs"`
+				}
+				_ = json.Unmarshal(data, &in)
+				if len(in.Inputs) != 1 || in.Inputs[0]["password"] != true || in.Inputs[0]["id"] != "secure-mcp-gateway-gateway-key" {
+					t.Errorf("inputs = %v, want one password input", in.Inputs)
+				}
+				_, rest, _ := strings.Cut(out, "Paste this key there (shown once; only its hash is stored):\n  ")
+				key, _, _ = strings.Cut(rest, "\n")
+				if strings.Contains(string(data), key) {
+					t.Error("the key is in the workspace file")
+				}
+			}
+			if _, err := authn.Authenticate(c, authn.Credentials{Key: secret.String(key)}); err != nil {
 				t.Errorf("installed key: %v", err)
 			}
 			backups, _ := filepath.Glob(path + ".bkp.*")

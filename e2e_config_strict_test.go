@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/proxy"
 )
 
@@ -288,5 +290,56 @@ func TestE2ETryShowsSecurity(t *testing.T) {
 	// The secret is never printed; the email only in the request shown.
 	if strings.Contains(out, "IOSFODNN7EXAMPLE") || strings.Count(out, "jane.doe@example.com") != 1 {
 		t.Errorf("try output shows the secret or the unredacted PII:\n%s", out)
+	}
+}
+
+// TestE2EInstallNoLeakAndReplace: the VS Code workspace file never holds
+// the key; installing again for the same client disables the key it
+// replaces unless --keep-old-key; --print writes no client file.
+func TestE2EInstallNoLeakAndReplace(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	e.must(t, "generate-config")
+	printed := func(out string) string {
+		_, rest, _ := strings.Cut(out, "Paste this key there (shown once; only its hash is stored):\n  ")
+		k, _, _ := strings.Cut(rest, "\n")
+		return k
+	}
+	out1 := e.must(t, "install", "--client", "vscode")
+	k1 := printed(out1)
+	file := filepath.Join(e.wd, ".vscode", "mcp.json")
+	b, err := os.ReadFile(file)
+	if err != nil || k1 == "" || strings.Contains(string(b), k1) || !strings.Contains(string(b), `"password": true`) {
+		t.Fatalf("VS Code file (err %v) holds the key or no password input:\n%s\noutput:\n%s", err, b, out1)
+	}
+	if !strings.Contains(out1, "changed "+file) || !strings.Contains(out1, "nothing to back up") {
+		t.Errorf("install output does not name the file and backup:\n%s", out1)
+	}
+	out2 := e.must(t, "install", "--client", "vscode")
+	k2 := printed(out2)
+	if !strings.Contains(out2, "Disabled the key(s) this install replaces: fp:") || !strings.Contains(out2, "Backup of the previous file: "+file+".bkp.") {
+		t.Errorf("re-install output:\n%s", out2)
+	}
+	c := e.load(t)
+	if _, err := authn.Authenticate(c, authn.Credentials{Key: secret.String(k1)}); err == nil {
+		t.Error("the replaced key still works")
+	}
+	if _, err := authn.Authenticate(c, authn.Credentials{Key: secret.String(k2)}); err != nil {
+		t.Errorf("the new key: %v", err)
+	}
+	out3 := e.must(t, "install", "--client", "vscode", "--keep-old-key")
+	if !strings.Contains(out3, "Kept the earlier key(s) working") {
+		t.Errorf("--keep-old-key output:\n%s", out3)
+	}
+	if _, err := authn.Authenticate(e.load(t), authn.Credentials{Key: secret.String(k2)}); err != nil {
+		t.Errorf("--keep-old-key disabled the earlier key: %v", err)
+	}
+	// --print: any client, an entry with a working key, no file written.
+	out4 := e.must(t, "install", "--print", "zed")
+	if !strings.Contains(out4, `"mcpServers"`) || !strings.Contains(out4, authn.EnvKey) {
+		t.Errorf("--print output:\n%s", out4)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(e.home, ".config", "zed*")); len(entries) != 0 {
+		t.Errorf("--print wrote %v", entries)
 	}
 }

@@ -562,6 +562,10 @@ type APIKey struct {
 	DisabledAt string `json:"disabled_at,omitempty"`
 	// RotatedFrom identifies the key this one replaced.
 	RotatedFrom string `json:"rotated_from,omitempty"`
+	// InstalledFor says where install put the key ("<client>:<file>");
+	// installing again there disables it. Empty means a key made otherwise.
+	// This key is an addition of this gateway.
+	InstalledFor string `json:"installed_for,omitempty"`
 
 	kept extra
 }

@@ -46,20 +46,20 @@ const (
 // httpFlags are the root command's flags for --http mode.
 func httpFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "http", Usage: "serve MCP over streamable HTTP (for hosting one gateway for many users) instead of stdio"},
-		&cli.StringFlag{Name: "listen", Value: DefaultListen, Usage: "HTTP mode: address to listen on; a non-loopback address needs --tls-cert/--tls-key or --insecure-listen"},
-		&cli.StringFlag{Name: "tls-cert", Usage: "HTTP mode: TLS certificate file"},
-		&cli.StringFlag{Name: "tls-key", Usage: "HTTP mode: TLS key file"},
-		&cli.BoolFlag{Name: "insecure-listen", Usage: "HTTP mode: allow plain HTTP on a non-loopback address"},
-		&cli.StringSliceFlag{Name: "allowed-origin", Usage: "HTTP mode: a browser Origin allowed besides the listener's own (repeatable)"},
-		&cli.DurationFlag{Name: "session-idle-timeout", Value: DefaultSessionIdleTimeout, Usage: "HTTP mode: close a session (and reap its upstreams) after this long without requests"},
-		&cli.IntFlag{Name: "max-sessions-per-key", Value: DefaultMaxSessionsPerKey, Usage: "HTTP mode: open sessions allowed per gateway key; at the cap a new session closes the key's least recently used idle one"},
-		&cli.IntFlag{Name: "max-sessions", Value: DefaultMaxSessions, Usage: "HTTP mode: open sessions allowed across all keys; at the cap a new session closes the least recently used idle one"},
-		&cli.IntFlag{Name: "max-upstream-processes", Value: DefaultMaxUpstreamProcs, Usage: "HTTP mode: upstream processes the open sessions may run across all keys (each session counts its stdio servers); at the cap a new session closes the least recently used idle ones"},
-		&cli.FloatFlag{Name: "rate-limit", Value: DefaultRatePerKey, Usage: "HTTP mode: requests per second allowed per gateway key (token bucket)"},
-		&cli.IntFlag{Name: "rate-burst", Value: DefaultBurstPerKey, Usage: "HTTP mode: token bucket size per gateway key"},
-		&cli.Int64Flag{Name: "max-body-bytes", Value: DefaultMaxBodyBytes, Usage: "HTTP mode: largest request body accepted"},
-		&cli.DurationFlag{Name: "shutdown-grace", Value: DefaultShutdownGrace, Usage: "HTTP mode: on SIGTERM, how long in-flight requests may finish"},
+		&cli.BoolFlag{Category: httpCategory, Name: "http", Usage: "serve MCP over streamable HTTP (for hosting one gateway for many users) instead of stdio"},
+		&cli.StringFlag{Category: httpCategory, Name: "listen", Value: DefaultListen, Usage: "HTTP mode: address to listen on; a non-loopback address needs --tls-cert/--tls-key or --insecure-listen"},
+		&cli.StringFlag{Category: httpCategory, Name: "tls-cert", Usage: "HTTP mode: TLS certificate file"},
+		&cli.StringFlag{Category: httpCategory, Name: "tls-key", Usage: "HTTP mode: TLS key file"},
+		&cli.BoolFlag{Category: httpCategory, Name: "insecure-listen", Usage: "HTTP mode: allow plain HTTP on a non-loopback address"},
+		&cli.StringSliceFlag{Category: httpCategory, Name: "allowed-origin", Usage: "HTTP mode: a browser Origin allowed besides the listener's own (repeatable)"},
+		&cli.DurationFlag{Category: httpCategory, Name: "session-idle-timeout", Value: DefaultSessionIdleTimeout, Usage: "HTTP mode: close a session (and reap its upstreams) after this long without requests"},
+		&cli.IntFlag{Category: httpCategory, Name: "max-sessions-per-key", Value: DefaultMaxSessionsPerKey, Usage: "HTTP mode: open sessions allowed per gateway key; at the cap a new session closes the key's least recently used idle one"},
+		&cli.IntFlag{Category: httpCategory, Name: "max-sessions", Value: DefaultMaxSessions, Usage: "HTTP mode: open sessions allowed across all keys; at the cap a new session closes the least recently used idle one"},
+		&cli.IntFlag{Category: httpCategory, Name: "max-upstream-processes", Value: DefaultMaxUpstreamProcs, Usage: "HTTP mode: upstream processes the open sessions may run across all keys (each session counts its stdio servers); at the cap a new session closes the least recently used idle ones"},
+		&cli.FloatFlag{Category: httpCategory, Name: "rate-limit", Value: DefaultRatePerKey, Usage: "HTTP mode: requests per second allowed per gateway key (token bucket)"},
+		&cli.IntFlag{Category: httpCategory, Name: "rate-burst", Value: DefaultBurstPerKey, Usage: "HTTP mode: token bucket size per gateway key"},
+		&cli.Int64Flag{Category: httpCategory, Name: "max-body-bytes", Value: DefaultMaxBodyBytes, Usage: "HTTP mode: largest request body accepted"},
+		&cli.DurationFlag{Category: httpCategory, Name: "shutdown-grace", Value: DefaultShutdownGrace, Usage: "HTTP mode: on SIGTERM, how long in-flight requests may finish"},
 	}
 }
 

@@ -18,21 +18,28 @@ import (
 // EnvConfigPath overrides the default config path, as --config does.
 const EnvConfigPath = "ENKRYPT_CONFIG_PATH"
 
+// Flag categories of the root help.
+const (
+	httpCategory   = "HTTP mode"
+	commonCategory = "Config and logs"
+)
+
 // newRootCommand builds the whole command tree. Its default action serves MCP
 // on stdio, which is what an MCP client runs.
 func newRootCommand() *cli.Command {
-	return &cli.Command{
+	root := &cli.Command{
 		Name:    "secure-mcp-gateway",
 		Usage:   "a security gateway for the Model Context Protocol",
 		Version: version,
 		Description: "Run with no command to serve MCP on stdio for the client that started it (Claude Desktop, Cursor, ...).\n" +
-			"The gateway key comes from ENKRYPT_GATEWAY_KEY; logs go to stderr or --log-file, never to stdout.",
+			"The gateway key comes from ENKRYPT_GATEWAY_KEY; logs go to stderr or --log-file, never to stdout.\n\n" +
+			"Example:\n  secure-mcp-gateway generate-config && secure-mcp-gateway install --client claude-desktop\n  secure-mcp-gateway try",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "config", Usage: "config file (default ~/.enkrypt/enkrypt_mcp_config.json)", Sources: cli.EnvVars(EnvConfigPath)},
-			&cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (default: the config's enkrypt_log_level, else info)"},
-			&cli.StringFlag{Name: "log-file", Usage: "append logs to this file instead of stderr"},
+			&cli.StringFlag{Category: commonCategory, Name: "config", Usage: "config file (default ~/.enkrypt/enkrypt_mcp_config.json)", Sources: cli.EnvVars(EnvConfigPath)},
+			&cli.StringFlag{Category: commonCategory, Name: "log-level", Usage: "debug, info, warn or error (default: the config's enkrypt_log_level, else info)"},
+			&cli.StringFlag{Category: commonCategory, Name: "log-file", Usage: "append logs to this file instead of stderr"},
 			&cli.DurationFlag{Name: "tool-relist-interval", Value: proxy.DefaultRelistInterval, Sources: cli.EnvVars("ENKRYPT_TOOL_RELIST_INTERVAL"), Usage: "list an upstream's tools again before a call once its list is this old, to catch definitions changed without list_changed (0: only on list_changed)"},
-			&cli.BoolFlag{Name: "strict", Usage: "refuse to start when the config has keys the gateway does not know (they are warnings otherwise)"},
+			&cli.BoolFlag{Category: commonCategory, Name: "strict", Usage: "refuse to start when the config has keys the gateway does not know (they are warnings otherwise)"},
 		}, httpFlags()...),
 		Action: serveStdio,
 		Commands: []*cli.Command{
@@ -52,6 +59,8 @@ func newRootCommand() *cli.Command {
 			scanCommand(),
 		},
 	}
+	addExamples(root, "")
+	return root
 }
 
 // configPath returns the config file the command should use.

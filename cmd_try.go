@@ -27,7 +27,7 @@ func tryCommand() *cli.Command {
 			"tools), starts this binary as an MCP client would (stdio, key in the environment), connects a real MCP\n" +
 			"client to it, lists the tools and calls one; then shows a call blocked for a secret in its arguments,\n" +
 			"PII redacted from a result, a poisoned tool withheld, and a wrong key refused.\n\n" +
-			"Example:\n  go run . try",
+			"Example:\n  secure-mcp-gateway try\n  go run . try",
 		Action: runTry,
 	}
 }

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"runtime/debug"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v3"
+)
+
+func TestResolveVersion(t *testing.T) {
+	info := func(mod string, settings ...debug.BuildSetting) func() (*debug.BuildInfo, bool) {
+		return func() (*debug.BuildInfo, bool) {
+			return &debug.BuildInfo{Main: debug.Module{Version: mod}, Settings: settings}, true
+		}
+	}
+	rev := debug.BuildSetting{Key: "vcs.revision", Value: "0123456789abcdef0123"}
+	dirty := debug.BuildSetting{Key: "vcs.modified", Value: "true"}
+	for _, c := range []struct {
+		name, set string
+		read      func() (*debug.BuildInfo, bool)
+		want      string
+	}{
+		{"ldflags win", "v9.9.9", info("v1.0.0", rev), "v9.9.9"},
+		{"module version", "dev", info("v1.2.3"), "v1.2.3"},
+		{"checkout", "dev", info("v0.0.0-20261202010000-0123456789ab", rev), "v0.0.0-20261202010000-0123456789ab (revision 0123456789ab)"},
+		{"modified checkout", "dev", info("(devel)", rev, dirty), "dev (revision 0123456789ab, modified)"},
+		{"no build info", "dev", func() (*debug.BuildInfo, bool) { return nil, false }, "dev"},
+	} {
+		if got := resolveVersion(c.set, c.read); got != c.want {
+			t.Errorf("%s: resolveVersion = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+// TestEveryCommandHasExample checks that every command's help shows an
+// example, and that the example table names only commands that exist.
+func TestEveryCommandHasExample(t *testing.T) {
+	root := newRootCommand()
+	seen := map[string]bool{}
+	var walk func(c *cli.Command, path string)
+	walk = func(c *cli.Command, path string) {
+		for _, sub := range c.Commands {
+			p := strings.TrimSpace(path + " " + sub.Name)
+			seen[p] = true
+			if len(sub.Commands) == 0 && !strings.Contains(sub.Description, "Example:\n  secure-mcp-gateway "+p) {
+				t.Errorf("help of %q has no example of itself:\n%s", p, sub.Description)
+			}
+			walk(sub, p)
+		}
+	}
+	walk(root, "")
+	for p := range commandExamples {
+		if !seen[p] {
+			t.Errorf("commandExamples names %q, which is not a command", p)
+		}
+	}
+}

@@ -777,7 +777,7 @@ func configImport(_ context.Context, cmd *cli.Command) error {
 		return adminError("import %s: not an exported MCP config: %w", file, err)
 	}
 	if m.Servers == nil {
-		return adminError("import %s: no \"mcp_config\" server list (fix: pass a file written by \"config export\")", file)
+		return adminError("import %s: no \"mcp_config\" server list\nhint: pass a file written by \"config export\"", file)
 	}
 	err = updateAdminConfig(cmd, func(c *config.Config) error {
 		if err := newConfigName(c, "config-name", name); err != nil {

@@ -33,7 +33,7 @@ func generateConfigCommand() *cli.Command {
 				return &exitError{exitConfig, err}
 			}
 			if _, err := os.Stat(path); err == nil && !cmd.Bool("overwrite") {
-				return &exitError{exitConfig, fmt.Errorf("config file %s already exists; pass --overwrite to replace it (a backup is kept)", path)}
+				return &exitError{exitConfig, fmt.Errorf("config file %s already exists\nhint: pass --overwrite to replace it (a backup is kept)", path)}
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return &exitError{exitConfig, fmt.Errorf("config file %s: %w", path, err)}
 			}

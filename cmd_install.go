@@ -369,7 +369,7 @@ func installOwner(cmd *cli.Command, c *config.Config) (uid, pid string, err erro
 		}
 	} else {
 		if len(c.Users) != 1 {
-			return "", "", usageError("the config has %d users; pass --email to choose whose key the client uses", len(c.Users))
+			return "", "", usageError("the config has %d users\nhint: pass --email to choose whose key the client uses", len(c.Users))
 		}
 		for id := range c.Users {
 			uid = id
@@ -382,12 +382,12 @@ func installOwner(cmd *cli.Command, c *config.Config) (uid, pid string, err erro
 	} else {
 		projects := c.ProjectsOf(uid)
 		if len(projects) != 1 {
-			return "", "", usageError("user %s is in %d projects; pass --project-name", userEmail(c, uid), len(projects))
+			return "", "", usageError("user %s is in %d projects\nhint: pass --project-name", userEmail(c, uid), len(projects))
 		}
 		pid = projects[0]
 	}
 	if c.Projects[pid].MCPConfigID == "" {
-		return "", "", adminError("project %q has no MCP config, so its keys would be refused; run \"project assign-config\" first", projectName(c, pid))
+		return "", "", adminError("project %q has no MCP config, so its keys would be refused\nhint: run \"secure-mcp-gateway project assign-config --project-name %s --config-name NAME\" first", projectName(c, pid), projectName(c, pid))
 	}
 	return uid, pid, nil
 }

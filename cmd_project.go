@@ -196,7 +196,7 @@ func projectGetConfig(_ context.Context, cmd *cli.Command) error {
 	}
 	m, ok := c.MCPConfigByID(p.MCPConfigID)
 	if !ok {
-		return adminError("project %q has no MCP config; run \"project assign-config\"", p.Name)
+		return adminError("project %q has no MCP config\nhint: run \"secure-mcp-gateway project assign-config --project-name %s --config-name NAME\"", p.Name, p.Name)
 	}
 	servers := []*config.Server{}
 	for _, s := range m.Servers {

@@ -24,7 +24,7 @@ import (
 // environment and serve MCP on stdin/stdout until the client goes away.
 func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Present() {
-		return &exitError{exitUsage, fmt.Errorf("unknown command %q (see --help)", cmd.Args().First())}
+		return &exitError{exitUsage, fmt.Errorf("unknown command %q\nhint: secure-mcp-gateway --help lists the commands", cmd.Args().First())}
 	}
 	path, err := configPath(cmd)
 	if err != nil {
@@ -35,7 +35,7 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	}
 	cred := authn.FromEnv(os.Getenv)
 	if cred.Key.IsZero() {
-		return &exitError{exitAuth, fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block (create one with `secure-mcp-gateway generate-config`)", authn.EnvKey, path)}
+		return &exitError{exitAuth, fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block\nhint: secure-mcp-gateway install --client claude-desktop (or cursor, vscode, ...) writes the client entry with a new key", authn.EnvKey, path)}
 	}
 	cfg, err := config.Load(path)
 	if err != nil {

@@ -99,7 +99,7 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 	dupNames("project", projNames)
 	for _, id := range sortedIDs(c.Projects, func(id string) string { return projectName(c, id) }) {
 		if p := c.Projects[id]; p != nil && p.MCPConfigID == "" && len(c.APIKeysOf("", id)) > 0 {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("project %q has keys but no MCP config; its keys are refused (fix: project assign-config)", p.Name))
+			r.Warnings = append(r.Warnings, fmt.Sprintf("project %q has keys but no MCP config; its keys are refused\n  hint: project assign-config --project-name %s --config-name NAME", p.Name, p.Name))
 		}
 	}
 	plain, disabled := 0, 0
@@ -115,12 +115,12 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 			disabled++
 		}
 		if p := c.Projects[rec.ProjectID]; p != nil && c.Users[rec.UserID] != nil && !slices.Contains(p.Users, rec.UserID) {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("key %s of %s belongs to project %q, which does not list the user (fix: project add-user, or user delete-api-key)",
+			r.Warnings = append(r.Warnings, fmt.Sprintf("key %s of %s belongs to project %q, which does not list the user\n  hint: project add-user, or user delete-api-key",
 				config.KeyFingerprint(k), userEmail(c, rec.UserID), p.Name))
 		}
 	}
 	if plain > 0 {
-		r.Warnings = append(r.Warnings, fmt.Sprintf("%d gateway key(s) are stored in plain text (fix: system hash-keys)", plain))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%d gateway key(s) are stored in plain text\n  hint: secure-mcp-gateway system hash-keys", plain))
 	}
 	servers := 0
 	for _, m := range c.MCPConfigs {
@@ -222,7 +222,7 @@ func systemRestore(_ context.Context, cmd *cli.Command) error {
 
 func systemReset(_ context.Context, cmd *cli.Command) error {
 	if !cmd.Bool("confirm") {
-		return usageError("reset deletes every MCP config, project, user and gateway key; pass --confirm to do it (a backup is kept)")
+		return usageError("reset deletes every MCP config, project, user and gateway key\nhint: pass --confirm to do it (a backup is kept)")
 	}
 	err := updateAdminConfig(cmd, func(c *config.Config) error {
 		c.MCPConfigs = map[string]*config.MCPConfig{}

@@ -189,7 +189,7 @@ func userListProjects(_ context.Context, cmd *cli.Command) error {
 func issueKey(c *config.Config, uid, pid, rotatedFrom string) (string, string, error) {
 	p := c.Projects[pid]
 	if !slices.Contains(p.Users, uid) {
-		return "", "", adminError("user %s is not in project %q; run \"project add-user\" first", userEmail(c, uid), p.Name)
+		return "", "", adminError("user %s is not in project %q\nhint: run \"secure-mcp-gateway project add-user --project-name %s --email %s\" first", userEmail(c, uid), p.Name, p.Name, userEmail(c, uid))
 	}
 	key, stored, err := authn.NewKey()
 	if err != nil {

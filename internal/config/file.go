@@ -60,7 +60,7 @@ func read(path string) (*Config, []byte, error) {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, &FileError{Path: path, Err: fmt.Errorf(
-				"%w (fix: run \"secure-mcp-gateway generate-config\" or pass --config PATH)", fs.ErrNotExist)}
+				"%w\nhint: run \"secure-mcp-gateway generate-config\" or pass --config PATH", fs.ErrNotExist)}
 		}
 		return nil, nil, &FileError{Path: path, Err: err}
 	}
@@ -70,10 +70,10 @@ func read(path string) (*Config, []byte, error) {
 		return nil, nil, &FileError{Path: path, Err: err}
 	}
 	if st.IsDir() {
-		return nil, nil, &FileError{Path: path, Err: errors.New("is a directory (fix: pass the path of the JSON file)")}
+		return nil, nil, &FileError{Path: path, Err: errors.New("is a directory\nhint: pass the path of the JSON file")}
 	}
 	if runtime.GOOS != "windows" && st.Mode().Perm()&0o022 != 0 {
-		return nil, nil, &FileError{Path: path, Err: fmt.Errorf("%w: mode %04o (fix: chmod 600 %s)",
+		return nil, nil, &FileError{Path: path, Err: fmt.Errorf("%w: mode %04o\nhint: chmod 600 %s",
 			ErrInsecurePermissions, st.Mode().Perm(), path)}
 	}
 	data, err := io.ReadAll(f)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"slices"
@@ -621,6 +622,9 @@ type checkReport struct {
 func checkConfigFile(cmd *cli.Command, path, only string) (*config.Config, *checkReport, error) {
 	r := &checkReport{Errors: []string{}, Warnings: []string{}, Provider: []providerProblem{}}
 	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		err = fmt.Errorf("%w\nhint: run \"secure-mcp-gateway generate-config\" or pass --config PATH", fs.ErrNotExist)
+	}
 	if err != nil {
 		return nil, nil, configError(&config.FileError{Path: path, Err: err})
 	}

@@ -77,3 +77,17 @@ func TestDeniedTools(t *testing.T) {
 		t.Fatalf("CheckCall error = %v, want a *DeniedError with the reason", err)
 	}
 }
+
+// FuzzGlobRegexp checks that any pattern compiles without a panic, and that
+// a pattern without glob metacharacters matches exactly itself.
+func FuzzGlobRegexp(f *testing.F) {
+	for _, s := range []string{"delete_*", "[!a-c]?x", "[", "[]]", "a.b", "*[z-a]", "\\", "é*"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, pattern string) {
+		re := globRegexp(pattern)
+		if !strings.ContainsAny(pattern, "*?[") && !re.MatchString(pattern) {
+			t.Errorf("literal pattern %q does not match itself", pattern)
+		}
+	})
+}

@@ -42,22 +42,46 @@ func (c *Config) UnknownKeys() []FieldError {
 	return slices.Clone(c.unknownKeys)
 }
 
-// unknownKey records key, which struct type with the JSON keys known does
-// not declare.
-func (p *prepass) unknownKey(off int64, path, key string, known map[string]reflect.Type) {
+// pythonOnlyKeys are keys the Python gateway wrote or read that this
+// gateway does not use, by the struct type they appear in, with what the
+// user should know about each. They are still warnings: an entry here only
+// replaces the did-you-mean with the reason.
+var pythonOnlyKeys = map[reflect.Type]map[string]string{
+	reflect.TypeFor[Common](): {
+		"enkrypt_remote_mcp_gateway_name":    "it belongs to the Python gateway's remote config mode, which this gateway does not support; remove it",
+		"enkrypt_remote_mcp_gateway_version": "it belongs to the Python gateway's remote config mode, which this gateway does not support; remove it",
+		"enkrypt_telemetry":                  "a legacy key the Python gateway 2.1 ignored too; telemetry is configured in plugins.telemetry",
+		"enkrypt_base_url":                   "a legacy key the Python gateway 2.1 ignored too; the provider's base_url is plugins.guardrails.config.base_url",
+		"enkrypt_api_key":                    "a legacy key the Python gateway 2.1 ignored too; the provider's key is plugins.guardrails.config.api_key",
+		"session_pool_enabled":               "the Python gateway 2.2's session pool; this gateway keeps one upstream session per client session",
+		"session_pool_ttl":                   "the Python gateway 2.2's session pool; this gateway keeps one upstream session per client session",
+	},
+	reflect.TypeFor[TimeoutSettings](): {
+		"adherence_threshold": "the Python gateway read it but did not use it; remove it",
+		"relevancy_threshold": "the Python gateway read it but did not use it; remove it",
+	},
+	reflect.TypeFor[Server](): {
+		"enable_tool_guardrails": "it has done nothing since the Python gateway 2.1.7: tool definitions are checked by tool_guardrails_policy " +
+			"(secure-mcp-gateway config update-server-tool-guardrails --server-name NAME --preset default)",
+	},
+}
+
+// unknownKey records key, which struct type t (whose JSON keys are known)
+// does not declare.
+func (p *prepass) unknownKey(off int64, path, key string, t reflect.Type, known map[string]reflect.Type) {
 	if key == "$schema" {
 		return // an editor hint, wherever it appears
 	}
 	line, col := p.position(off)
+	problem := fmt.Sprintf("unknown key %q is ignored (line %d, column %d)", key, line, col)
 	fix := "remove it, or move it where the gateway reads it"
-	if s := Suggest(key, mapKeys(known)); s != "" {
+	if why, ok := pythonOnlyKeys[t][key]; ok {
+		problem = fmt.Sprintf("key %q is not used by this gateway (line %d, column %d)", key, line, col)
+		fix = why
+	} else if s := Suggest(key, mapKeys(known)); s != "" {
 		fix = fmt.Sprintf("did you mean %q?", s)
 	}
-	p.unknown = append(p.unknown, FieldError{
-		Path:    path,
-		Problem: fmt.Sprintf("unknown key %q is ignored (line %d, column %d)", key, line, col),
-		Fix:     fix,
-	})
+	p.unknown = append(p.unknown, FieldError{Path: path, Problem: problem, Fix: fix})
 }
 
 func mapKeys[V any](m map[string]V) []string {

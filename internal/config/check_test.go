@@ -142,3 +142,25 @@ func TestEveryObjectKeepsUnknownKeys(t *testing.T) {
 	}
 	visit(reflect.TypeFor[Config](), "")
 }
+
+// TestPythonOnlyKeysSayWhy: keys of the Python gateway that this one does
+// not use are warned about with the reason, not a misleading did-you-mean.
+func TestPythonOnlyKeysSayWhy(t *testing.T) {
+	c, err := Parse(readFixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, u := range c.UnknownKeys() {
+		got[u.Path[strings.LastIndex(u.Path, ".")+1:]] = u.Fix
+	}
+	for key, want := range map[string]string{
+		"enable_tool_guardrails":          "tool_guardrails_policy",
+		"enkrypt_remote_mcp_gateway_name": "remote config mode",
+		"billing_code":                    "remove it, or move it",
+	} {
+		if !strings.Contains(got[key], want) {
+			t.Errorf("hint for %s = %q, want it to mention %q", key, got[key], want)
+		}
+	}
+}

@@ -335,7 +335,7 @@ func (p *prepass) object(t reflect.Type, path string) error {
 			p.problem(off, kp, fmt.Sprintf("key %q differs only in case from %q", key, want),
 				fmt.Sprintf("rename it to %q", want))
 		} else {
-			p.unknownKey(off, kp, key, known)
+			p.unknownKey(off, kp, key, t, known)
 		}
 		return p.value(reflect.TypeFor[any](), kp)
 	})

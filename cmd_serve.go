@@ -34,8 +34,10 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 		return serveHTTP(ctx, cmd, path)
 	}
 	cred := authn.FromEnv(os.Getenv)
+	// A refused key is one line on stderr (clients show the last line), so
+	// its hint stays on that line.
 	if cred.Key.IsZero() {
-		return &exitError{exitAuth, fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block\nhint: secure-mcp-gateway install --client claude-desktop (or cursor, vscode, ...) writes the client entry with a new key", authn.EnvKey, path)}
+		return &exitError{exitAuth, fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block (hint: secure-mcp-gateway install --client claude-desktop, or cursor, vscode, ..., writes the client entry with a new key)", authn.EnvKey, path)}
 	}
 	cfg, err := config.Load(path)
 	if err != nil {

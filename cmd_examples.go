@@ -67,6 +67,7 @@ var commandExamples = map[string]string{
 	"example-server":                         "example-server tool_poisoning",
 	"cache status":                           "cache status",
 	"cache clear":                            "cache clear --server-name github",
+	"oauth login":                            "oauth login linear --no-browser",
 	"oauth status":                           "oauth status",
 	"oauth revoke":                           "oauth revoke --server github",
 	"upstream-supervisor":                    "upstream-supervisor -- /usr/local/bin/some-mcp-server --stdio",
@@ -106,6 +107,9 @@ func exampleFromFlags(path string, c *cli.Command) string {
 		if strings.HasSuffix(n, "-name") || n == "server" || n == "email" {
 			parts = append(parts, "--"+n, strings.ToUpper(strings.ReplaceAll(n, "-", "_")))
 		}
+	}
+	if c.ArgsUsage != "" {
+		parts = append(parts, c.ArgsUsage)
 	}
 	return strings.Join(parts, " ")
 }

@@ -12,6 +12,7 @@ import (
 var commandExamples = map[string]string{
 	"generate-config":                        "generate-config",
 	"install":                                "install --client claude-desktop",
+	"scan":                                   "scan --client cursor --fail-on warn",
 	"config list":                            "config list",
 	"config add":                             "config add --config-name work",
 	"config copy":                            "config copy --source-config work --target-config staging",

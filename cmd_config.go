@@ -267,6 +267,7 @@ func shownServer(s *config.Server) *config.Server {
 	cp.Config.Env = maskMap(s.Config.Env)
 	cp.Config.Headers = maskMap(s.Config.Headers)
 	cp.OAuth = s.OAuth.Redacted()
+	cp.OAuthLogin = s.OAuthLogin.Redacted()
 	return &cp
 }
 

@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -55,5 +57,45 @@ func TestSandboxBlockRoundTrip(t *testing.T) {
 	}
 	if p := sb.Problems("sandbox"); len(p) != 0 {
 		t.Errorf("problems of a valid block: %v", p)
+	}
+}
+
+// TestValidateSandbox: a bad sandbox block is a validation problem with its
+// path, found by config validate before any server starts.
+func TestValidateSandbox(t *testing.T) {
+	tests := []struct {
+		name    string
+		sandbox *Sandbox
+		paths   []string
+	}{
+		{"none", nil, nil},
+		{"ok", &Sandbox{Enabled: true, Runtime: SandboxBwrap, MemoryLimit: "512m", PidsLimit: 64}, nil},
+		{"typos", &Sandbox{Enabled: true, Runtime: "bwarp", Network: "nonе", MemoryLimit: "lots"},
+			[]string{".sandbox.runtime", ".sandbox.network", ".sandbox.memory_limit"}},
+		{"relative bind", &Sandbox{Enabled: true, ExtraRWBinds: []string{"work"}}, []string{".sandbox.extra_rw_binds[0]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := minimalConfig()
+			c.MCPConfigs["c"].Servers = []*Server{{Name: "a", Config: ServerConfig{Command: "x"}, Sandbox: tt.sandbox}}
+			err := c.Validate()
+			if len(tt.paths) == 0 {
+				if err != nil {
+					t.Fatalf("Validate = %v", err)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("Validate = %v, want a *ValidationError", err)
+			}
+			var got []string
+			for _, p := range ve.Problems {
+				got = append(got, strings.TrimPrefix(p.Path, "mcp_configs.c.mcp_config[0]"))
+			}
+			if strings.Join(got, ",") != strings.Join(tt.paths, ",") {
+				t.Errorf("problem paths = %v, want %v\n%v", got, tt.paths, err)
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -228,6 +229,14 @@ func (v *validator) server(path string, s *Server) {
 		v.oauth(path+".oauth_config", s.OAuth)
 	}
 	v.oauthLogin(path, s)
+	if s.Sandbox != nil {
+		for _, err := range s.Sandbox.Problems(path + ".sandbox") {
+			var fe FieldError
+			if errors.As(err, &fe) {
+				v.problems = append(v.problems, fe)
+			}
+		}
+	}
 }
 
 func (v *validator) oauth(path string, o *OAuthConfig) {

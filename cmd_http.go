@@ -551,6 +551,9 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
+	if err := strictUnknownKeys(cmd, cfg, path); err != nil {
+		return err
+	}
 	st, _ := os.Stat(path)
 	redactor := secretsOf(cfg, authn.Credentials{})
 	log, closeLog, err := newLogger(cmd, cfg.Common.LogLevel, redactor)

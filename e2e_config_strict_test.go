@@ -129,6 +129,12 @@ func TestE2EUnknownKeysWarnedAndKept(t *testing.T) {
 	if _, _, code := runGatewayCLI(t, f, "config", "validate", "--strict"); code != 1 {
 		t.Errorf("validate --strict: exit %d, want 1", code)
 	}
+	// --strict refuses to serve over HTTP too, naming the key.
+	httpStrict := exec.Command(gatewayBin, "--config", f.path, "--strict", "--http", "--listen", "127.0.0.1:0")
+	httpStrict.Env = gatewayEnv()
+	if out, err := httpStrict.CombinedOutput(); err == nil || !strings.Contains(string(out), "envv") {
+		t.Errorf("--strict --http with unknown keys: err %v, output:\n%s", err, out)
+	}
 	// A write keeps them.
 	runGatewayCLI(t, f, "config", "add-server", "--config-name", "default_config", "--server-name", "second", "--server-command", gatewayBin)
 	b, err := os.ReadFile(f.path)

@@ -57,6 +57,7 @@ func newRootCommand() *cli.Command {
 			toolsCommand(),
 			timeoutsCommand(),
 			scanCommand(),
+			hookCommand(),
 		},
 	}
 	addExamples(root, "")

@@ -84,6 +84,9 @@ type Config struct {
 	// APIKeys maps a gateway key, either legacy plaintext or "sha256:<hex>",
 	// to the project and user it belongs to. Its keys are secrets.
 	APIKeys map[string]*APIKey `json:"apikeys,omitzero"`
+	// Hooks holds the policies of the hook command for the clients' own
+	// tools and prompts. Nil means the built-in defaults.
+	Hooks *Hooks `json:"hooks,omitempty"`
 
 	kept        extra
 	unknownKeys []FieldError // set by Parse; see UnknownKeys

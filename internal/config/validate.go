@@ -111,6 +111,7 @@ func (c *Config) Validate() error {
 	}
 	v.apiKeys(c)
 	v.detectors(c)
+	v.hooks(c.Hooks)
 	if len(v.problems) == 0 {
 		return nil
 	}

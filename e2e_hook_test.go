@@ -1,0 +1,218 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"secure-mcp-gateway/internal/config"
+)
+
+// hookRun is one run of `secure-mcp-gateway hook <client>`.
+type hookRun struct {
+	code           int
+	stdout, stderr string
+}
+
+// runHookBin runs the real binary as a client runs its hook: the event on
+// stdin, HOME pointing at an empty folder (no default config) unless
+// cfgPath is set.
+func runHookBin(t *testing.T, client, cfgPath string, event []byte) hookRun {
+	t.Helper()
+	args := []string{"hook", client}
+	if cfgPath != "" {
+		args = append([]string{"--config", cfgPath}, args...)
+	}
+	cmd := exec.Command(gatewayBin, args...)
+	cmd.Env = gatewayEnv("HOME="+t.TempDir(), "USERPROFILE="+t.TempDir())
+	cmd.Stdin = bytes.NewReader(event)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run hook: %v", err)
+	}
+	return hookRun{code, stdout.String(), stderr.String()}
+}
+
+func readHookFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "hooks", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// jsonAt returns the value at a dotted path of the JSON object s.
+func jsonAt(t *testing.T, s, path string) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, s)
+	}
+	for _, k := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+// TestHookEvents feeds each client's documented event JSON to the real
+// binary with the built-in policies and checks the answer's shape: what
+// decides, the guardrail named in the reason, and no secret echoed.
+func TestHookEvents(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		fixture, client string
+		code            int
+		want            map[string]any // dotted path -> value in stdout JSON
+		reason          string         // dotted path of the reason
+		reasonHas       string
+		emptyStdout     bool
+		stderrHas       string
+	}{
+		{fixture: "claude_pretooluse_bash_aws_key.json", client: "claude-code",
+			want:   map[string]any{"hookSpecificOutput.hookEventName": "PreToolUse", "hookSpecificOutput.permissionDecision": "deny"},
+			reason: "hookSpecificOutput.permissionDecisionReason", reasonHas: "secrets (aws_access_key_id) in tool_input.command"},
+		{fixture: "claude_userpromptsubmit_card.json", client: "claude-code",
+			want:   map[string]any{"decision": "block"},
+			reason: "reason", reasonHas: "pii (card) in prompt"},
+		{fixture: "claude_pretooluse_webfetch_metadata.json", client: "claude-code",
+			want:   map[string]any{"hookSpecificOutput.permissionDecision": "deny"},
+			reason: "hookSpecificOutput.permissionDecisionReason", reasonHas: "ssrf (metadata) in tool_input.url"},
+		{fixture: "claude_posttooluse_injection.json", client: "claude-code",
+			want:   map[string]any{"decision": "block"},
+			reason: "reason", reasonHas: "injection_attack"},
+		{fixture: "claude_pretooluse_edit_benign.json", client: "claude-code", emptyStdout: true},
+		{fixture: "claude_sessionstart.json", client: "claude-code", emptyStdout: true},
+		{fixture: "claude_unknown_event.json", client: "claude-code", code: 1, emptyStdout: true,
+			stderrHas: "SomeFutureEvent: unknown event"},
+		{fixture: "malformed.json", client: "claude-code", code: 1, emptyStdout: true,
+			stderrHas: "not a JSON object"},
+		{fixture: "cursor_beforeshellexecution_aws_key.json", client: "cursor",
+			want:   map[string]any{"permission": "deny"},
+			reason: "agent_message", reasonHas: "secrets (aws_access_key_id) in command"},
+		{fixture: "cursor_beforesubmitprompt_card.json", client: "cursor",
+			want:   map[string]any{"continue": false},
+			reason: "user_message", reasonHas: "pii (card) in prompt"},
+		{fixture: "cursor_beforemcpexecution_metadata.json", client: "cursor",
+			want:   map[string]any{"permission": "deny"},
+			reason: "userMessage", reasonHas: "ssrf (metadata) in tool_input.url"},
+		{fixture: "cursor_beforereadfile_ssh_key.json", client: "cursor",
+			want:   map[string]any{"permission": "deny"},
+			reason: "agentMessage", reasonHas: "path_traversal (sensitive_file) in file_path"},
+		{fixture: "cursor_beforeshellexecution_benign.json", client: "cursor",
+			want: map[string]any{"permission": "allow"}},
+		{fixture: "cursor_afterfileedit_benign.json", client: "cursor", want: map[string]any{}},
+		{fixture: "cursor_aftermcpexecution_injection.json", client: "cursor", want: map[string]any{},
+			stderrHas: "injection_attack (instruction_override)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			r := runHookBin(t, tt.client, "", readHookFixture(t, tt.fixture))
+			if r.code != tt.code {
+				t.Fatalf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if tt.emptyStdout {
+				if strings.TrimSpace(r.stdout) != "" {
+					t.Errorf("stdout %q, want none", r.stdout)
+				}
+			} else if jsonAt(t, r.stdout, "nonexistent") != nil || r.stdout == "" {
+				t.Fatalf("stdout %q, want a JSON object", r.stdout)
+			}
+			for p, want := range tt.want {
+				if got := jsonAt(t, r.stdout, p); got != want {
+					t.Errorf("%s = %#v, want %#v\nstdout: %s", p, got, want, r.stdout)
+				}
+			}
+			if tt.reason != "" {
+				got, _ := jsonAt(t, r.stdout, tt.reason).(string)
+				if !strings.Contains(got, tt.reasonHas) {
+					t.Errorf("%s = %q, want it to contain %q", tt.reason, got, tt.reasonHas)
+				}
+			}
+			if tt.stderrHas != "" && !strings.Contains(r.stderr, tt.stderrHas) {
+				t.Errorf("stderr %q, want it to contain %q", r.stderr, tt.stderrHas)
+			}
+			for _, secret := range []string{"AKIAIOSFODNN7EXAMPLE", "4111 1111 1111 1111"} {
+				if strings.Contains(r.stdout+r.stderr, secret) {
+					t.Errorf("the answer echoes %q:\nstdout: %s\nstderr: %s", secret, r.stdout, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestHookConfig runs the hook under a config's hooks block: fail_mode
+// closed turns a malformed event into a block (exit 2), a disabled event
+// lets a credit card through, "ask" asks, sensitive_tools limit the check,
+// and an unknown detector is reported with its path and the fail mode.
+func TestHookConfig(t *testing.T) {
+	t.Parallel()
+	write := func(t *testing.T, h *config.Hooks) string {
+		f := newFixture(t)
+		f.cfg.Hooks = h
+		f.save(t)
+		return f.path
+	}
+	on := func(block ...string) *config.HookPolicy { return &config.HookPolicy{Enabled: true, Block: block} }
+
+	t.Run("fail closed", func(t *testing.T) {
+		t.Parallel()
+		p := write(t, &config.Hooks{FailMode: config.HookFailClosed})
+		for _, client := range []string{"claude-code", "cursor"} {
+			r := runHookBin(t, client, p, readHookFixture(t, "malformed.json"))
+			if r.code != 2 || !strings.Contains(r.stderr, "fail_mode is closed") {
+				t.Errorf("%s: exit %d stderr %q, want 2 and the fail mode named", client, r.code, r.stderr)
+			}
+		}
+	})
+	t.Run("disabled event", func(t *testing.T) {
+		t.Parallel()
+		p := write(t, &config.Hooks{ClaudeCode: map[string]*config.HookPolicy{"UserPromptSubmit": {Enabled: false}}})
+		r := runHookBin(t, "claude-code", p, readHookFixture(t, "claude_userpromptsubmit_card.json"))
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "" {
+			t.Errorf("exit %d stdout %q, want 0 and no answer", r.code, r.stdout)
+		}
+	})
+	t.Run("ask", func(t *testing.T) {
+		t.Parallel()
+		pol := on("secrets")
+		pol.Action = config.HookActionAsk
+		p := write(t, &config.Hooks{ClaudeCode: map[string]*config.HookPolicy{"PreToolUse": pol}})
+		r := runHookBin(t, "claude-code", p, readHookFixture(t, "claude_pretooluse_bash_aws_key.json"))
+		if got := jsonAt(t, r.stdout, "hookSpecificOutput.permissionDecision"); got != "ask" {
+			t.Errorf("permissionDecision %v, want ask\n%s", got, r.stdout)
+		}
+	})
+	t.Run("sensitive tools", func(t *testing.T) {
+		t.Parallel()
+		pol := on("secrets", "ssrf")
+		pol.SensitiveTools = []string{"Write", "mcp__*__delete*"}
+		p := write(t, &config.Hooks{ClaudeCode: map[string]*config.HookPolicy{"PreToolUse": pol}})
+		r := runHookBin(t, "claude-code", p, readHookFixture(t, "claude_pretooluse_bash_aws_key.json"))
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "" {
+			t.Errorf("Bash is not a sensitive tool here: exit %d stdout %q, want 0 and no answer", r.code, r.stdout)
+		}
+	})
+	t.Run("unknown detector", func(t *testing.T) {
+		t.Parallel()
+		p := write(t, &config.Hooks{Cursor: map[string]*config.HookPolicy{"beforeShellExecution": on("secrets", "secretz")}})
+		r := runHookBin(t, "cursor", p, readHookFixture(t, "cursor_beforeshellexecution_benign.json"))
+		if r.code != 1 || !strings.Contains(r.stderr, `hooks.cursor.beforeShellExecution.block[1]: unknown detector "secretz"`) {
+			t.Errorf("exit %d stderr %q, want 1 (fail open) naming the field", r.code, r.stderr)
+		}
+	})
+}

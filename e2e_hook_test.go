@@ -216,3 +216,30 @@ func TestHookConfig(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkHookProcess measures what a client waits for on every tool call:
+// the whole hook process (start, read the config, judge a 10 KB PreToolUse
+// Write event, answer, exit), with the default config file present. Run
+// without -race for a figure that means anything.
+func BenchmarkHookProcess(b *testing.B) {
+	f := newBenchFixture(b)
+	content := strings.Repeat("func add(a, b int) int { return a + b } // plain Go source\n", 10<<10/58)
+	event, err := json.Marshal(map[string]any{
+		"session_id": "bench", "cwd": "/home/u/p", "hook_event_name": "PreToolUse", "tool_name": "Write",
+		"tool_input": map[string]any{"file_path": "/home/u/p/add.go", "content": content},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(event)))
+	env := gatewayEnv()
+	for b.Loop() {
+		cmd := exec.Command(gatewayBin, "--config", f.path, "hook", "claude-code")
+		cmd.Env = env
+		cmd.Stdin = bytes.NewReader(event)
+		out, err := cmd.Output()
+		if err != nil || len(out) != 0 {
+			b.Fatalf("hook: %v, stdout %q", err, out)
+		}
+	}
+}

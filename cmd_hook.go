@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -80,4 +85,144 @@ func hookConfig(cmd *cli.Command) (*config.Hooks, error) {
 		return nil, errors.New(strings.TrimSpace(err.Error()))
 	}
 	return c.Hooks, nil
+}
+
+// hookEvents are the events `install --hooks` registers, per client: the
+// ones the hook judges by default.
+var hookEvents = map[string][]string{
+	hook.ClaudeCode: {"UserPromptSubmit", "PreToolUse", "PostToolUse"},
+	hook.Cursor:     {"beforeSubmitPrompt", "beforeShellExecution", "beforeMCPExecution", "afterMCPExecution", "beforeReadFile", "afterFileEdit"},
+}
+
+// hookInstall is the result of installing a client's hook entries.
+type hookInstall struct {
+	path, backup string
+	merged       []byte
+}
+
+// hooksFile is the file that holds a client's hooks for the current user:
+// Claude Code's user settings, Cursor's global hooks.json.
+func hooksFile(client string) (string, error) {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home directory: %w", err)
+	}
+	switch client {
+	case hook.ClaudeCode:
+		return filepath.Join(home, ".claude", "settings.json"), nil
+	case hook.Cursor:
+		return filepath.Join(home, ".cursor", "hooks.json"), nil
+	}
+	return "", usageError("--hooks: %q has no hooks; use it with %s", client, strings.Join(hook.Clients, " or "))
+}
+
+// installClientHooks merges the hook entries running `<exe> [args] hook
+// <client>` into the client's hooks file, keeping every other hook and key,
+// and replacing an earlier entry of this gateway. Unless dry, an existing
+// file is backed up first and the result written with mode 0600.
+func installClientHooks(client, exe string, args []string, dry bool) (*hookInstall, error) {
+	path, err := hooksFile(client)
+	if err != nil {
+		return nil, err
+	}
+	command := shellJoin(append(append([]string{exe}, args...), "hook", client))
+	top := map[string]json.RawMessage{}
+	old, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		old = nil
+	case err != nil:
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	case len(bytes.TrimSpace(old)) > 0:
+		if err := json.Unmarshal(old, &top); err != nil || top == nil {
+			return nil, adminError("%s is not a JSON object (%v); fix or move it, then run install again (it was not changed)", path, err)
+		}
+	}
+	events := map[string][]map[string]any{}
+	if raw, ok := top["hooks"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &events); err != nil {
+			return nil, adminError("%s: \"hooks\" is not an object of event lists (%v); fix it, then run install again (it was not changed)", path, err)
+		}
+	}
+	ours := func(c any) bool {
+		s, _ := c.(string)
+		return s == command || strings.Contains(s, "secure-mcp-gateway") && strings.HasSuffix(s, " hook "+client)
+	}
+	for _, ev := range hookEvents[client] {
+		var kept []map[string]any
+		for _, entry := range events[ev] {
+			if client == hook.Cursor {
+				if !ours(entry["command"]) {
+					kept = append(kept, entry)
+				}
+				continue
+			}
+			// Claude Code: a matcher group holding a list of hooks.
+			inner, _ := entry["hooks"].([]any)
+			var rest []any
+			for _, h := range inner {
+				if m, ok := h.(map[string]any); !ok || !ours(m["command"]) {
+					rest = append(rest, h)
+				}
+			}
+			if len(rest) > 0 || len(inner) == 0 {
+				entry["hooks"] = rest
+				kept = append(kept, entry)
+			}
+		}
+		if client == hook.Cursor {
+			kept = append(kept, map[string]any{"command": command})
+		} else {
+			group := map[string]any{"hooks": []any{map[string]any{"type": "command", "command": command}}}
+			if ev != "UserPromptSubmit" {
+				group["matcher"] = "*"
+			}
+			kept = append(kept, group)
+		}
+		events[ev] = kept
+	}
+	eb, err := marshalIndentPlain(events, "  ")
+	if err != nil {
+		return nil, err
+	}
+	top["hooks"] = eb
+	if _, ok := top["version"]; client == hook.Cursor && !ok {
+		top["version"] = json.RawMessage("1")
+	}
+	merged, err := marshalIndentPlain(top, "")
+	if err != nil {
+		return nil, err
+	}
+	res := &hookInstall{path: path, merged: append(merged, '\n')}
+	if dry {
+		return res, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	if old != nil {
+		res.backup = path + ".bkp." + time.Now().Format("20060102_150405.000000000")
+		if err := writeFile0600(res.backup, old); err != nil {
+			return nil, fmt.Errorf("back up %s: %w", path, err)
+		}
+	}
+	if err := writeFile0600(path, res.merged); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// report writes what installClientHooks did, or would do.
+func (h *hookInstall) report(w io.Writer, dry bool) {
+	if h == nil {
+		return
+	}
+	if dry {
+		fmt.Fprintf(w, "Dry run: would write the hooks to %s:\n%s", h.path, h.merged)
+		return
+	}
+	fmt.Fprintf(w, "Installed the guardrail hooks into %s\n", h.path)
+	if h.backup != "" {
+		fmt.Fprintf(w, "Backup of the previous hooks file: %s\n", h.backup)
+	}
 }

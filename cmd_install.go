@@ -55,6 +55,7 @@ func installCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the client config that would be written, and write nothing"},
 			&cli.BoolFlag{Name: "keep-old-key", Usage: "leave the key of an earlier install for this client and user working"},
 			&cli.StringFlag{Name: "print", Usage: "for a client we do not edit (any name): issue a key and print the server entry to paste, changing no client file"},
+			&cli.BoolFlag{Name: "hooks", Usage: "also add the guardrail hooks (secure-mcp-gateway hook) for the client's own tools and prompts (claude-code, cursor)"},
 			jsonFlag,
 		},
 		Action: runInstall,
@@ -123,7 +124,13 @@ const dryRunKey = "<a new gateway key is generated when you install without --dr
 
 func runInstall(ctx context.Context, cmd *cli.Command) error {
 	client := cmd.String("client")
+	if client == "" && cmd.Args().Present() {
+		client = cmd.Args().First() // install claude-code --hooks
+	}
 	printOnly := cmd.String("print")
+	if printOnly != "" && cmd.Bool("hooks") {
+		return usageError("--hooks edits the client's hooks file, so it does not go with --print")
+	}
 	if printOnly != "" {
 		if client != "" {
 			return usageError("give only one of --client and --print")
@@ -229,9 +236,21 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	if printOnly != "" {
 		return printInstallEntry(cmd, target, name, entry, fp, who, exe)
 	}
+	var hooks *hookInstall
+	if cmd.Bool("hooks") {
+		if hooks, err = installClientHooks(client, exe, entry.Args, dry); err != nil {
+			return revoke(err)
+		}
+	}
 	if client == "claude-code" {
-		if err := installClaudeCode(ctx, cmd, name, entry, dry, fp, who, revoke); err != nil || dry {
+		if err := installClaudeCode(ctx, cmd, name, entry, dry, fp, who, revoke); err != nil {
 			return err
+		}
+		if !cmd.Bool("json") {
+			hooks.report(cmd.Root().Writer, dry)
+		}
+		if dry {
+			return nil
 		}
 		return disableReplacedKeys(cmd, stored, installedFor, "")
 	}
@@ -247,10 +266,15 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	w := cmd.Root().Writer
 	if dry {
 		_, err := fmt.Fprintf(w, "Dry run: would write %s (%s) for %s:\n%s", target.path, target.label, who, merged)
+		hooks.report(w, dry)
 		return err
 	}
 	v := map[string]any{"client": client, "path": target.path, "backup": backup, "server_name": name, "key_fingerprint": fp}
+	if hooks != nil {
+		v["hooks_path"], v["hooks_backup"] = hooks.path, hooks.backup
+	}
 	if err := out(cmd, v, func(w io.Writer) error {
+		hooks.report(w, false)
 		fmt.Fprintf(w, "Installed %q into %s: changed %s\n", name, target.label, target.path)
 		if backup != "" {
 			fmt.Fprintf(w, "Backup of the previous file: %s\n", backup)

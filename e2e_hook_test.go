@@ -243,3 +243,107 @@ func BenchmarkHookProcess(b *testing.B) {
 		}
 	}
 }
+
+// TestInstallHooks installs the hooks for both clients into files that
+// already hold other hooks and keys: those survive, the old file is backed
+// up, the command is the absolute binary path with --config, installing
+// twice leaves one entry per event, and the installed command really runs
+// as a hook. A dry run writes nothing.
+func TestInstallHooks(t *testing.T) {
+	skipUnlessLinux(t)
+	t.Parallel()
+	tests := []struct {
+		client, file, existing string
+		events                 []string
+		command                func(t *testing.T, doc map[string]any, event string) []string
+	}{
+		{client: "claude-code", file: ".claude/settings.json",
+			existing: `{"model":"opus","hooks":{"PreToolUse":[{"matcher":"Bash","hooks":[{"type":"command","command":"/usr/local/bin/mine"}]}]}}`,
+			events:   []string{"UserPromptSubmit", "PreToolUse", "PostToolUse"},
+			command: func(t *testing.T, doc map[string]any, event string) []string {
+				var cmds []string
+				for _, g := range doc["hooks"].(map[string]any)[event].([]any) {
+					for _, h := range g.(map[string]any)["hooks"].([]any) {
+						cmds = append(cmds, h.(map[string]any)["command"].(string))
+					}
+				}
+				return cmds
+			}},
+		{client: "cursor", file: ".cursor/hooks.json",
+			existing: `{"version":1,"hooks":{"beforeShellExecution":[{"command":"/usr/local/bin/mine"}],"stop":[{"command":"./audit.sh"}]}}`,
+			events:   []string{"beforeSubmitPrompt", "beforeShellExecution", "beforeMCPExecution", "afterMCPExecution", "beforeReadFile", "afterFileEdit"},
+			command: func(t *testing.T, doc map[string]any, event string) []string {
+				var cmds []string
+				for _, h := range doc["hooks"].(map[string]any)[event].([]any) {
+					cmds = append(cmds, h.(map[string]any)["command"].(string))
+				}
+				return cmds
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.client, func(t *testing.T) {
+			t.Parallel()
+			e := newCLIEnv(t)
+			e.must(t, "generate-config")
+			path := filepath.Join(e.home, tt.file)
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(tt.existing), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out := e.must(t, "install", tt.client, "--hooks", "--dry-run")
+			if !strings.Contains(out, "would write the hooks to "+path) {
+				t.Errorf("dry run output:\n%s", out)
+			}
+			if b, _ := os.ReadFile(path); string(b) != tt.existing {
+				t.Fatalf("dry run changed %s:\n%s", path, b)
+			}
+			e.must(t, "install", tt.client, "--hooks")
+			out = e.must(t, "install", "--client", tt.client, "--hooks")
+			if !strings.Contains(out, "Backup of the previous hooks file: "+path+".bkp.") {
+				t.Errorf("no backup reported:\n%s", out)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc map[string]any
+			if err := json.Unmarshal(b, &doc); err != nil {
+				t.Fatalf("%s is not JSON: %v\n%s", path, err, b)
+			}
+			if !strings.Contains(string(b), "/usr/local/bin/mine") || (tt.client == "claude-code" && doc["model"] != "opus") ||
+				(tt.client == "cursor" && !strings.Contains(string(b), "./audit.sh")) {
+				t.Errorf("other hooks or keys were lost:\n%s", b)
+			}
+			var ours string
+			for _, ev := range tt.events {
+				var n int
+				for _, c := range tt.command(t, doc, ev) {
+					if strings.HasSuffix(c, " hook "+tt.client) {
+						n++
+						ours = c
+					}
+				}
+				if n != 1 {
+					t.Errorf("%s: %d gateway hooks, want 1\n%s", ev, n, b)
+				}
+			}
+			if !strings.HasPrefix(ours, gatewayBin+" --config "+e.cfg+" hook ") {
+				t.Errorf("hook command %q, want the absolute binary and --config", ours)
+			}
+			// The installed command line works as a hook.
+			fixture := "claude_pretooluse_bash_aws_key.json"
+			if tt.client == "cursor" {
+				fixture = "cursor_beforeshellexecution_aws_key.json"
+			}
+			sh := exec.Command("/bin/sh", "-c", ours)
+			sh.Env = gatewayEnv("HOME=" + e.home)
+			sh.Stdin = bytes.NewReader(readHookFixture(t, fixture))
+			got, err := sh.Output()
+			if err != nil || !strings.Contains(string(got), "deny") {
+				t.Errorf("installed hook: %v, stdout %s", err, got)
+			}
+		})
+	}
+}

@@ -49,7 +49,10 @@ func runHook(cmd *cli.Command, client string) error {
 	h, err := hook.New(client, hooks)
 	if err != nil {
 		cfgErr = errors.Join(cfgErr, fmt.Errorf("hooks block: %w", err))
-		h, _ = hook.New(client, nil)
+		// The fail mode still comes from the block when it names one.
+		if h, err = hook.New(client, &config.Hooks{FailMode: hooks.FailMode}); err != nil {
+			h, _ = hook.New(client, nil)
+		}
 	}
 	var code int
 	var msg string

@@ -347,3 +347,21 @@ func TestInstallHooks(t *testing.T) {
 		})
 	}
 }
+
+// TestHookDeps keeps the hook command light: the hook package imports no
+// package that starts upstreams, opens the cache, authenticates or fetches
+// tokens, so a hook process cannot do that work by accident.
+func TestHookDeps(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", "./hook").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, f := range []string{"proxy", "upstream", "cache", "authn", "oauthx", "scan", "examples"} {
+			if dep == "secure-mcp-gateway/"+f || strings.HasPrefix(dep, "secure-mcp-gateway/"+f+"/") {
+				t.Errorf("hook imports %s", dep)
+			}
+		}
+	}
+}

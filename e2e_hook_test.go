@@ -99,7 +99,7 @@ func TestHookEvents(t *testing.T) {
 		{fixture: "claude_unknown_event.json", client: "claude-code", code: 1, emptyStdout: true,
 			stderrHas: "SomeFutureEvent: unknown event"},
 		{fixture: "malformed.json", client: "claude-code", code: 1, emptyStdout: true,
-			stderrHas: "not a JSON object"},
+			stderrHas: "not a hook event JSON object"},
 		{fixture: "cursor_beforeshellexecution_aws_key.json", client: "cursor",
 			want:   map[string]any{"permission": "deny"},
 			reason: "agent_message", reasonHas: "secrets (aws_access_key_id) in command"},

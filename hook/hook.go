@@ -208,7 +208,7 @@ func (h *Hook) FailMode(event string) string {
 func (h *Hook) Judge(raw []byte) (Verdict, error) {
 	var ev event
 	if err := json.Unmarshal(raw, &ev); err != nil {
-		return Verdict{}, &EventError{Client: h.client, Problem: fmt.Sprintf("not a JSON object (%v); the client should send its hook event on stdin", err)}
+		return Verdict{}, &EventError{Client: h.client, Problem: fmt.Sprintf("not a hook event JSON object (%v); the client should send its hook event on stdin", err)}
 	}
 	v := Verdict{Event: ev.HookEventName, Tool: ev.ToolName}
 	if ev.HookEventName == "" {

@@ -209,9 +209,21 @@ func TestHookConfig(t *testing.T) {
 	})
 	t.Run("unknown detector", func(t *testing.T) {
 		t.Parallel()
-		p := write(t, &config.Hooks{Cursor: map[string]*config.HookPolicy{"beforeShellExecution": on("secrets", "secretz")}})
+		// Save refuses an unknown detector, so the file is written as a
+		// user would have edited it.
+		f := newFixture(t)
+		f.cfg.Hooks = &config.Hooks{Cursor: map[string]*config.HookPolicy{"beforeShellExecution": on("secrets", "secretz")}}
+		b, err := config.Marshal(f.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f.path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p := f.path
 		r := runHookBin(t, "cursor", p, readHookFixture(t, "cursor_beforeshellexecution_benign.json"))
-		if r.code != 1 || !strings.Contains(r.stderr, `hooks.cursor.beforeShellExecution.block[1]: unknown detector "secretz"`) {
+		if r.code != 1 || !strings.Contains(r.stderr, `hooks.cursor.beforeShellExecution.block[1]: unknown detector "secretz"`) ||
+			!strings.Contains(r.stderr, `did you mean "secrets"`) {
 			t.Errorf("exit %d stderr %q, want 1 (fail open) naming the field", r.code, r.stderr)
 		}
 	})

@@ -135,9 +135,21 @@ func (v *validator) hooks(h *Hooks) {
 				v.add(path+".action", fmt.Sprintf("unknown action %q", p.Action), `use "block" or "ask"`)
 			}
 			for i, b := range p.Block {
-				if strings.TrimSpace(b) == "" {
-					v.add(fmt.Sprintf("%s.block[%d]", path, i), "block entry is empty",
-						"name a detector such as \"secrets\" or remove the entry")
+				name, bp := strings.TrimSpace(b), fmt.Sprintf("%s.block[%d]", path, i)
+				table := KnownDetectors
+				switch {
+				case name == "":
+					v.add(bp, "block entry is empty", "name a detector such as \"secrets\" or remove the entry")
+				case table == nil || slices.Contains(table.Offline, name):
+				case slices.Contains(table.Model, name):
+					v.add(bp, fmt.Sprintf("%q needs a remote guardrail provider, which hooks do not call", name),
+						"use offline detectors: "+strings.Join(table.Offline, ", "))
+				default:
+					fix := "use one of the offline detectors " + strings.Join(table.Offline, ", ")
+					if s := Suggest(name, table.Offline); s != "" {
+						fix = fmt.Sprintf("did you mean %q? (%s)", s, fix)
+					}
+					v.add(bp, fmt.Sprintf("unknown detector %q; an unknown name would switch that protection off", name), fix)
 				}
 			}
 			for i, g := range p.SensitiveTools {

@@ -34,7 +34,10 @@ func TestHooksBlock(t *testing.T) {
 	}
 
 	bad := `{"common_mcp_gateway_config":{},"hooks":{"fail_mode":"sometimes",
-	  "claude_code":{"PreToolUse":{"enabled":true,"block":[" "],"action":"warn","fail_mode":"x","sensitive_tools":[""]},"Stop":null}}}`
+	  "claude_code":{"PreToolUse":{"enabled":true,"block":[" ","secretz","toxicity","pii"],"action":"warn","fail_mode":"x","sensitive_tools":[""]},"Stop":null}}}`
+	old := KnownDetectors
+	KnownDetectors = &Detectors{Offline: []string{"pii", "secrets"}, Model: []string{"toxicity"}}
+	t.Cleanup(func() { KnownDetectors = old })
 	c, err = Parse([]byte(bad))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +51,8 @@ func TestHooksBlock(t *testing.T) {
 		paths = append(paths, p.Path)
 	}
 	want := "hooks.fail_mode hooks.claude_code.PreToolUse.fail_mode hooks.claude_code.PreToolUse.action " +
-		"hooks.claude_code.PreToolUse.block[0] hooks.claude_code.PreToolUse.sensitive_tools[0] hooks.claude_code.Stop"
+		"hooks.claude_code.PreToolUse.block[0] hooks.claude_code.PreToolUse.block[1] hooks.claude_code.PreToolUse.block[2] " +
+		"hooks.claude_code.PreToolUse.sensitive_tools[0] hooks.claude_code.Stop"
 	if got := strings.Join(paths, " "); got != want {
 		t.Errorf("problems at\n %s\nwant\n %s", got, want)
 	}

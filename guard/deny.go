@@ -173,7 +173,9 @@ func globRegexp(pattern string) *regexp.Regexp {
 	b.WriteString(`)$`)
 	re, err := regexp.Compile(b.String())
 	if err != nil { // a set such as [z-a]: match the pattern literally
-		re = regexp.MustCompile(`^` + regexp.QuoteMeta(pattern) + `$`)
+		// string([]rune(…)) turns bytes that are not UTF-8 into U+FFFD, which
+		// is what the matcher reads them as, so the literal still compiles.
+		re = regexp.MustCompile(`^` + regexp.QuoteMeta(string(rs)) + `$`)
 	}
 	return re
 }

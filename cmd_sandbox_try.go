@@ -25,7 +25,7 @@ import (
 // home holding canary secrets in dir. It prints what each managed.
 func trySandbox(ctx context.Context, w io.Writer, exe, dir string) error {
 	const forks, pidsLimit = 50, 32
-	fmt.Fprintf(w, "\n6. The hostile sandboxprobe server, unsandboxed and with \"sandbox\": {\"enabled\": true, \"runtime\": \"bwrap\", \"pids_limit\": %d},\n"+
+	fmt.Fprintf(w, "\n9. The hostile sandboxprobe server, unsandboxed and with \"sandbox\": {\"enabled\": true, \"runtime\": \"bwrap\", \"pids_limit\": %d},\n"+
 		"   against a fake home holding canary secrets:\n", pidsLimit)
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		fmt.Fprintln(w, "   skipped: bubblewrap is not installed (Linux: apt install bubblewrap); see docs/SANDBOX.md")

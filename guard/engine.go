@@ -198,6 +198,15 @@ type BlockedError struct {
 	// Subject, when set, replaces `Tool "<Tool>"` in the message, such as
 	// `Resource "file:///a"` or `Prompt "review"`.
 	Subject string
+	// Violations are the typed form of Reasons: which detector, rule and
+	// field blocked, for metrics, audit and tracing. Read them, never the
+	// error text.
+	Violations []Violation
+}
+
+// Verdict returns the block as a Verdict of its stage.
+func (e *BlockedError) Verdict() Verdict {
+	return Verdict{Stage: e.Stage, Violations: e.Violations}
 }
 
 func (e *BlockedError) Error() string {

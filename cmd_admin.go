@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/atomicfile"
 	"secure-mcp-gateway/internal/config"
@@ -330,4 +331,60 @@ func writeFile0600(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// adminStore opens the admin store on the config file the command names.
+func adminStore(cmd *cli.Command) (*admin.Store, error) {
+	path, err := configPath(cmd)
+	if err != nil {
+		return nil, configError(err)
+	}
+	return admin.Open(path), nil
+}
+
+// cliError maps an admin error to the CLI's message and exit code: a
+// malformed request exits 2 naming the flags, a refusal or failed lookup
+// exits 1, a config file problem exits 3.
+func cliError(err error) error {
+	var (
+		re *admin.RequestError
+		ie *admin.InvalidError
+		ae *admin.AmbiguousError
+		nf *admin.NotFoundError
+		ce *admin.ConflictError
+		rf *admin.RefusedError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re):
+		flags := make([]string, len(re.Fields))
+		for i, f := range re.Fields {
+			flags[i] = "--" + strings.ReplaceAll(f, "_", "-")
+		}
+		switch {
+		case re.Problem == admin.ProblemExclusive:
+			return usageError("give only one of %s", strings.Join(flags, " and "))
+		case len(flags) > 1:
+			return usageError("either %s is required", strings.Join(flags, " or "))
+		}
+		return usageError("%s is required", strings.Join(flags, ", "))
+	case errors.As(err, &ie):
+		return usageError("%v", ie.Err)
+	case errors.As(err, &ae):
+		return adminError("%v; pass --%s-id", ae, ae.Kind)
+	case errors.As(err, &nf), errors.As(err, &ce), errors.As(err, &rf):
+		return &exitError{1, err}
+	}
+	return configError(err)
+}
+
+// configRef is the --config-name/--config-id reference of a command.
+func configRef(cmd *cli.Command) admin.Ref {
+	return admin.Ref{Name: cmd.String("config-name"), ID: cmd.String("config-id")}
+}
+
+// serverRef is the config reference and --server-name of a command.
+func serverRef(cmd *cli.Command) admin.ServerRef {
+	return admin.ServerRef{Config: configRef(cmd), ServerName: cmd.String("server-name")}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,8 +15,8 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/internal/config"
-	"secure-mcp-gateway/internal/secret"
 )
 
 //go:generate go run . config schema --output-file docs/config.schema.json
@@ -122,38 +123,16 @@ func serverFlags(add bool) []cli.Flag {
 }
 
 // configRow is the JSON form of an MCP config in listings.
-type configRow struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	Servers  []string `json:"servers"`
-	Projects []string `json:"projects"`
-}
+type configRow = admin.ConfigSummary
 
-func configRowOf(c *config.Config, id string) configRow {
-	m := c.MCPConfigs[id]
-	r := configRow{ID: id, Name: m.Name, Servers: []string{}, Projects: []string{}}
-	for _, s := range m.Servers {
-		if s != nil {
-			r.Servers = append(r.Servers, s.Name)
-		}
-	}
-	for _, p := range c.ProjectsUsing(id) {
-		r.Projects = append(r.Projects, projectName(c, p))
-	}
-	slices.Sort(r.Projects)
-	return r
-}
-
-func configList(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+func configList(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	rows := []configRow{}
-	for _, id := range sortedIDs(c.MCPConfigs, func(id string) string { return configName(c, id) }) {
-		if c.MCPConfigs[id] != nil {
-			rows = append(rows, configRowOf(c, id))
-		}
+	rows, err := st.ListConfigs(ctx)
+	if err != nil {
+		return cliError(err)
 	}
 	return out(cmd, rows, func(w io.Writer) error {
 		var t [][]string
@@ -171,143 +150,64 @@ func orDash(s string) string {
 	return s
 }
 
-// newConfigName checks that name is usable for a new MCP config.
-func newConfigName(c *config.Config, flag, name string) error {
-	if strings.TrimSpace(name) == "" {
-		return usageError("--%s is required", flag)
-	}
-	if ids := c.MCPConfigIDsByName(name); len(ids) > 0 {
-		return adminError("an MCP config named %q already exists (ID %s); choose another name", name, ids[0])
-	}
-	return nil
-}
-
-func configAdd(_ context.Context, cmd *cli.Command) error {
-	name, id := cmd.String("config-name"), newUUID()
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		if err := newConfigName(c, "config-name", name); err != nil {
-			return err
-		}
-		if c.MCPConfigs == nil {
-			c.MCPConfigs = map[string]*config.MCPConfig{}
-		}
-		c.MCPConfigs[id] = &config.MCPConfig{Name: name, Servers: []*config.Server{}}
-		return nil
-	})
+func configAdd(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Created MCP config %q (ID %s)", name, id), map[string]any{"id": id, "name": name})
-}
-
-// cloneMCPConfig deep-copies m through JSON, keeping unknown keys.
-func cloneMCPConfig(m *config.MCPConfig) (*config.MCPConfig, error) {
-	b, err := json.Marshal(m)
+	r, err := st.AddConfig(ctx, admin.AddConfigRequest{ConfigName: cmd.String("config-name")})
 	if err != nil {
-		return nil, fmt.Errorf("copy config: %w", err)
+		return cliError(err)
 	}
-	var cp config.MCPConfig
-	if err := json.Unmarshal(b, &cp); err != nil {
-		return nil, fmt.Errorf("copy config: %w", err)
-	}
-	return &cp, nil
+	return done(cmd, fmt.Sprintf("Created MCP config %q (ID %s)", r.Name, r.ID), map[string]any{"id": r.ID, "name": r.Name})
 }
 
-func configCopy(_ context.Context, cmd *cli.Command) error {
-	target, id := cmd.String("target-config"), newUUID()
-	var source string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		src, err := resolveConfigRef(c, "source-config", cmd.String("source-config"))
-		if err != nil {
-			return err
-		}
-		if err := newConfigName(c, "target-config", target); err != nil {
-			return err
-		}
-		cp, err := cloneMCPConfig(c.MCPConfigs[src])
-		if err != nil {
-			return err
-		}
-		source = c.MCPConfigs[src].Name
-		cp.Name = target
-		c.MCPConfigs[id] = cp
-		return nil
-	})
+func configCopy(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Copied MCP config %q to %q (ID %s)", source, target, id), map[string]any{"id": id, "name": target})
+	r, err := st.CopyConfig(ctx, admin.CopyConfigRequest{SourceConfig: cmd.String("source-config"), TargetConfig: cmd.String("target-config")})
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Copied MCP config %q to %q (ID %s)", r.SourceName, r.Name, r.ID), map[string]any{"id": r.ID, "name": r.Name})
 }
 
-func configRename(_ context.Context, cmd *cli.Command) error {
-	newName := cmd.String("new-name")
-	var old, id string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		var m *config.MCPConfig
-		var err error
-		if id, m, err = resolveConfig(cmd, c); err != nil {
-			return err
-		}
-		if err := newConfigName(c, "new-name", newName); err != nil {
-			return err
-		}
-		old, m.Name = m.Name, newName
-		return nil
-	})
+func configRename(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Renamed MCP config %q to %q", old, newName), map[string]any{"id": id, "name": newName})
-}
-
-// shownServer returns a copy of s that is safe to print: env and header
-// values and OAuth secrets are masked.
-func shownServer(s *config.Server) *config.Server {
-	cp := *s
-	cp.Config.Env = maskMap(s.Config.Env)
-	cp.Config.Headers = maskMap(s.Config.Headers)
-	cp.OAuth = s.OAuth.Redacted()
-	cp.OAuthLogin = s.OAuthLogin.Redacted()
-	return &cp
-}
-
-func maskMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
+	r, err := st.RenameConfig(ctx, admin.RenameConfigRequest{Config: configRef(cmd), NewName: cmd.String("new-name")})
+	if err != nil {
+		return cliError(err)
 	}
-	out := make(map[string]string, len(m))
-	for k := range m {
-		out[k] = secret.Masked
-	}
-	return out
+	return done(cmd, fmt.Sprintf("Renamed MCP config %q to %q", r.OldName, r.Name), map[string]any{"id": r.ID, "name": r.Name})
 }
 
-func configGet(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+// shownServer returns a copy of s that is safe to print; see admin.ShownServer.
+func shownServer(s *config.Server) *config.Server { return admin.ShownServer(s) }
+
+func configGet(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	id, m, err := resolveConfig(cmd, c)
+	d, err := st.GetConfig(ctx, configRef(cmd))
 	if err != nil {
-		return err
+		return cliError(err)
 	}
-	row := configRowOf(c, id)
-	servers := []*config.Server{}
-	for _, s := range m.Servers {
-		if s != nil {
-			servers = append(servers, shownServer(s))
-		}
-	}
-	v := map[string]any{"id": id, "name": m.Name, "projects": row.Projects, "servers": servers}
+	v := map[string]any{"id": d.ID, "name": d.Name, "projects": d.Projects, "servers": d.Servers}
 	return out(cmd, v, func(w io.Writer) error {
-		fmt.Fprintf(w, "Name:      %s\nID:        %s\nProjects:  %s\n\n", m.Name, id, orDash(strings.Join(row.Projects, ", ")))
-		return serverTable(w, m)
+		fmt.Fprintf(w, "Name:      %s\nID:        %s\nProjects:  %s\n\n", d.Name, d.ID, orDash(strings.Join(d.Projects, ", ")))
+		return serverTable(w, d.Servers)
 	})
 }
 
-func serverTable(w io.Writer, m *config.MCPConfig) error {
+func serverTable(w io.Writer, servers []*config.Server) error {
 	var t [][]string
-	for _, s := range m.Servers {
+	for _, s := range servers {
 		if s == nil {
 			continue
 		}
@@ -331,38 +231,29 @@ func serverTable(w io.Writer, m *config.MCPConfig) error {
 	return printTable(w, []string{"SERVER", "COMMAND/URL", "TOOLS", "GUARDRAILS", "DESCRIPTION"}, t)
 }
 
-func configRemove(_ context.Context, cmd *cli.Command) error {
-	var name string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		id, m, err := resolveConfig(cmd, c)
-		if err != nil {
-			return err
-		}
-		if users := c.ProjectsUsing(id); len(users) > 0 {
-			return adminError("MCP config %q is used by project(s) %s; assign them another config or run \"project unassign-config\" first",
-				m.Name, names(users, func(id string) string { return projectName(c, id) }))
-		}
-		name = m.Name
-		delete(c.MCPConfigs, id)
-		return nil
-	})
+func configRemove(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
+	}
+	name, err := st.RemoveConfig(ctx, configRef(cmd))
+	if err != nil {
+		return cliError(err)
 	}
 	return done(cmd, fmt.Sprintf("Removed MCP config %q", name), nil)
 }
 
-func configListProjects(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+func configListProjects(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	id, _, err := resolveConfig(cmd, c)
+	c, ids, err := st.ConfigProjects(ctx, configRef(cmd))
 	if err != nil {
-		return err
+		return cliError(err)
 	}
 	rows := []projectRow{}
-	for _, p := range sortedIDs(sliceSet(c.ProjectsUsing(id)), func(id string) string { return projectName(c, id) }) {
+	for _, p := range ids {
 		rows = append(rows, projectRowOf(c, p))
 	}
 	return out(cmd, rows, func(w io.Writer) error { return projectTable(w, rows) })
@@ -376,67 +267,43 @@ func sliceSet(ids []string) map[string]bool {
 	return m
 }
 
-func configListServers(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+func configListServers(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	_, m, err := resolveConfig(cmd, c)
+	servers, err := st.ListServers(ctx, configRef(cmd))
 	if err != nil {
-		return err
+		return cliError(err)
 	}
-	servers := []*config.Server{}
-	for _, s := range m.Servers {
-		if s != nil {
-			servers = append(servers, shownServer(s))
-		}
-	}
-	return out(cmd, servers, func(w io.Writer) error { return serverTable(w, m) })
+	return out(cmd, servers, func(w io.Writer) error { return serverTable(w, servers) })
 }
 
-// findServer returns the index of --server-name in m.
-func findServer(cmd *cli.Command, m *config.MCPConfig) (int, error) {
-	name := cmd.String("server-name")
-	if name == "" {
-		return 0, usageError("--server-name is required")
-	}
-	for i, s := range m.Servers {
-		if s != nil && s.Name == name {
-			return i, nil
-		}
-	}
-	return 0, adminError("server %q not found in MCP config %q", name, m.Name)
-}
-
-func configGetServer(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+func configGetServer(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	_, m, err := resolveConfig(cmd, c)
+	s, err := st.GetServer(ctx, serverRef(cmd))
 	if err != nil {
-		return err
-	}
-	i, err := findServer(cmd, m)
-	if err != nil {
-		return err
+		return cliError(err)
 	}
 	// The server entry is nested JSON either way; text output is the same
 	// indented JSON, with secrets masked.
-	return printJSON(cmd.Root().Writer, shownServer(m.Servers[i]))
+	return printJSON(cmd.Root().Writer, s)
 }
 
-// applyServerFlags sets the fields of s that the command's flags give.
-func applyServerFlags(cmd *cli.Command, s *config.Server) error {
-	if cmd.IsSet("server-command") && cmd.IsSet("server-url") {
-		return usageError("give only one of --server-command and --server-url")
+// serverFields reads the server flags the command was given.
+func serverFields(cmd *cli.Command) (admin.ServerFields, error) {
+	var f admin.ServerFields
+	str := func(flag string) *string {
+		if !cmd.IsSet(flag) {
+			return nil
+		}
+		v := cmd.String(flag)
+		return &v
 	}
-	if cmd.IsSet("server-command") {
-		s.Config.Command, s.Config.URL = cmd.String("server-command"), ""
-	}
-	if cmd.IsSet("server-url") {
-		s.Config.URL, s.Config.Command = cmd.String("server-url"), ""
-	}
+	f.Command, f.URL, f.Description = str("server-command"), str("server-url"), str("description")
 	if cmd.IsSet("args") || cmd.IsSet("arg") {
 		args := []string{}
 		if a := cmd.String("args"); a != "" {
@@ -444,55 +311,50 @@ func applyServerFlags(cmd *cli.Command, s *config.Server) error {
 				args = append(args, strings.TrimSpace(part))
 			}
 		}
-		s.Config.Args = append(args, cmd.StringSlice("arg")...)
+		args = append(args, cmd.StringSlice("arg")...)
+		f.Args = &args
 	}
 	if cmd.IsSet("env") {
 		var env map[string]string
 		if _, err := readJSONFlag(cmd, "env", "", &env); err != nil {
-			return err
+			return f, err
 		}
-		s.Config.Env = env
+		f.Env = &env
 	}
 	if cmd.IsSet("tools") {
 		var tools map[string]json.RawMessage
 		if _, err := readJSONFlag(cmd, "tools", "", &tools); err != nil {
-			return err
+			return f, err
 		}
-		if tools == nil {
-			tools = map[string]json.RawMessage{}
-		}
-		s.Tools = tools
-	}
-	if cmd.IsSet("description") {
-		s.Description = cmd.String("description")
+		f.Tools = &tools
 	}
 	if cmd.IsSet("denied-tools") {
 		var denied []config.DeniedTool
 		if _, err := readJSONFlag(cmd, "denied-tools", "", &denied); err != nil {
-			return err
+			return f, err
 		}
-		s.DeniedTools = denied
+		f.DeniedTools = &denied
 	}
 	for _, p := range []struct {
 		flag string
 		dst  **config.Policy
-	}{{"input-guardrails-policy", &s.InputGuardrailsPolicy}, {"output-guardrails-policy", &s.OutputGuardrailsPolicy}, {"tool-guardrails-policy", &s.ToolGuardrailsPolicy}} {
-		if !slices.ContainsFunc(cmd.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), p.flag) }) {
+	}{{"input-guardrails-policy", &f.InputGuardrailsPolicy}, {"output-guardrails-policy", &f.OutputGuardrailsPolicy}, {"tool-guardrails-policy", &f.ToolGuardrailsPolicy}} {
+		if !slices.ContainsFunc(cmd.Flags, func(fl cli.Flag) bool { return slices.Contains(fl.Names(), p.flag) }) {
 			continue
 		}
 		var pol config.Policy
 		ok, err := readJSONFlag(cmd, p.flag, "", &pol)
 		if err != nil {
-			return err
+			return f, err
 		}
 		if ok {
 			*p.dst = &pol
 		}
 	}
-	return nil
+	return f, nil
 }
 
-func configAddServer(_ context.Context, cmd *cli.Command) error {
+func configAddServer(ctx context.Context, cmd *cli.Command) error {
 	name := cmd.String("server-name")
 	if name == "" {
 		return usageError("--server-name is required")
@@ -505,35 +367,29 @@ func configAddServer(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	var cfgName string
-	var added *config.Server
-	err = updateAdminConfig(cmd, func(c *config.Config) error {
-		_, m, err := resolveConfig(cmd, c)
-		if err != nil {
-			return err
-		}
-		if _, exists := m.Server(name); exists {
-			return adminError("MCP config %q already has a server named %q\nhint: use config update-server to change it", m.Name, name)
-		}
-		s := &config.Server{Name: name, Tools: map[string]json.RawMessage{}, CreatedAt: timestamp(),
-			InputGuardrailsPolicy: in, OutputGuardrailsPolicy: outp, ToolGuardrailsPolicy: tool}
-		if err := applyServerFlags(cmd, s); err != nil {
-			return err
-		}
-		if p := cmd.String("sandbox"); p != "" && s.Config.Command != "" {
-			if s.Sandbox, err = sandboxPreset(p); err != nil {
-				return err
-			}
-		}
-		m.Servers = append(m.Servers, s)
-		cfgName, added = m.Name, s
-		return nil
-	})
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
+	req := admin.AddServerRequest{ServerRef: serverRef(cmd)}
+	if req.ServerFields, err = serverFields(cmd); err != nil {
+		return err
+	}
+	req.InputGuardrailsPolicy = cmp.Or(req.InputGuardrailsPolicy, in)
+	req.OutputGuardrailsPolicy = cmp.Or(req.OutputGuardrailsPolicy, outp)
+	req.ToolGuardrailsPolicy = cmp.Or(req.ToolGuardrailsPolicy, tool)
+	if p := cmd.String("sandbox"); p != "" && cmd.String("server-command") != "" {
+		if req.Sandbox, err = sandboxPreset(p); err != nil {
+			return err
+		}
+	}
+	r, err := st.AddServer(ctx, req)
+	if err != nil {
+		return cliError(err)
+	}
+	added := r.Server
 	msg := fmt.Sprintf("Added server %q to MCP config %q\nGuardrails (preset %q):\n  input:            %s\n  output:           %s\n  tool definitions: %s",
-		name, cfgName, preset, describePolicy(added.InputGuardrailsPolicy), describePolicy(added.OutputGuardrailsPolicy), describePolicy(added.ToolGuardrailsPolicy))
+		name, r.ConfigName, preset, describePolicy(added.InputGuardrailsPolicy), describePolicy(added.OutputGuardrailsPolicy), describePolicy(added.ToolGuardrailsPolicy))
 	if preset == presetOff {
 		msg += "\nWarning: calls to this server are not checked; turn guardrails on with config update-server-guardrails --preset default"
 	}
@@ -545,64 +401,42 @@ func configAddServer(_ context.Context, cmd *cli.Command) error {
 		"tool_guardrails_policy": added.ToolGuardrailsPolicy}})
 }
 
-func configUpdateServer(_ context.Context, cmd *cli.Command) error {
-	var cfgName string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		_, m, err := resolveConfig(cmd, c)
-		if err != nil {
-			return err
-		}
-		i, err := findServer(cmd, m)
-		if err != nil {
-			return err
-		}
-		if err := applyServerFlags(cmd, m.Servers[i]); err != nil {
-			return err
-		}
-		m.Servers[i].UpdatedAt = timestamp()
-		cfgName = m.Name
-		return nil
-	})
+func configUpdateServer(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Updated server %q of MCP config %q", cmd.String("server-name"), cfgName), nil)
+	req := admin.UpdateServerRequest{ServerRef: serverRef(cmd)}
+	if req.ServerFields, err = serverFields(cmd); err != nil {
+		return err
+	}
+	r, err := st.UpdateServer(ctx, req)
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Updated server %q of MCP config %q", cmd.String("server-name"), r.ConfigName), nil)
 }
 
-func configRemoveServer(_ context.Context, cmd *cli.Command) error {
-	var cfgName string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		_, m, err := resolveConfig(cmd, c)
-		if err != nil {
-			return err
-		}
-		i, err := findServer(cmd, m)
-		if err != nil {
-			return err
-		}
-		m.Servers = slices.Delete(m.Servers, i, i+1)
-		cfgName = m.Name
-		return nil
-	})
+func configRemoveServer(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
+	}
+	cfgName, err := st.RemoveServer(ctx, serverRef(cmd))
+	if err != nil {
+		return cliError(err)
 	}
 	return done(cmd, fmt.Sprintf("Removed server %q from MCP config %q", cmd.String("server-name"), cfgName), nil)
 }
 
-func configRemoveAllServers(_ context.Context, cmd *cli.Command) error {
-	var cfgName string
-	var n int
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		_, m, err := resolveConfig(cmd, c)
-		if err != nil {
-			return err
-		}
-		n, cfgName, m.Servers = len(m.Servers), m.Name, []*config.Server{}
-		return nil
-	})
+func configRemoveAllServers(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
+	}
+	n, cfgName, err := st.RemoveAllServers(ctx, configRef(cmd))
+	if err != nil {
+		return cliError(err)
 	}
 	return done(cmd, fmt.Sprintf("Removed %d server(s) from MCP config %q", n, cfgName), map[string]any{"removed": n})
 }
@@ -745,18 +579,18 @@ func upperFirst(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func configExport(_ context.Context, cmd *cli.Command) error {
+func configExport(ctx context.Context, cmd *cli.Command) error {
 	file := cmd.String("output-file")
 	if file == "" {
 		return usageError("--output-file is required")
 	}
-	c, _, err := loadAdminConfig(cmd)
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	_, m, err := resolveConfig(cmd, c)
+	m, err := st.ExportConfig(ctx, configRef(cmd))
 	if err != nil {
-		return err
+		return cliError(err)
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
@@ -768,8 +602,8 @@ func configExport(_ context.Context, cmd *cli.Command) error {
 	return done(cmd, fmt.Sprintf("Exported MCP config %q to %s (it may hold secrets in env values; mode 0600)", m.Name, file), map[string]any{"file": file})
 }
 
-func configImport(_ context.Context, cmd *cli.Command) error {
-	file, name, id := cmd.String("input-file"), cmd.String("config-name"), newUUID()
+func configImport(ctx context.Context, cmd *cli.Command) error {
+	file := cmd.String("input-file")
 	if file == "" {
 		return usageError("--input-file is required")
 	}
@@ -784,30 +618,19 @@ func configImport(_ context.Context, cmd *cli.Command) error {
 	if m.Servers == nil {
 		return adminError("import %s: no \"mcp_config\" server list\nhint: pass a file written by \"config export\"", file)
 	}
-	err = updateAdminConfig(cmd, func(c *config.Config) error {
-		if err := newConfigName(c, "config-name", name); err != nil {
-			return err
-		}
-		m.Name = name
-		if c.MCPConfigs == nil {
-			c.MCPConfigs = map[string]*config.MCPConfig{}
-		}
-		c.MCPConfigs[id] = &m
-		return nil
-	})
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Imported MCP config %q (ID %s) with %d server(s)", name, id, len(m.Servers)), map[string]any{"id": id, "name": name})
+	r, err := st.ImportConfig(ctx, admin.ImportConfigRequest{ConfigName: cmd.String("config-name"), Config: &m})
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Imported MCP config %q (ID %s) with %d server(s)", r.Name, r.ID, len(m.Servers)), map[string]any{"id": r.ID, "name": r.Name})
 }
 
 // searchHit is one search result.
-type searchHit struct {
-	Type  string `json:"type"`
-	ID    string `json:"id"`
-	Name  string `json:"name"`
-	Match string `json:"match"`
-}
+type searchHit = admin.SearchHit
 
 func searchTable(cmd *cli.Command, hits []searchHit) error {
 	if hits == nil {
@@ -830,45 +653,26 @@ func searchTerm(cmd *cli.Command) (string, error) {
 	return term, nil
 }
 
-func configSearch(_ context.Context, cmd *cli.Command) error {
+func configSearch(ctx context.Context, cmd *cli.Command) error {
 	term, err := searchTerm(cmd)
 	if err != nil {
 		return err
 	}
-	c, _, err := loadAdminConfig(cmd)
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	var hits []searchHit
-	for _, id := range sortedIDs(c.MCPConfigs, func(id string) string { return configName(c, id) }) {
-		m := c.MCPConfigs[id]
-		if m == nil {
-			continue
-		}
-		if strings.Contains(strings.ToLower(m.Name), term) || strings.HasPrefix(id, term) {
-			hits = append(hits, searchHit{"config", id, m.Name, "name"})
-		}
-		for _, s := range m.Servers {
-			if s == nil {
-				continue
-			}
-			for _, f := range []struct{ what, val string }{
-				{"server name", s.Name}, {"description", s.Description}, {"command", s.Config.Command}, {"url", s.Config.URL},
-			} {
-				if f.val != "" && strings.Contains(strings.ToLower(f.val), term) {
-					hits = append(hits, searchHit{"server", id, m.Name + "/" + s.Name, f.what})
-					break
-				}
-			}
-		}
+	hits, err := st.SearchConfigs(ctx, term)
+	if err != nil {
+		return cliError(err)
 	}
 	return searchTable(cmd, hits)
 }
 
 // configUpdatePolicy sets a server's guardrail policies; which is "input",
-// "output" or "both".
+// "output", "tool" or "both".
 func configUpdatePolicy(which string) cli.ActionFunc {
-	return func(_ context.Context, cmd *cli.Command) error {
+	return func(ctx context.Context, cmd *cli.Command) error {
 		type src struct{ flag, file, dir string }
 		var srcs []src
 		switch which {
@@ -909,37 +713,20 @@ func configUpdatePolicy(which string) cli.ActionFunc {
 		if len(policies) == 0 {
 			return usageError("give a policy: --%s, --%s or --preset\nhint: --preset default applies the offline detectors", srcs[0].flag, srcs[0].file)
 		}
-		var server string
-		err := updateAdminConfig(cmd, func(c *config.Config) error {
-			_, m, err := resolveConfig(cmd, c)
-			if err != nil {
-				return err
-			}
-			i, err := findServer(cmd, m)
-			if err != nil {
-				return err
-			}
-			s := m.Servers[i]
-			if p := policies["input"]; p != nil {
-				s.InputGuardrailsPolicy = p
-			}
-			if p := policies["output"]; p != nil {
-				s.OutputGuardrailsPolicy = p
-			}
-			if p := policies["tool"]; p != nil {
-				s.ToolGuardrailsPolicy = p
-			}
-			s.UpdatedAt, server = timestamp(), s.Name
-			return nil
-		})
+		st, err := adminStore(cmd)
 		if err != nil {
 			return err
+		}
+		r, err := st.SetServerPolicies(ctx, admin.SetPoliciesRequest{ServerRef: serverRef(cmd),
+			InputGuardrailsPolicy: policies["input"], OutputGuardrailsPolicy: policies["output"], ToolGuardrailsPolicy: policies["tool"]})
+		if err != nil {
+			return cliError(err)
 		}
 		dirs := slices.Sorted(maps.Keys(policies))
 		var lines []string
 		for _, d := range dirs {
 			lines = append(lines, fmt.Sprintf("  %s: %s", d, describePolicy(policies[d])))
 		}
-		return done(cmd, fmt.Sprintf("Updated %s guardrails policy of server %q\n%s", strings.Join(dirs, " and "), server, strings.Join(lines, "\n")), nil)
+		return done(cmd, fmt.Sprintf("Updated %s guardrails policy of server %q\n%s", strings.Join(dirs, " and "), r.Server.Name, strings.Join(lines, "\n")), nil)
 	}
 }

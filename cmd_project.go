@@ -207,7 +207,7 @@ func projectGetConfig(_ context.Context, cmd *cli.Command) error {
 	v := map[string]any{"id": p.MCPConfigID, "name": m.Name, "servers": servers}
 	return out(cmd, v, func(w io.Writer) error {
 		fmt.Fprintf(w, "MCP config:  %s\nID:          %s\n\n", m.Name, p.MCPConfigID)
-		return serverTable(w, m)
+		return serverTable(w, m.Servers)
 	})
 }
 
@@ -391,9 +391,9 @@ func projectSearch(_ context.Context, cmd *cli.Command) error {
 		switch {
 		case p == nil:
 		case strings.Contains(strings.ToLower(p.Name), term):
-			hits = append(hits, searchHit{"project", id, p.Name, "name"})
+			hits = append(hits, searchHit{Type: "project", ID: id, Name: p.Name, Match: "name"})
 		case strings.HasPrefix(id, term):
-			hits = append(hits, searchHit{"project", id, p.Name, "id"})
+			hits = append(hits, searchHit{Type: "project", ID: id, Name: p.Name, Match: "id"})
 		}
 	}
 	return searchTable(cmd, hits)

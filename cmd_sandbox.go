@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/upstream"
 )
@@ -101,7 +102,7 @@ func configUpdateServerSandboxCommand(serverName cli.Flag) *cli.Command {
 	}
 }
 
-func configUpdateServerSandbox(_ context.Context, cmd *cli.Command) error {
+func configUpdateServerSandbox(ctx context.Context, cmd *cli.Command) error {
 	var sb *config.Sandbox
 	var parsed config.Sandbox
 	ok, err := readJSONFlag(cmd, "sandbox", "sandbox-file", &parsed)
@@ -120,32 +121,15 @@ func configUpdateServerSandbox(_ context.Context, cmd *cli.Command) error {
 	default:
 		return usageError("give a sandbox: --preset, --sandbox or --sandbox-file")
 	}
-	if sb != nil {
-		if problems := sb.Problems("sandbox"); len(problems) > 0 {
-			return usageError("%v", errors.Join(problems...))
-		}
-	}
-	var server string
-	err = updateAdminConfig(cmd, func(c *config.Config) error {
-		_, m, err := resolveConfig(cmd, c)
-		if err != nil {
-			return err
-		}
-		i, err := findServer(cmd, m)
-		if err != nil {
-			return err
-		}
-		s := m.Servers[i]
-		if s.Config.Command == "" && sb != nil {
-			return adminError("server %q is remote (a URL): only stdio servers can be sandboxed", s.Name)
-		}
-		s.Sandbox = sb
-		s.UpdatedAt, server = timestamp(), s.Name
-		return nil
-	})
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
+	r, err := st.SetServerSandbox(ctx, admin.SetSandboxRequest{ServerRef: serverRef(cmd), Sandbox: sb})
+	if err != nil {
+		return cliError(err)
+	}
+	server := r.Server.Name
 	what := "Removed the sandbox of"
 	if sb != nil {
 		what = "Updated the sandbox of"

@@ -437,9 +437,9 @@ func userSearch(_ context.Context, cmd *cli.Command) error {
 		switch {
 		case u == nil:
 		case strings.Contains(strings.ToLower(u.Email), term):
-			hits = append(hits, searchHit{"user", id, u.Email, "email"})
+			hits = append(hits, searchHit{Type: "user", ID: id, Name: u.Email, Match: "email"})
 		case strings.HasPrefix(id, term):
-			hits = append(hits, searchHit{"user", id, u.Email, "id"})
+			hits = append(hits, searchHit{Type: "user", ID: id, Name: u.Email, Match: "id"})
 		}
 	}
 	return searchTable(cmd, hits)

@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -44,29 +45,9 @@ func projectCommand() *cli.Command {
 }
 
 // projectRow is the JSON form of a project in listings.
-type projectRow struct {
-	ID         string   `json:"id"`
-	Name       string   `json:"name"`
-	ConfigID   string   `json:"mcp_config_id"`
-	ConfigName string   `json:"mcp_config_name"`
-	Users      []string `json:"users"`
-	Keys       int      `json:"api_keys"`
-	CreatedAt  string   `json:"created_at,omitempty"`
-}
+type projectRow = admin.ProjectSummary
 
-func projectRowOf(c *config.Config, id string) projectRow {
-	p := c.Projects[id]
-	r := projectRow{ID: id, Name: p.Name, ConfigID: p.MCPConfigID, Users: []string{},
-		Keys: len(c.APIKeysOf("", id)), CreatedAt: p.CreatedAt}
-	if p.MCPConfigID != "" {
-		r.ConfigName = configName(c, p.MCPConfigID)
-	}
-	for _, u := range p.Users {
-		r.Users = append(r.Users, userEmail(c, u))
-	}
-	slices.Sort(r.Users)
-	return r
-}
+func projectRowOf(c *config.Config, id string) projectRow { return admin.ProjectSummaryOf(c, id) }
 
 func projectTable(w io.Writer, rows []projectRow) error {
 	var t [][]string
@@ -76,52 +57,50 @@ func projectTable(w io.Writer, rows []projectRow) error {
 	return printTable(w, []string{"NAME", "ID", "MCP CONFIG", "USERS", "KEYS"}, t)
 }
 
-func projectList(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+// projectRef is the --project-name/--project-id reference of a command.
+func projectRef(cmd *cli.Command) admin.Ref {
+	return admin.Ref{Name: cmd.String("project-name"), ID: cmd.String("project-id")}
+}
+
+// userRef is the --email/--user-id reference of a command.
+func userRef(cmd *cli.Command) admin.Ref {
+	return admin.Ref{Name: cmd.String("email"), ID: cmd.String("user-id")}
+}
+
+func projectList(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	rows := []projectRow{}
-	for _, id := range sortedIDs(c.Projects, func(id string) string { return projectName(c, id) }) {
-		if c.Projects[id] != nil {
-			rows = append(rows, projectRowOf(c, id))
-		}
+	rows, err := st.ListProjects(ctx)
+	if err != nil {
+		return cliError(err)
 	}
 	return out(cmd, rows, func(w io.Writer) error { return projectTable(w, rows) })
 }
 
-func projectCreate(_ context.Context, cmd *cli.Command) error {
-	name, id := cmd.String("project-name"), newUUID()
-	if strings.TrimSpace(name) == "" {
-		return usageError("--project-name is required")
-	}
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		if ids := c.ProjectIDsByName(name); len(ids) > 0 {
-			return adminError("a project named %q already exists (ID %s); choose another name", name, ids[0])
-		}
-		if c.Projects == nil {
-			c.Projects = map[string]*config.Project{}
-		}
-		c.Projects[id] = &config.Project{Name: name, Users: []string{}, CreatedAt: timestamp()}
-		return nil
-	})
+func projectCreate(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Created project %q (ID %s); next: project assign-config, project add-user", name, id),
-		map[string]any{"id": id, "name": name})
+	r, err := st.CreateProject(ctx, admin.CreateProjectRequest{ProjectName: cmd.String("project-name")})
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Created project %q (ID %s); next: project assign-config, project add-user", r.Name, r.ID),
+		map[string]any{"id": r.ID, "name": r.Name})
 }
 
-func projectGet(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+func projectGet(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	id, _, err := resolveProject(cmd, c)
+	r, err := st.GetProject(ctx, projectRef(cmd))
 	if err != nil {
-		return err
+		return cliError(err)
 	}
-	r := projectRowOf(c, id)
 	return out(cmd, r, func(w io.Writer) error {
 		_, err := fmt.Fprintf(w, "Name:        %s\nID:          %s\nMCP config:  %s\nUsers:       %s\nKeys:        %d\nCreated:     %s\n",
 			r.Name, r.ID, orDash(r.ConfigName), orDash(strings.Join(r.Users, ", ")), r.Keys, orDash(r.CreatedAt))
@@ -129,106 +108,66 @@ func projectGet(_ context.Context, cmd *cli.Command) error {
 	})
 }
 
-func projectRemove(_ context.Context, cmd *cli.Command) error {
-	var name string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		id, p, err := resolveProject(cmd, c)
-		if err != nil {
-			return err
-		}
-		if keys := c.APIKeysOf("", id); len(keys) > 0 {
-			return adminError("project %q has %d gateway key(s); delete them first (user delete-api-key or user delete-all-api-keys)", p.Name, len(keys))
-		}
-		name = p.Name
-		delete(c.Projects, id)
-		return nil
-	})
+func projectRemove(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
+	}
+	name, err := st.RemoveProject(ctx, projectRef(cmd))
+	if err != nil {
+		return cliError(err)
 	}
 	return done(cmd, fmt.Sprintf("Removed project %q", name), nil)
 }
 
-func projectAssignConfig(_ context.Context, cmd *cli.Command) error {
-	var pname, cname string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		_, p, err := resolveProject(cmd, c)
-		if err != nil {
-			return err
-		}
-		cid, m, err := resolveConfig(cmd, c)
-		if err != nil {
-			return err
-		}
-		p.MCPConfigID, pname, cname = cid, p.Name, m.Name
-		return nil
-	})
+func projectAssignConfig(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Assigned MCP config %q to project %q", cname, pname), nil)
+	r, err := st.AssignConfig(ctx, admin.AssignConfigRequest{Project: projectRef(cmd), Config: configRef(cmd)})
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Assigned MCP config %q to project %q", r.ConfigName, r.ProjectName), nil)
 }
 
-func projectUnassignConfig(_ context.Context, cmd *cli.Command) error {
-	var pname string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		_, p, err := resolveProject(cmd, c)
-		if err != nil {
-			return err
-		}
-		p.MCPConfigID, pname = "", p.Name
-		return nil
-	})
+func projectUnassignConfig(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Project %q has no MCP config now; its keys are refused until one is assigned", pname), nil)
+	r, err := st.UnassignConfig(ctx, projectRef(cmd))
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Project %q has no MCP config now; its keys are refused until one is assigned", r.ProjectName), nil)
 }
 
-func projectGetConfig(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+func projectGetConfig(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	_, p, err := resolveProject(cmd, c)
+	d, err := st.ProjectConfig(ctx, projectRef(cmd))
+	var nf *admin.NotFoundError
+	if errors.As(err, &nf) && nf.Kind == "project config" {
+		return adminError("project %q has no MCP config\nhint: run \"secure-mcp-gateway project assign-config --project-name %s --config-name NAME\"", nf.Name, nf.Name)
+	}
 	if err != nil {
-		return err
+		return cliError(err)
 	}
-	m, ok := c.MCPConfigByID(p.MCPConfigID)
-	if !ok {
-		return adminError("project %q has no MCP config\nhint: run \"secure-mcp-gateway project assign-config --project-name %s --config-name NAME\"", p.Name, p.Name)
-	}
-	servers := []*config.Server{}
-	for _, s := range m.Servers {
-		if s != nil {
-			servers = append(servers, shownServer(s))
-		}
-	}
-	v := map[string]any{"id": p.MCPConfigID, "name": m.Name, "servers": servers}
+	v := map[string]any{"id": d.ID, "name": d.Name, "servers": d.Servers}
 	return out(cmd, v, func(w io.Writer) error {
-		fmt.Fprintf(w, "MCP config:  %s\nID:          %s\n\n", m.Name, p.MCPConfigID)
-		return serverTable(w, m.Servers)
+		fmt.Fprintf(w, "MCP config:  %s\nID:          %s\n\n", d.Name, d.ID)
+		return serverTable(w, d.Servers)
 	})
 }
 
 // userRow is the JSON form of a user in listings.
-type userRow struct {
-	ID        string   `json:"id"`
-	Email     string   `json:"email"`
-	Projects  []string `json:"projects"`
-	Keys      int      `json:"api_keys"`
-	CreatedAt string   `json:"created_at,omitempty"`
-}
+type userRow = admin.UserSummary
 
-func userRowOf(c *config.Config, id string) userRow {
-	u := c.Users[id]
-	r := userRow{ID: id, Email: u.Email, Projects: []string{}, Keys: len(c.APIKeysOf(id, "")), CreatedAt: u.CreatedAt}
-	for _, p := range c.ProjectsOf(id) {
-		r.Projects = append(r.Projects, projectName(c, p))
-	}
-	slices.Sort(r.Projects)
-	return r
-}
+func userRowOf(c *config.Config, id string) userRow { return admin.UserSummaryOf(c, id) }
 
 func userTable(w io.Writer, rows []userRow) error {
 	var t [][]string
@@ -238,133 +177,77 @@ func userTable(w io.Writer, rows []userRow) error {
 	return printTable(w, []string{"EMAIL", "ID", "PROJECTS", "KEYS"}, t)
 }
 
-func projectListUsers(_ context.Context, cmd *cli.Command) error {
-	c, _, err := loadAdminConfig(cmd)
+func projectListUsers(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	_, p, err := resolveProject(cmd, c)
+	rows, err := st.ProjectUsers(ctx, projectRef(cmd))
 	if err != nil {
-		return err
-	}
-	rows := []userRow{}
-	for _, u := range sortedIDs(sliceSet(p.Users), func(id string) string { return userEmail(c, id) }) {
-		if c.Users[u] != nil {
-			rows = append(rows, userRowOf(c, u))
-		}
+		return cliError(err)
 	}
 	return out(cmd, rows, func(w io.Writer) error { return userTable(w, rows) })
 }
 
-func projectAddUser(_ context.Context, cmd *cli.Command) error {
-	var pname, email string
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		_, p, err := resolveProject(cmd, c)
-		if err != nil {
-			return err
-		}
-		uid, u, err := resolveUser(cmd, c)
-		if err != nil {
-			return err
-		}
-		if slices.Contains(p.Users, uid) {
-			return adminError("user %s is already in project %q", u.Email, p.Name)
-		}
-		p.Users = append(p.Users, uid)
-		pname, email = p.Name, u.Email
-		return nil
-	})
+// membership is the project and user reference and --force of a command.
+func membership(cmd *cli.Command) admin.MembershipRequest {
+	return admin.MembershipRequest{Project: projectRef(cmd), User: userRef(cmd), Force: cmd.Bool("force")}
+}
+
+func projectAddUser(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Added user %s to project %q", email, pname), nil)
+	r, err := st.AddUser(ctx, membership(cmd))
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Added user %s to project %q", r.Email, r.ProjectName), nil)
 }
 
-// removeFromProject takes users out of project pid. Their keys for the
-// project would keep working, so without force it refuses when any exist.
-func removeFromProject(c *config.Config, pid string, users []string, force bool) (removedKeys int, err error) {
-	p := c.Projects[pid]
-	var keys []string
-	for _, u := range users {
-		keys = append(keys, c.APIKeysOf(u, pid)...)
-	}
-	if len(keys) > 0 && !force {
-		return 0, adminError("%d gateway key(s) of these users belong to project %q and would keep working; delete them, or pass --force to delete them too",
-			len(keys), p.Name)
-	}
-	for _, k := range keys {
-		delete(c.APIKeys, k)
-	}
-	p.Users = slices.DeleteFunc(p.Users, func(u string) bool { return slices.Contains(users, u) })
-	return len(keys), nil
-}
-
-func projectRemoveUser(_ context.Context, cmd *cli.Command) error {
-	var pname, email string
-	var n int
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		pid, p, err := resolveProject(cmd, c)
-		if err != nil {
-			return err
-		}
-		uid, u, err := resolveUser(cmd, c)
-		if err != nil {
-			return err
-		}
-		if !slices.Contains(p.Users, uid) {
-			return adminError("user %s is not in project %q", u.Email, p.Name)
-		}
-		pname, email = p.Name, u.Email
-		n, err = removeFromProject(c, pid, []string{uid}, cmd.Bool("force"))
-		return err
-	})
+func projectRemoveUser(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Removed user %s from project %q (%d key(s) deleted)", email, pname, n), map[string]any{"deleted_keys": n})
+	r, err := st.RemoveUser(ctx, membership(cmd))
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Removed user %s from project %q (%d key(s) deleted)", r.Email, r.ProjectName, r.DeletedKeys),
+		map[string]any{"deleted_keys": r.DeletedKeys})
 }
 
-func projectRemoveAllUsers(_ context.Context, cmd *cli.Command) error {
-	var pname string
-	var users, n int
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		pid, p, err := resolveProject(cmd, c)
-		if err != nil {
-			return err
-		}
-		pname, users = p.Name, len(p.Users)
-		n, err = removeFromProject(c, pid, slices.Clone(p.Users), cmd.Bool("force"))
-		return err
-	})
+func projectRemoveAllUsers(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Removed %d user(s) from project %q (%d key(s) deleted)", users, pname, n),
-		map[string]any{"removed": users, "deleted_keys": n})
+	r, err := st.RemoveAllUsers(ctx, membership(cmd))
+	if err != nil {
+		return cliError(err)
+	}
+	return done(cmd, fmt.Sprintf("Removed %d user(s) from project %q (%d key(s) deleted)", r.Removed, r.ProjectName, r.DeletedKeys),
+		map[string]any{"removed": r.Removed, "deleted_keys": r.DeletedKeys})
 }
 
-func projectExport(_ context.Context, cmd *cli.Command) error {
+func projectExport(ctx context.Context, cmd *cli.Command) error {
 	file := cmd.String("output-file")
 	if file == "" {
 		return usageError("--output-file is required")
 	}
-	c, _, err := loadAdminConfig(cmd)
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	id, p, err := resolveProject(cmd, c)
+	e, err := st.ExportProject(ctx, projectRef(cmd))
 	if err != nil {
-		return err
+		return cliError(err)
 	}
-	users := map[string]*config.User{}
-	for _, u := range p.Users {
-		if c.Users[u] != nil {
-			users[u] = c.Users[u]
-		}
-	}
-	v := map[string]any{"project_id": id, "project": p, "users": users}
-	if m, ok := c.MCPConfigByID(p.MCPConfigID); ok {
-		v["mcp_config"] = m
+	v := map[string]any{"project_id": e.ProjectID, "project": e.Project, "users": e.Users}
+	if e.MCPConfig != nil {
+		v["mcp_config"] = e.MCPConfig
 	}
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -373,28 +256,21 @@ func projectExport(_ context.Context, cmd *cli.Command) error {
 	if err := writeFile0600(file, append(data, '\n')); err != nil {
 		return err
 	}
-	return done(cmd, fmt.Sprintf("Exported project %q to %s (gateway keys are not exported)", p.Name, file), map[string]any{"file": file})
+	return done(cmd, fmt.Sprintf("Exported project %q to %s (gateway keys are not exported)", e.Project.Name, file), map[string]any{"file": file})
 }
 
-func projectSearch(_ context.Context, cmd *cli.Command) error {
+func projectSearch(ctx context.Context, cmd *cli.Command) error {
 	term, err := searchTerm(cmd)
 	if err != nil {
 		return err
 	}
-	c, _, err := loadAdminConfig(cmd)
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
 	}
-	var hits []searchHit
-	for _, id := range sortedIDs(c.Projects, func(id string) string { return projectName(c, id) }) {
-		p := c.Projects[id]
-		switch {
-		case p == nil:
-		case strings.Contains(strings.ToLower(p.Name), term):
-			hits = append(hits, searchHit{Type: "project", ID: id, Name: p.Name, Match: "name"})
-		case strings.HasPrefix(id, term):
-			hits = append(hits, searchHit{Type: "project", ID: id, Name: p.Name, Match: "id"})
-		}
+	hits, err := st.SearchProjects(ctx, term)
+	if err != nil {
+		return cliError(err)
 	}
 	return searchTable(cmd, hits)
 }

@@ -5,21 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"net/mail"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/admin"
-	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/atomicfile"
 	"secure-mcp-gateway/internal/config"
-	"secure-mcp-gateway/internal/secret"
 )
 
 // This file holds what the admin command groups (config, project, user,
@@ -79,17 +73,6 @@ func updateAdminConfig(cmd *cli.Command, fn func(*config.Config) error) error {
 		return fnErr
 	}
 	return configError(err)
-}
-
-// timestamp is the CLI's created_at/updated_at format, the Python gateway's
-// datetime.isoformat() of UTC.
-func timestamp() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000000") }
-
-// validEmail accepts a plain local@domain.tld address, as the Python
-// gateway did: net/mail syntax, no display name, a dot in the domain.
-func validEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && a.Name == "" && strings.Contains(s[strings.LastIndex(s, "@"):], ".")
 }
 
 // printJSON writes v as indented JSON.
@@ -172,6 +155,20 @@ func resolve(kind, nameFlag, idFlag, name, id string, byName func(string) []stri
 	return "", adminError("%d %ss are named %q (IDs %s); pass --%s", len(ids), kind, name, strings.Join(ids, ", "), idFlag)
 }
 
+// projectName, userEmail and configName give a display name for an ID; see
+// admin.ProjectName.
+func projectName(c *config.Config, id string) string { return admin.ProjectName(c, id) }
+func userEmail(c *config.Config, id string) string   { return admin.UserEmail(c, id) }
+func configName(c *config.Config, id string) string  { return admin.ConfigName(c, id) }
+
+// sortedIDs returns the IDs of m ordered by label, then ID; see admin.SortedIDs.
+func sortedIDs[V any](m map[string]V, label func(string) string) []string {
+	return admin.SortedIDs(m, label)
+}
+
+// timestamp is the created_at/updated_at format; see admin.Timestamp.
+func timestamp() string { return admin.Timestamp() }
+
 // resolveConfig resolves --config-name/--config-id.
 func resolveConfig(cmd *cli.Command, c *config.Config) (string, *config.MCPConfig, error) {
 	id, err := resolve("config", "config-name", "config-id", cmd.String("config-name"), cmd.String("config-id"),
@@ -180,18 +177,6 @@ func resolveConfig(cmd *cli.Command, c *config.Config) (string, *config.MCPConfi
 		return "", nil, err
 	}
 	return id, c.MCPConfigs[id], nil
-}
-
-// resolveConfigRef resolves a value that is a config name or ID (copy's
-// --source-config).
-func resolveConfigRef(c *config.Config, flag, ref string) (string, error) {
-	if ref == "" {
-		return "", usageError("--%s is required", flag)
-	}
-	if _, ok := c.MCPConfigByID(ref); ok {
-		return ref, nil
-	}
-	return resolve("config", flag, "config-id", ref, "", c.MCPConfigIDsByName, nil)
 }
 
 // resolveProject resolves --project-name/--project-id.
@@ -212,83 +197,6 @@ func resolveUser(cmd *cli.Command, c *config.Config) (string, *config.User, erro
 		return "", nil, err
 	}
 	return id, c.Users[id], nil
-}
-
-// resolveKey finds the one apikeys entry --api-key names: the key itself,
-// its stored "sha256:" form, or its fingerprint "fp:xxxxxxxx".
-func resolveKey(cmd *cli.Command, c *config.Config) (string, *config.APIKey, error) {
-	ref := strings.TrimSpace(cmd.String("api-key"))
-	if ref == "" {
-		return "", nil, usageError("--api-key is required (the key, its sha256: entry, or its fp: fingerprint)")
-	}
-	keys := c.FindAPIKeys(ref, authn.HashKey)
-	switch len(keys) {
-	case 0:
-		return "", nil, adminError("gateway key %s not found", shownRef(ref))
-	case 1:
-		return keys[0], c.APIKeys[keys[0]], nil
-	}
-	return "", nil, adminError("fingerprint %s matches %d keys; give more hex digits", ref, len(keys))
-}
-
-// shownRef names a --api-key value in messages without echoing a key.
-func shownRef(ref string) string {
-	if strings.HasPrefix(strings.ToLower(ref), "fp:") || config.KeyHashed(ref) {
-		return config.KeyFingerprint(ref)
-	}
-	return "fp:" + secret.Fingerprint(ref)
-}
-
-// projectName and friends give a display name for an ID, or the ID in
-// angle brackets when it does not exist.
-func projectName(c *config.Config, id string) string {
-	if p := c.Projects[id]; p != nil {
-		return p.Name
-	}
-	return "<missing " + id + ">"
-}
-
-func userEmail(c *config.Config, id string) string {
-	if u := c.Users[id]; u != nil {
-		return u.Email
-	}
-	return "<missing " + id + ">"
-}
-
-func configName(c *config.Config, id string) string {
-	if id == "" {
-		return "-"
-	}
-	if m, ok := c.MCPConfigByID(id); ok {
-		return m.Name
-	}
-	return "<missing " + id + ">"
-}
-
-// sortedIDs returns the IDs of m ordered by the name label gives, then ID,
-// so that listings are stable.
-func sortedIDs[V any](m map[string]V, label func(string) string) []string {
-	ids := slices.Collect(maps.Keys(m))
-	slices.SortFunc(ids, func(a, b string) int {
-		if c := strings.Compare(label(a), label(b)); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	return ids
-}
-
-// names maps ids through label and joins them with ", ", or "-" for none.
-func names(ids []string, label func(string) string) string {
-	if len(ids) == 0 {
-		return "-"
-	}
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = label(id)
-	}
-	slices.Sort(out)
-	return strings.Join(out, ", ")
 }
 
 // readJSONFlag returns the JSON in --<name> or in the file --<name>-file,
@@ -353,6 +261,8 @@ func cliError(err error) error {
 		nf *admin.NotFoundError
 		ce *admin.ConflictError
 		rf *admin.RefusedError
+		ee *admin.InvalidEmailError
+		kn *admin.KeyNotFoundError
 	)
 	switch {
 	case err == nil:
@@ -371,9 +281,11 @@ func cliError(err error) error {
 		return usageError("%s is required", strings.Join(flags, ", "))
 	case errors.As(err, &ie):
 		return usageError("%v", ie.Err)
+	case errors.As(err, &ee):
+		return usageError("--%s %q is not an email address like name@example.com", strings.ReplaceAll(ee.Field, "_", "-"), ee.Email)
 	case errors.As(err, &ae):
 		return adminError("%v; pass --%s-id", ae, ae.Kind)
-	case errors.As(err, &nf), errors.As(err, &ce), errors.As(err, &rf):
+	case errors.As(err, &nf), errors.As(err, &ce), errors.As(err, &rf), errors.As(err, &kn):
 		return &exitError{1, err}
 	}
 	return configError(err)

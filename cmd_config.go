@@ -259,14 +259,6 @@ func configListProjects(ctx context.Context, cmd *cli.Command) error {
 	return out(cmd, rows, func(w io.Writer) error { return projectTable(w, rows) })
 }
 
-func sliceSet(ids []string) map[string]bool {
-	m := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		m[id] = true
-	}
-	return m
-}
-
 func configListServers(ctx context.Context, cmd *cli.Command) error {
 	st, err := adminStore(cmd)
 	if err != nil {

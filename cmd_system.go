@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -12,7 +13,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
-	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/upstream"
 )
@@ -184,7 +185,7 @@ func systemBackup(_ context.Context, cmd *cli.Command) error {
 	return done(cmd, fmt.Sprintf("Backed up the config to %s (it holds key hashes and secrets; mode 0600)", file), map[string]any{"file": file})
 }
 
-func systemRestore(_ context.Context, cmd *cli.Command) error {
+func systemRestore(ctx context.Context, cmd *cli.Command) error {
 	file := cmd.String("input-file")
 	if file == "" {
 		return usageError("--input-file is required")
@@ -207,54 +208,42 @@ func systemRestore(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return adminError("restore %s: %w", file, err)
 	}
-	if err := c.Validate(); err != nil {
-		return adminError("restore %s: the backup is not a valid config:\n%w", file, err)
-	}
-	path, err := configPath(cmd)
+	st, err := adminStore(cmd)
 	if err != nil {
+		return err
+	}
+	var ie *admin.InvalidError
+	if err := st.Restore(ctx, c); errors.As(err, &ie) {
+		return adminError("restore %s: the backup is not a valid config:\n%w", file, ie.Err)
+	} else if err != nil {
 		return configError(err)
 	}
-	if err := config.Save(path, c); err != nil {
-		return configError(err)
-	}
+	path := st.Path()
 	return done(cmd, fmt.Sprintf("Restored %s from %s (the previous file was backed up beside it)", path, file), nil)
 }
 
-func systemReset(_ context.Context, cmd *cli.Command) error {
+func systemReset(ctx context.Context, cmd *cli.Command) error {
 	if !cmd.Bool("confirm") {
 		return usageError("reset deletes every MCP config, project, user and gateway key\nhint: pass --confirm to do it (a backup is kept)")
 	}
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		c.MCPConfigs = map[string]*config.MCPConfig{}
-		c.Projects = map[string]*config.Project{}
-		c.Users = map[string]*config.User{}
-		c.APIKeys = map[string]*config.APIKey{}
-		return nil
-	})
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
+	}
+	if err := st.Reset(ctx); err != nil {
+		return cliError(err)
 	}
 	return done(cmd, "Reset the config: no MCP configs, projects, users or keys remain (settings kept; the old file is backed up)", nil)
 }
 
-func systemHashKeys(_ context.Context, cmd *cli.Command) error {
-	var n int
-	err := updateAdminConfig(cmd, func(c *config.Config) error {
-		for _, k := range slices.Sorted(maps.Keys(c.APIKeys)) {
-			if config.KeyHashed(k) {
-				continue
-			}
-			h := authn.HashKey(k)
-			if _, dup := c.APIKeys[h]; !dup { // a hashed record of the same key wins, as in authn
-				c.APIKeys[h] = c.APIKeys[k]
-			}
-			delete(c.APIKeys, k)
-			n++
-		}
-		return nil
-	})
+func systemHashKeys(ctx context.Context, cmd *cli.Command) error {
+	st, err := adminStore(cmd)
 	if err != nil {
 		return err
+	}
+	n, err := st.HashKeys(ctx)
+	if err != nil {
+		return cliError(err)
 	}
 	return done(cmd, fmt.Sprintf("Hashed %d plaintext gateway key(s); clients keep using the same keys", n), map[string]any{"hashed": n})
 }

@@ -98,13 +98,9 @@ type cacheRow struct {
 }
 
 func loadForCache(cmd *cli.Command) (*config.Config, *cache.Store, error) {
-	path, err := configPath(cmd)
+	cfg, path, err := loadAdminConfig(cmd)
 	if err != nil {
-		return nil, nil, &exitError{exitConfig, err}
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return nil, nil, &exitError{exitConfig, err}
+		return nil, nil, err
 	}
 	log := zerolog.New(cmd.Root().ErrWriter).Level(zerolog.WarnLevel)
 	store, err := openToolCache(cfg, path, &log)

@@ -96,13 +96,9 @@ func loginTarget(s *config.Server, configName, configPath string) *oauthx.Target
 }
 
 func oauthLogin(ctx context.Context, cmd *cli.Command) error {
-	path, err := configPath(cmd)
+	cfg, path, err := loadAdminConfig(cmd)
 	if err != nil {
-		return &exitError{exitConfig, err}
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return &exitError{exitConfig, err}
+		return err
 	}
 	name := cmd.Args().First()
 	if name == "" || cmd.Args().Len() > 1 {
@@ -199,13 +195,9 @@ func oauthServers(cfg *config.Config) []oauthServer {
 }
 
 func oauthStatus(_ context.Context, cmd *cli.Command) error {
-	path, err := configPath(cmd)
+	cfg, path, err := loadAdminConfig(cmd)
 	if err != nil {
-		return &exitError{exitConfig, err}
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return &exitError{exitConfig, err}
+		return err
 	}
 	servers := oauthServers(cfg)
 	logins := loginServers(cfg)
@@ -265,13 +257,9 @@ func oauthStatus(_ context.Context, cmd *cli.Command) error {
 }
 
 func oauthRevoke(ctx context.Context, cmd *cli.Command) error {
-	path, err := configPath(cmd)
+	cfg, path, err := loadAdminConfig(cmd)
 	if err != nil {
-		return &exitError{exitConfig, err}
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		return &exitError{exitConfig, err}
+		return err
 	}
 	name := cmd.String("server")
 	var errs []error

@@ -3,15 +3,16 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
@@ -50,7 +51,7 @@ func toolsCommand() *cli.Command {
 				Name:  "pins",
 				Usage: "list pinned tools and those whose definition changed",
 				Action: func(ctx context.Context, cmd *cli.Command) error {
-					p, err := loadPinsFor(cmd)
+					p, err := loadPinsFor(ctx, cmd)
 					if err != nil {
 						return err
 					}
@@ -73,7 +74,7 @@ func toolsCommand() *cli.Command {
 				Usage: "show how changed tool definitions differ from their pins",
 				Flags: []cli.Flag{serverFlag, toolFlag},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
-					p, err := loadPinsFor(cmd)
+					p, err := loadPinsFor(ctx, cmd)
 					if err != nil {
 						return err
 					}
@@ -109,20 +110,17 @@ func toolsCommand() *cli.Command {
 					if s == "" || t == "" {
 						return &exitError{exitUsage, fmt.Errorf("tools approve needs --server and --tool")}
 					}
-					path, err := configPath(cmd)
+					st, err := adminStore(cmd)
 					if err != nil {
-						return &exitError{exitConfig, err}
+						return err
 					}
-					found := false
-					err = guard.UpdatePins(pinFile(path), func(p *guard.Pins) error {
-						found = p.Approve(s, t, time.Now())
-						return nil
-					})
-					if err != nil {
-						return &exitError{exitConfig, err}
-					}
-					if !found {
+					var nf *admin.NotFoundError
+					err = st.ApprovePin(ctx, admin.ApprovePinRequest{Server: s, Tool: t})
+					if errors.As(err, &nf) {
 						return &exitError{exitUsage, fmt.Errorf("tool %q of server %q has no changed definition to approve (see `secure-mcp-gateway tools pins`)", t, s)}
+					}
+					if err != nil {
+						return &exitError{exitConfig, err}
 					}
 					fmt.Fprintf(cmd.Root().Writer, "approved the new definition of %s on %s; restart the MCP client's gateway to use it\n", t, s)
 					return nil
@@ -132,12 +130,12 @@ func toolsCommand() *cli.Command {
 	}
 }
 
-func loadPinsFor(cmd *cli.Command) (*guard.Pins, error) {
-	path, err := configPath(cmd)
+func loadPinsFor(ctx context.Context, cmd *cli.Command) (*guard.Pins, error) {
+	st, err := adminStore(cmd)
 	if err != nil {
-		return nil, &exitError{exitConfig, err}
+		return nil, err
 	}
-	p, err := guard.LoadPins(pinFile(path))
+	p, err := st.Pins(ctx)
 	if err != nil {
 		return nil, &exitError{exitConfig, err}
 	}

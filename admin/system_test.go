@@ -62,3 +62,17 @@ func TestSystemOperations(t *testing.T) {
 		}
 	})
 }
+
+// TestApprovePinWithoutChange: approving a tool with no pending definition
+// is a NotFoundError and a missing field a RequestError.
+func TestApprovePinWithoutChange(t *testing.T) {
+	s := fixture(t)
+	var nf *NotFoundError
+	if err := s.ApprovePin(context.Background(), ApprovePinRequest{Server: "echo_server", Tool: "echo"}); !errors.As(err, &nf) {
+		t.Fatalf("err = %v, want NotFoundError", err)
+	}
+	var re *RequestError
+	if err := s.ApprovePin(context.Background(), ApprovePinRequest{Server: "echo_server"}); !errors.As(err, &re) {
+		t.Fatalf("err = %v, want RequestError", err)
+	}
+}

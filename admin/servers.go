@@ -21,7 +21,7 @@ type ServerRef struct {
 type ServerFields struct {
 	Command                *string                     `json:"server_command,omitempty"`
 	URL                    *string                     `json:"server_url,omitempty"`
-	Args                   *[]string                   `json:"args,omitempty"`
+	Args                   *[]string                   `json:"server_args,omitempty"`
 	Env                    *map[string]string          `json:"env,omitempty"`
 	Tools                  *map[string]json.RawMessage `json:"tools,omitempty"`
 	Description            *string                     `json:"description,omitempty"`

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -304,7 +303,7 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 		var strs, numbers []string // numbers: the tail of strs, the numbers' texts
 		if len(bytes.TrimSpace(args)) > 0 {
 			if !json.Valid(args) {
-				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
+				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}, Violations: checkBlock("input", CheckFormat)}
 			}
 			strs = jsonStrings(args, false, nil)
 			nstr := len(strs)
@@ -324,15 +323,15 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 		}
 		e.logAll(server, tool, "input", strs, per, len(blocking) > 0)
 		if len(blocking) > 0 {
-			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking)}
+			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking), Violations: violations("input", ActionBlock, blocking)}
 		}
 		if err := e.remote(ctx, &sp.input, "input", strs); err != nil {
-			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{err.Error()}}
+			return nil, nil, remoteBlock(server, tool, "", "input", err)
 		}
 		if sp.input.piiRedaction && hasDetector(all, DetectorPII) {
 			v, err := decodeJSON(args)
 			if err != nil {
-				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
+				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}, Violations: checkBlock("input", CheckFormat)}
 			}
 			vault = newVault(string(args))
 			v = vault.redactValue(v)
@@ -403,12 +402,8 @@ func (e *Engine) remote(ctx context.Context, p *policy, stage string, texts []st
 		return fmt.Errorf("detector %s gave no verdict: %w", names, err)
 	}
 	if len(fired) > 0 {
-		var r []string
-		for _, d := range fired {
-			r = append(r, fmt.Sprintf("%s (%s)", d, e.opts.Provider.Name()))
-		}
 		e.log.Warn().Str("stage", stage).Str("provider", e.opts.Provider.Name()).Strs("detectors", fired).Msg("guardrail finding")
-		return errors.New(strings.Join(r, "; "))
+		return &firedError{provider: e.opts.Provider.Name(), fired: fired}
 	}
 	return nil
 }
@@ -424,7 +419,7 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 			return nil, fmt.Errorf("encode result of %q: %w", tool, err)
 		}
 		if len(raw) > e.opts.MaxOutputBytes {
-			return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+			return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}, Violations: checkBlock("output", CheckSize)}
 		}
 		// The result is decoded into a value only when it is rewritten
 		// (redaction, restored placeholders); the scan reads the encoded
@@ -447,7 +442,7 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 			e.logAll(server, tool, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 			if len(blocking) > 0 {
 				if !sp.output.redact {
-					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(blocking)}
+					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(blocking), Violations: violations("output", ActionBlock, blocking)}
 				}
 				if err := decode(); err != nil {
 					return nil, err
@@ -458,11 +453,11 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 				// where it cannot (an object key, a base64 blob) is still
 				// there, and then the result is blocked after all.
 				if left, _, _ := scanAll(&sp.output, collectResultStrings(v, nil)); len(left) > 0 {
-					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(left)}
+					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(left), Violations: violations("output", ActionBlock, left)}
 				}
 			}
 			if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
-				return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{err.Error()}}
+				return nil, remoteBlock(server, tool, "", "output", err)
 			}
 		}
 		if vault != nil && vault.used() {
@@ -511,7 +506,7 @@ func checkContent[T any](ctx context.Context, e *Engine, server, name, subject s
 		return nil, fmt.Errorf("encode %s: %w", subject, err)
 	}
 	if len(raw) > e.opts.MaxOutputBytes {
-		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{fmt.Sprintf("the content is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{fmt.Sprintf("the content is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}, Violations: checkBlock("output", CheckSize)}
 	}
 	if sp == nil || !sp.output.enabled {
 		return res, nil
@@ -520,13 +515,13 @@ func checkContent[T any](ctx context.Context, e *Engine, server, name, subject s
 	blocking, _, per := scanAll(&sp.output, strs)
 	e.logAll(server, name, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 	if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
-		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{err.Error()}}
+		return nil, remoteBlock(server, name, subject, "output", err)
 	}
 	if len(blocking) == 0 {
 		return res, nil
 	}
 	if !sp.output.redact {
-		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: reasons(blocking)}
+		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: reasons(blocking), Violations: violations("output", ActionBlock, blocking)}
 	}
 	v, err := decodeJSON(raw)
 	if err != nil {

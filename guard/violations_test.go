@@ -104,3 +104,53 @@ func TestBlockedErrorViolations(t *testing.T) {
 		})
 	}
 }
+
+// TestAllowedVerdicts: an allowed call reports its PII placeholders as
+// input redactions, and a redact-mode result its replacements as output
+// redactions; a clean call reports none.
+func TestAllowedVerdicts(t *testing.T) {
+	ctx := context.Background()
+	in := testEngine(t, "")
+	out := NewEngine(&Options{Servers: []*config.Server{{Name: "s", OutputGuardrailsPolicy: &config.Policy{Enabled: true, Block: []string{"secrets"}, AdditionalConfig: map[string]any{"redact": true}}}}})
+	for _, c := range []struct {
+		name          string
+		e             *Engine
+		args          string
+		res           *mcp.CallToolResult
+		input, output []Violation
+	}{
+		{"clean", in, `{"q": "weather"}`, textResult("sunny"), nil, nil},
+		{"pii placeholders", in, `{"to": "jane@example.com"}`, textResult("sent to <EMAIL_1>"), []Violation{{Stage: "input", Detector: "pii", Rule: "email", Action: ActionRedact}}, nil},
+		{"redacted result", out, `{}`, textResult("key " + testAWSKey), nil, []Violation{{Stage: "output", Detector: "secrets", Rule: "aws_access_key_id", Action: ActionRedact}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var vc VerdictChecker = c.e
+			_, check, vin, err := vc.CheckCallVerdict(ctx, "s", "t", json.RawMessage(c.args))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vin.Stage != "input" || vin.Blocked() || !slicesEqual(vin.Violations, c.input) {
+				t.Errorf("input verdict = %+v, want %+v", vin, c.input)
+			}
+			_, vout, err := check(ctx, c.res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vout.Stage != "output" || vout.Blocked() || !slicesEqual(vout.Violations, c.output) {
+				t.Errorf("output verdict = %+v, want %+v", vout, c.output)
+			}
+		})
+	}
+}
+
+func slicesEqual(a, b []Violation) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -102,7 +102,7 @@ func loadForCache(cmd *cli.Command) (*config.Config, *cache.Store, error) {
 	if err != nil {
 		return nil, nil, &exitError{exitConfig, err}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return nil, nil, &exitError{exitConfig, err}
 	}

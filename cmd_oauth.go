@@ -100,7 +100,7 @@ func oauthLogin(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
@@ -203,7 +203,7 @@ func oauthStatus(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
@@ -269,7 +269,7 @@ func oauthRevoke(ctx context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}

@@ -207,14 +207,14 @@ func systemRestore(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return adminError("restore %s: %w", file, err)
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(checkDetectors); err != nil {
 		return adminError("restore %s: the backup is not a valid config:\n%w", file, err)
 	}
 	path, err := configPath(cmd)
 	if err != nil {
 		return configError(err)
 	}
-	if err := config.Save(path, c); err != nil {
+	if err := config.Save(path, c, checkDetectors); err != nil {
 		return configError(err)
 	}
 	return done(cmd, fmt.Sprintf("Restored %s from %s (the previous file was backed up beside it)", path, file), nil)

@@ -49,7 +49,7 @@ func loadAdminConfig(cmd *cli.Command) (*config.Config, string, error) {
 	if err != nil {
 		return nil, "", configError(err)
 	}
-	c, err := config.Load(path)
+	c, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return nil, "", configError(err)
 	}
@@ -68,7 +68,7 @@ func updateAdminConfig(cmd *cli.Command, fn func(*config.Config) error) error {
 	err = config.Update(path, func(c *config.Config) error {
 		fnErr = fn(c)
 		return fnErr
-	})
+	}, checkDetectors)
 	if fnErr != nil {
 		return fnErr
 	}

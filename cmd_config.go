@@ -228,7 +228,7 @@ func checkConfigFile(cmd *cli.Command, path, only string) (*config.Config, *chec
 		r.Errors = append(r.Errors, err.Error())
 		return nil, r, nil
 	}
-	if err := c.Validate(); errors.As(err, &ve) {
+	if err := c.Validate(checkDetectors); errors.As(err, &ve) {
 		for _, p := range ve.Problems {
 			r.Errors = append(r.Errors, p.Error())
 		}
@@ -266,7 +266,7 @@ func configValidate(_ context.Context, cmd *cli.Command) error {
 	only, scope := "", "config file "+path
 	if cmd.IsSet("config-name") || cmd.IsSet("config-id") {
 		// A named MCP config still needs a file that reads, to find it.
-		c, err := config.Load(path)
+		c, err := config.Load(path, checkDetectors)
 		if err != nil {
 			return &exitError{1, err}
 		}

@@ -45,7 +45,7 @@ func generateConfigCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := config.Save(path, cfg); err != nil {
+			if err := config.Save(path, cfg, checkDetectors); err != nil {
 				return &exitError{exitConfig, err}
 			}
 			if err := writeSchemaBeside(path); err != nil {

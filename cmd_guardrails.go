@@ -16,14 +16,14 @@ import (
 	"secure-mcp-gateway/proxy"
 )
 
-// The detector table lives in package guard, which implements the
-// detectors, so a detector added there is known to validation at once.
-// Package config validates block lists but cannot import guard (see
-// deps_test.go), so the program hands it guard's table before it reads
-// any config.
-func init() { config.KnownDetectors = detectorTable() }
+// checkDetectors makes config validation (Load, Save, Update, Validate)
+// check every block list against guard's detector Registry, so a detector
+// added there is known to validation at once. Package config cannot import
+// guard (see deps_test.go); every command that reads or writes a config
+// passes it.
+var checkDetectors = config.WithDetectors(detectorTable())
 
-// detectorTable is guard's table of detector names, in config's terms.
+// detectorTable is guard's detector Registry, in config's terms.
 func detectorTable() *config.Detectors {
 	return &config.Detectors{Offline: guard.OfflineDetectors, Model: guard.ModelDetectors}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/hook"
 	"secure-mcp-gateway/internal/config"
 )
@@ -39,7 +40,8 @@ func hookCommand() *cli.Command {
 		Description: "The client runs this command with a hook event as JSON on stdin (a prompt, a shell command, a file\n" +
 			"read or edit, a web fetch, an MCP call). The gateway's offline detectors check the event's fields under\n" +
 			"the config's \"hooks\" block (built-in defaults without one), and the answer (allow, ask or block with\n" +
-			"the guardrail and reason) is written in the client's format. Install with: install --client claude-code --hooks",
+			"the guardrail and reason) is written in the client's format. Install with: install --client claude-code --hooks\n\n" +
+			"Detectors a hook's \"block\" list may name (hooks run offline ones only):\n" + guard.RegistryText(true),
 		Commands: []*cli.Command{sub(hook.ClaudeCode, "Claude Code"), sub(hook.Cursor, "Cursor")},
 	}
 }
@@ -80,7 +82,7 @@ func hookConfig(cmd *cli.Command) (*config.Hooks, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := config.Load(p)
+	c, err := config.Load(p, checkDetectors)
 	if err != nil {
 		if !explicit && errors.Is(err, fs.ErrNotExist) {
 			return nil, nil

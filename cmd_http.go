@@ -131,7 +131,7 @@ func (h *httpGateway) config() (*config.Config, error) {
 	defer h.cfgMu.Unlock()
 	st, err := os.Stat(h.path)
 	if err == nil && !st.ModTime().Equal(h.cfgMod) {
-		cfg, err := config.Load(h.path)
+		cfg, err := config.Load(h.path, checkDetectors)
 		if err != nil {
 			h.log.Error().Err(err).Msg("config changed but does not load; keeping the previous one")
 		} else {
@@ -547,7 +547,7 @@ func isLoopback(addr string) bool {
 // serveHTTP is --http mode: one gateway process for many users, each MCP
 // session with its own principal and upstreams.
 func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}

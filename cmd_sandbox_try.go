@@ -54,7 +54,7 @@ func trySandbox(ctx context.Context, w io.Writer, exe, dir string) error {
 			probe("boxed", &config.Sandbox{Enabled: true, Runtime: config.SandboxBwrap, PidsLimit: pidsLimit})}
 	}
 	path := filepath.Join(dir, "sandbox_config.json")
-	if err := config.Save(path, cfg); err != nil {
+	if err := config.Save(path, cfg, checkDetectors); err != nil {
 		return err
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

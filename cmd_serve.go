@@ -39,7 +39,7 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	if cred.Key.IsZero() {
 		return &exitError{exitAuth, fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block (hint: secure-mcp-gateway install --client claude-desktop, or cursor, vscode, ..., writes the client entry with a new key)", authn.EnvKey, path)}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}

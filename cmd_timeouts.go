@@ -48,7 +48,7 @@ func timeoutsShow(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
 		return &exitError{exitConfig, err}
 	}

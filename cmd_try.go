@@ -49,7 +49,7 @@ func runTry(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	addTryServers(cfg, exe)
-	if err := config.Save(path, cfg); err != nil {
+	if err := config.Save(path, cfg, checkDetectors); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "1. Wrote a temporary config %s with three servers (default offline guardrails):\n"+

@@ -9,9 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 )
+
+// checkDetectors makes every load, validation and save of the store check
+// block lists against guard's detector Registry, as the gateway does.
+var checkDetectors = config.WithDetectors(&config.Detectors{Offline: guard.OfflineDetectors, Model: guard.ModelDetectors})
 
 // Store runs admin operations on one config file.
 type Store struct {
@@ -30,7 +35,7 @@ func (s *Store) Load(ctx context.Context) (*config.Config, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return config.Load(s.path)
+	return config.Load(s.path, checkDetectors)
 }
 
 // update changes the file under its lock (config.Update). An error fn
@@ -44,7 +49,7 @@ func (s *Store) update(ctx context.Context, fn func(*config.Config) error) error
 	err := config.Update(s.path, func(c *config.Config) error {
 		fnErr = fn(c)
 		return fnErr
-	})
+	}, checkDetectors)
 	if fnErr != nil {
 		return fnErr
 	}

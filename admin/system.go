@@ -19,13 +19,13 @@ func (s *Store) Restore(ctx context.Context, c *config.Config) error {
 	if c == nil {
 		return &RequestError{Fields: []string{"config"}, Problem: ProblemMissing}
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(checkDetectors); err != nil {
 		return &InvalidError{Field: "config", Err: err}
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return config.Save(s.path, c)
+	return config.Save(s.path, c, checkDetectors)
 }
 
 // Reset deletes every MCP config, project, user and key, keeping the

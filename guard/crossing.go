@@ -27,7 +27,7 @@ func (e *Engine) CheckInput(ctx context.Context, server, subject string, v any) 
 	}
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return &BlockedError{Server: server, Stage: "input", Subject: subject, Reasons: []string{"the request does not encode as JSON"}}
+		return &BlockedError{Server: server, Stage: "input", Subject: subject, Reasons: []string{"the request does not encode as JSON"}, Violations: checkBlock("input", CheckFormat)}
 	}
 	strs := jsonNumbers(raw, jsonStrings(raw, false, nil))
 	return e.checkStrings(ctx, server, subject, "input", &sp.input, strs)
@@ -40,10 +40,10 @@ func (e *Engine) CheckOutput(ctx context.Context, server, subject string, v any)
 	sp := e.servers[server]
 	raw, err := json.Marshal(v)
 	if err != nil {
-		return &BlockedError{Server: server, Stage: "output", Subject: subject, Reasons: []string{"the message does not encode as JSON"}}
+		return &BlockedError{Server: server, Stage: "output", Subject: subject, Reasons: []string{"the message does not encode as JSON"}, Violations: checkBlock("output", CheckFormat)}
 	}
 	if len(raw) > e.opts.MaxOutputBytes {
-		return &BlockedError{Server: server, Stage: "output", Subject: subject, Reasons: []string{fmt.Sprintf("the message is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+		return &BlockedError{Server: server, Stage: "output", Subject: subject, Reasons: []string{fmt.Sprintf("the message is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}, Violations: checkBlock("output", CheckSize)}
 	}
 	if sp == nil || !sp.output.enabled {
 		return nil
@@ -67,10 +67,10 @@ func (e *Engine) checkStrings(ctx context.Context, server, subject, stage string
 	}
 	e.logAll(server, subject, stage, strs, per, len(blocking) > 0)
 	if len(blocking) > 0 {
-		return &BlockedError{Server: server, Stage: stage, Subject: subject, Reasons: reasons(blocking)}
+		return &BlockedError{Server: server, Stage: stage, Subject: subject, Reasons: reasons(blocking), Violations: violations(stage, ActionBlock, blocking)}
 	}
 	if err := e.remote(ctx, p, stage, strs); err != nil {
-		return &BlockedError{Server: server, Stage: stage, Subject: subject, Reasons: []string{err.Error()}}
+		return remoteBlock(server, "", subject, stage, err)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package guard
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -15,18 +14,6 @@ const (
 	DetectorSponge        = "sponge_attack"
 	DetectorToolPoisoning = "tool_poisoning"
 )
-
-// OfflineDetectors are the detectors that run inside the gateway.
-var OfflineDetectors = []string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge, DetectorToolPoisoning, DetectorPathTraversal, DetectorSSRF}
-
-// ModelDetectors are the detectors that need a remote provider.
-var ModelDetectors = []string{"toxicity", "nsfw", "bias", "policy_violation", "topic_detector", "relevancy", "adherence", "hallucination", "system_prompt_protection", "copyright_protection"}
-
-// IsModelDetector reports whether name needs a remote provider.
-func IsModelDetector(name string) bool { return slices.Contains(ModelDetectors, name) }
-
-// IsOfflineDetector reports whether name is an offline detector.
-func IsOfflineDetector(name string) bool { return slices.Contains(OfflineDetectors, name) }
 
 // Scanner runs a chosen set of offline detectors over text. The zero value
 // runs none.

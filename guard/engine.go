@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -292,19 +291,44 @@ func (e *Engine) PromptCheckBytes() int { return DefaultPromptCheckBytes }
 // input policy asks for pii_redaction; the returned function checks the
 // result and restores placeholders.
 func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.RawMessage) (json.RawMessage, func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error), error) {
+	fwd, check, _, err := e.CheckCallVerdict(ctx, server, tool, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fwd, func(ctx context.Context, res *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+		out, _, err := check(ctx, res)
+		return out, err
+	}, nil
+}
+
+// VerdictChecker is CheckCall that also reports what passed with a change:
+// a proxy that wants the redactions of an allowed call type-asserts its
+// guard to it. Blocks stay *BlockedError, whose Violations say why.
+type VerdictChecker interface {
+	CheckCallVerdict(ctx context.Context, server, tool string, args json.RawMessage) (json.RawMessage, func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, Verdict, error), Verdict, error)
+}
+
+var _ VerdictChecker = (*Engine)(nil)
+
+// CheckCallVerdict is CheckCall that returns, with an allowed call, the
+// input Verdict of its arguments (a PII placeholder is a redact violation)
+// and a result check that returns the output Verdict of the result (a
+// redact-mode replacement is a redact violation).
+func (e *Engine) CheckCallVerdict(ctx context.Context, server, tool string, args json.RawMessage) (json.RawMessage, func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, Verdict, error), Verdict, error) {
+	vd := Verdict{Stage: "input"}
 	if de := e.deny.denied(server, tool); de != nil {
-		return nil, nil, de
+		return nil, nil, vd, de
 	}
 	sp := e.servers[server]
 	if sp == nil {
-		return args, e.outputChecker(server, tool, nil, nil), nil
+		return args, e.outputChecker(server, tool, nil, nil), vd, nil
 	}
 	var vault *Vault
 	if sp.input.enabled {
 		var strs, numbers []string // numbers: the tail of strs, the numbers' texts
 		if len(bytes.TrimSpace(args)) > 0 {
 			if !json.Valid(args) {
-				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
+				return nil, nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}, Violations: checkBlock("input", CheckFormat)}
 			}
 			strs = jsonStrings(args, false, nil)
 			nstr := len(strs)
@@ -324,26 +348,33 @@ func (e *Engine) CheckCall(ctx context.Context, server, tool string, args json.R
 		}
 		e.logAll(server, tool, "input", strs, per, len(blocking) > 0)
 		if len(blocking) > 0 {
-			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking)}
+			return nil, nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking), Violations: violations("input", ActionBlock, blocking)}
 		}
 		if err := e.remote(ctx, &sp.input, "input", strs); err != nil {
-			return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{err.Error()}}
+			return nil, nil, vd, remoteBlock(server, tool, "", "input", err)
 		}
 		if sp.input.piiRedaction && hasDetector(all, DetectorPII) {
 			v, err := decodeJSON(args)
 			if err != nil {
-				return nil, nil, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}}
+				return nil, nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}, Violations: checkBlock("input", CheckFormat)}
 			}
 			vault = newVault(string(args))
 			v = vault.redactValue(v)
 			b, err := marshalJSON(v)
 			if err != nil {
-				return nil, nil, fmt.Errorf("re-encode redacted arguments: %w", err)
+				return nil, nil, vd, fmt.Errorf("re-encode redacted arguments: %w", err)
 			}
 			args = b
+			var pii []Finding
+			for _, f := range all {
+				if f.Detector == DetectorPII {
+					pii = append(pii, f)
+				}
+			}
+			vd.Violations = violations("input", ActionRedact, pii)
 		}
 	}
-	return args, e.outputChecker(server, tool, sp, vault), nil
+	return args, e.outputChecker(server, tool, sp, vault), vd, nil
 }
 
 func hasDetector(fs []Finding, d string) bool {
@@ -403,28 +434,25 @@ func (e *Engine) remote(ctx context.Context, p *policy, stage string, texts []st
 		return fmt.Errorf("detector %s gave no verdict: %w", names, err)
 	}
 	if len(fired) > 0 {
-		var r []string
-		for _, d := range fired {
-			r = append(r, fmt.Sprintf("%s (%s)", d, e.opts.Provider.Name()))
-		}
 		e.log.Warn().Str("stage", stage).Str("provider", e.opts.Provider.Name()).Strs("detectors", fired).Msg("guardrail finding")
-		return errors.New(strings.Join(r, "; "))
+		return &firedError{provider: e.opts.Provider.Name(), fired: fired}
 	}
 	return nil
 }
 
 // outputChecker returns the result check for one call.
-func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vault) func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error) {
-	return func(ctx context.Context, res *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vault) func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, Verdict, error) {
+	return func(ctx context.Context, res *mcp.CallToolResult) (*mcp.CallToolResult, Verdict, error) {
+		vd := Verdict{Stage: "output"}
 		if res == nil {
-			return res, nil
+			return res, vd, nil
 		}
 		raw, err := json.Marshal(res)
 		if err != nil {
-			return nil, fmt.Errorf("encode result of %q: %w", tool, err)
+			return nil, vd, fmt.Errorf("encode result of %q: %w", tool, err)
 		}
 		if len(raw) > e.opts.MaxOutputBytes {
-			return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+			return nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{fmt.Sprintf("the result is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}, Violations: checkBlock("output", CheckSize)}
 		}
 		// The result is decoded into a value only when it is rewritten
 		// (redaction, restored placeholders); the scan reads the encoded
@@ -447,43 +475,44 @@ func (e *Engine) outputChecker(server, tool string, sp *serverPolicy, vault *Vau
 			e.logAll(server, tool, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 			if len(blocking) > 0 {
 				if !sp.output.redact {
-					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(blocking)}
+					return nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(blocking), Violations: violations("output", ActionBlock, blocking)}
 				}
 				if err := decode(); err != nil {
-					return nil, err
+					return nil, vd, err
 				}
 				v = redactFindings(v, &sp.output)
 				changed = true
+				vd.Violations = violations("output", ActionRedact, blocking)
 				// Redaction rewrites string values; a finding that lives
 				// where it cannot (an object key, a base64 blob) is still
 				// there, and then the result is blocked after all.
 				if left, _, _ := scanAll(&sp.output, collectResultStrings(v, nil)); len(left) > 0 {
-					return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(left)}
+					return nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: reasons(left), Violations: violations("output", ActionBlock, left)}
 				}
 			}
 			if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
-				return nil, &BlockedError{Server: server, Tool: tool, Stage: "output", Reasons: []string{err.Error()}}
+				return nil, vd, remoteBlock(server, tool, "", "output", err)
 			}
 		}
 		if vault != nil && vault.used() {
 			if err := decode(); err != nil {
-				return nil, err
+				return nil, vd, err
 			}
 			v = vault.restoreValue(v)
 			changed = true
 		}
 		if !changed {
-			return res, nil
+			return res, vd, nil
 		}
 		b, err := marshalJSON(v)
 		if err != nil {
-			return nil, fmt.Errorf("re-encode result of %q: %w", tool, err)
+			return nil, vd, fmt.Errorf("re-encode result of %q: %w", tool, err)
 		}
 		out := new(mcp.CallToolResult)
 		if err := json.Unmarshal(b, out); err != nil {
-			return nil, fmt.Errorf("decode checked result of %q: %w", tool, err)
+			return nil, vd, fmt.Errorf("decode checked result of %q: %w", tool, err)
 		}
-		return out, nil
+		return out, vd, nil
 	}
 }
 
@@ -511,7 +540,7 @@ func checkContent[T any](ctx context.Context, e *Engine, server, name, subject s
 		return nil, fmt.Errorf("encode %s: %w", subject, err)
 	}
 	if len(raw) > e.opts.MaxOutputBytes {
-		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{fmt.Sprintf("the content is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}}
+		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{fmt.Sprintf("the content is %d bytes, over the %d-byte output limit", len(raw), e.opts.MaxOutputBytes)}, Violations: checkBlock("output", CheckSize)}
 	}
 	if sp == nil || !sp.output.enabled {
 		return res, nil
@@ -520,13 +549,13 @@ func checkContent[T any](ctx context.Context, e *Engine, server, name, subject s
 	blocking, _, per := scanAll(&sp.output, strs)
 	e.logAll(server, name, "output", strs, per, len(blocking) > 0 && !sp.output.redact)
 	if err := e.remote(ctx, &sp.output, "output", strs); err != nil {
-		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: []string{err.Error()}}
+		return nil, remoteBlock(server, name, subject, "output", err)
 	}
 	if len(blocking) == 0 {
 		return res, nil
 	}
 	if !sp.output.redact {
-		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: reasons(blocking)}
+		return nil, &BlockedError{Server: server, Tool: name, Stage: "output", Subject: subject, Reasons: reasons(blocking), Violations: violations("output", ActionBlock, blocking)}
 	}
 	v, err := decodeJSON(raw)
 	if err != nil {

@@ -9,8 +9,9 @@ import (
 
 // Detectors is the table of detector names that a guardrail policy's block
 // list may hold. Package guard owns the detectors and so owns the table;
-// this package cannot import guard (see deps_test.go), so the program hands
-// the table over in KnownDetectors.
+// this package cannot import guard (see deps_test.go), so a caller that
+// wants block lists checked passes the table: Load(path,
+// WithDetectors(table)).
 type Detectors struct {
 	// Offline are the detectors that run inside the gateway.
 	Offline []string
@@ -23,11 +24,15 @@ func (d *Detectors) Known(name string) bool {
 	return slices.Contains(d.Offline, name) || slices.Contains(d.Model, name)
 }
 
-// KnownDetectors is the table Validate checks every policy's block list
-// against. The program sets it once at start, from package guard, before it
-// reads a config; nil means detector names are not checked (package tests
-// that do not care about them).
-var KnownDetectors *Detectors
+// Option changes what Validate (and Load, Save and Update, which call it)
+// checks.
+type Option func(*validator)
+
+// WithDetectors checks every policy's block list against d: a name not in
+// it is an error. Without it (or with nil), detector names are not checked.
+func WithDetectors(d *Detectors) Option {
+	return func(v *validator) { v.known = d }
+}
 
 // UnknownKeys returns the keys of the file, read by Parse, that no field of
 // the config declares, each with its path, its line and column and a
@@ -189,9 +194,10 @@ func (c *Config) policies(fn func(path, where string, p *Policy)) {
 	walk(reflect.ValueOf(c), "", "")
 }
 
-// detectors checks every policy's block list against KnownDetectors.
+// detectors checks every policy's block list against the WithDetectors
+// table.
 func (v *validator) detectors(c *Config) {
-	table := KnownDetectors
+	table := v.known
 	c.policies(func(path, where string, p *Policy) {
 		for i, b := range p.Block {
 			name := strings.TrimSpace(b)

@@ -13,13 +13,6 @@ import (
 // testDetectors stands in for package guard's table.
 var testDetectors = &Detectors{Offline: []string{"pii", "secrets", "injection_attack"}, Model: []string{"toxicity", "nsfw"}}
 
-func withDetectors(t *testing.T) {
-	t.Helper()
-	old := KnownDetectors
-	KnownDetectors = testDetectors
-	t.Cleanup(func() { KnownDetectors = old })
-}
-
 func TestSuggest(t *testing.T) {
 	keys := []string{"input_guardrails_policy", "output_guardrails_policy", "tool_guardrails_policy", "env", "args", "command"}
 	for _, c := range []struct{ in, want string }{
@@ -82,13 +75,15 @@ func TestUnknownKeysAreWarningsAndKept(t *testing.T) {
 }
 
 func TestUnknownDetectorIsAnError(t *testing.T) {
-	withDetectors(t)
 	c, err := Parse([]byte(typoConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate without a detector table = %v, want names unchecked", err)
+	}
 	var ve *ValidationError
-	if err := c.Validate(); !errors.As(err, &ve) {
+	if err := c.Validate(WithDetectors(testDetectors)); !errors.As(err, &ve) {
 		t.Fatalf("Validate = %v, want a *ValidationError", err)
 	}
 	var got []string

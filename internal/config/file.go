@@ -43,12 +43,12 @@ func (e *FileError) Unwrap() error { return e.Err }
 // Load reads, parses and validates the config file at path. It refuses a
 // file that its group or others can write, since anyone who can write it can
 // grant themselves a gateway key.
-func Load(path string) (*Config, error) {
+func Load(path string, opts ...Option) (*Config, error) {
 	c, _, err := read(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(opts...); err != nil {
 		return nil, &FileError{Path: path, Err: err}
 	}
 	return c, nil
@@ -91,11 +91,11 @@ func read(path string) (*Config, []byte, error) {
 // Update takes, after backing up any existing file. It overwrites whatever
 // is at path, valid or not; the caller decides whether that is wanted. The
 // directory is created with mode 0700 if missing.
-func Save(path string, c *Config) error {
+func Save(path string, c *Config, opts ...Option) error {
 	if c == nil {
 		return &FileError{Path: path, Err: errors.New("nil config")}
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate(opts...); err != nil {
 		return &FileError{Path: path, Err: err}
 	}
 	return withLock(path, func() error {
@@ -112,7 +112,7 @@ func Save(path string, c *Config) error {
 // result, backs up the old file and writes the new one atomically. If the
 // file is missing, malformed or insecure, or fn or validation fails, the
 // file is left untouched and the error is returned.
-func Update(path string, fn func(*Config) error) error {
+func Update(path string, fn func(*Config) error, opts ...Option) error {
 	return withLock(path, func() error {
 		c, old, err := read(path)
 		if err != nil {
@@ -121,7 +121,7 @@ func Update(path string, fn func(*Config) error) error {
 		if err := fn(c); err != nil {
 			return fmt.Errorf("update config file %s: %w", path, err)
 		}
-		if err := c.Validate(); err != nil {
+		if err := c.Validate(opts...); err != nil {
 			return &FileError{Path: path, Err: err}
 		}
 		return write(path, c, old)

@@ -136,7 +136,7 @@ func (v *validator) hooks(h *Hooks) {
 			}
 			for i, b := range p.Block {
 				name, bp := strings.TrimSpace(b), fmt.Sprintf("%s.block[%d]", path, i)
-				table := KnownDetectors
+				table := v.known
 				switch {
 				case name == "":
 					v.add(bp, "block entry is empty", "name a detector such as \"secrets\" or remove the entry")

@@ -35,15 +35,12 @@ func TestHooksBlock(t *testing.T) {
 
 	bad := `{"common_mcp_gateway_config":{},"hooks":{"fail_mode":"sometimes",
 	  "claude_code":{"PreToolUse":{"enabled":true,"block":[" ","secretz","toxicity","pii"],"action":"warn","fail_mode":"x","sensitive_tools":[""]},"Stop":null}}}`
-	old := KnownDetectors
-	KnownDetectors = &Detectors{Offline: []string{"pii", "secrets"}, Model: []string{"toxicity"}}
-	t.Cleanup(func() { KnownDetectors = old })
 	c, err = Parse([]byte(bad))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ve *ValidationError
-	if err := c.Validate(); !errors.As(err, &ve) {
+	if err := c.Validate(WithDetectors(&Detectors{Offline: []string{"pii", "secrets"}, Model: []string{"toxicity"}})); !errors.As(err, &ve) {
 		t.Fatalf("Validate = %v, want a *ValidationError", err)
 	}
 	var paths []string

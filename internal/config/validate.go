@@ -70,6 +70,7 @@ func validServerName(name string) bool {
 // validator collects problems.
 type validator struct {
 	problems []FieldError
+	known    *Detectors // WithDetectors; nil: names are not checked
 }
 
 func (v *validator) add(path, problem, fix string) {
@@ -78,8 +79,11 @@ func (v *validator) add(path, problem, fix string) {
 
 // Validate checks the config's meaning and returns nil or a *ValidationError
 // listing every problem, in a stable order.
-func (c *Config) Validate() error {
+func (c *Config) Validate(opts ...Option) error {
 	var v validator
+	for _, o := range opts {
+		o(&v)
+	}
 	v.common(&c.Common)
 	for _, id := range slices.Sorted(maps.Keys(c.MCPConfigs)) {
 		v.mcpConfig(joinKey("mcp_configs", id), c.MCPConfigs[id])

@@ -27,6 +27,7 @@ import (
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/wire"
+	"secure-mcp-gateway/serve"
 )
 
 // Defaults of the HTTP mode's flags.
@@ -92,7 +93,7 @@ type httpGateway struct {
 	active  atomic.Int64 // POST requests in flight, which a shutdown drains
 	rate    rate.Limit
 	burst   int
-	metrics *gatewayMetrics
+	metrics *serve.Metrics
 
 	cfgMu   sync.Mutex
 	cfg     *config.Config
@@ -155,9 +156,9 @@ func (h *httpGateway) routes() http.Handler {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", h.metrics.handler())
-	mux.Handle("/mcp", h.metrics.count("mcp", http.HandlerFunc(h.serveMCP)))
-	mux.Handle("/mcp/", h.metrics.count("mcp", http.HandlerFunc(h.serveMCP)))
+	mux.Handle("GET /metrics", h.metrics.Handler())
+	mux.Handle("/mcp", h.metrics.Count(http.HandlerFunc(h.serveMCP)))
+	mux.Handle("/mcp/", h.metrics.Count(http.HandlerFunc(h.serveMCP)))
 	return mux
 }
 
@@ -312,7 +313,7 @@ func (h *httpGateway) release(fp string, procs int) {
 	}
 	h.total--
 	h.procs -= procs
-	h.metrics.procs.Set(float64(h.procs))
+	h.metrics.SetProcessSlots(h.procs)
 }
 
 // stdioServers is how many upstream processes a session of p may run.
@@ -384,12 +385,12 @@ func (h *httpGateway) reserve(fp string, procs int) (victims []eviction, refusal
 	for _, v := range victims {
 		delete(h.sessions, v.s.id)
 		h.release(v.s.keyFP, v.s.procs)
-		h.metrics.sessions.Dec()
+		h.metrics.SessionClosed()
 	}
 	h.perKey[fp]++
 	h.total++
 	h.procs += procs
-	h.metrics.procs.Set(float64(h.procs))
+	h.metrics.SetProcessSlots(h.procs)
 	return victims, ""
 }
 
@@ -398,7 +399,7 @@ func (h *httpGateway) reserve(fp string, procs int) (victims []eviction, refusal
 // and their upstreams are reaped in the background.
 func (h *httpGateway) evict(victims []eviction) {
 	for _, v := range victims {
-		h.metrics.evicted.WithLabelValues(v.reason).Inc()
+		h.metrics.Evicted(v.reason)
 		h.log.Info().Str("key", v.s.keyFP).Str("reason", v.reason).Dur("idle", time.Since(v.s.used)).
 			Msg("idle session evicted to make room for a new one")
 		for ss := range v.s.server.Sessions() {
@@ -461,7 +462,7 @@ func (h *httpGateway) getServer(r *http.Request) *mcp.Server {
 			}
 			h.mu.Unlock()
 		}()
-		h.metrics.sessions.Inc()
+		h.metrics.SessionOpened()
 		p.server = server
 	})
 	return p.server
@@ -474,7 +475,7 @@ func (h *httpGateway) endSession(id string) {
 	if ok {
 		delete(h.sessions, id)
 		h.release(s.keyFP, s.procs)
-		h.metrics.sessions.Dec()
+		h.metrics.SessionClosed()
 	}
 	h.mu.Unlock()
 	if ok {
@@ -571,7 +572,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	if !isLoopback(listen) && tlsCert == "" && !root.Bool("insecure-listen") {
 		return &exitError{exitUsage, fmt.Errorf("--listen %s is not a loopback address: pass --tls-cert and --tls-key, or --insecure-listen if a TLS proxy sits in front", listen)}
 	}
-	metrics := newGatewayMetrics()
+	metrics := serve.NewMetrics()
 	h := &httpGateway{
 		path: path, log: log, cfg: cfg, maxPer: int(root.Int("max-sessions-per-key")), maxBody: root.Int64("max-body-bytes"),
 		maxTotal: int(root.Int("max-sessions")), maxProcs: int(root.Int("max-upstream-processes")),
@@ -591,7 +592,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	defer h.principals.Close()
 	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
 	defer closeDeps()
-	deps.onCall = metrics.observeCall
+	deps.onCall = serve.OnCall(metrics)
 	deps.relist = relistInterval(cmd)
 	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
 		gw, pool := deps.newSession(p, id, onClose)

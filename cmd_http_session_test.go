@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"secure-mcp-gateway/serve"
 )
 
 // TestReserveEvictsLeastRecentlyUsedIdle checks the session caps' rule: at
@@ -55,7 +57,7 @@ func TestReserveEvictsLeastRecentlyUsedIdle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &httpGateway{maxPer: tt.maxPer, maxTotal: tt.maxTotal, maxProcs: tt.maxProcs, metrics: newGatewayMetrics(),
+			h := &httpGateway{maxPer: tt.maxPer, maxTotal: tt.maxTotal, maxProcs: tt.maxProcs, metrics: serve.NewMetrics(),
 				sessions: map[string]*httpSession{}, perKey: map[string]int{}}
 			for _, s := range tt.have {
 				busy := 0

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"net/http"
@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"secure-mcp-gateway/internal/promtext"
+	"secure-mcp-gateway/proxy"
 )
 
-// gatewayMetrics are the HTTP mode's Prometheus metrics. Labels never carry
-// keys, arguments or session ids.
-type gatewayMetrics struct {
+// Metrics are the HTTP mode's Prometheus metrics (docs/METRICS.md). Labels
+// never carry keys, arguments or session ids. Metrics is a proxy.Observer:
+// every tool call a gateway reports becomes a count and a latency sample.
+type Metrics struct {
 	reg      *promtext.Registry
 	requests *promtext.CounterVec
 	latency  *promtext.HistogramVec
@@ -21,9 +23,13 @@ type gatewayMetrics struct {
 	callTime *promtext.HistogramVec
 }
 
-func newGatewayMetrics() *gatewayMetrics {
+var _ proxy.Observer = (*Metrics)(nil)
+
+// NewMetrics registers the gateway's series and the Go runtime's in a new
+// registry.
+func NewMetrics() *Metrics {
 	reg := promtext.NewRegistry()
-	m := &gatewayMetrics{
+	m := &Metrics{
 		reg: reg,
 		requests: reg.NewCounterVec("smg_http_requests_total",
 			"HTTP requests to the MCP endpoint, by method and status code.", "method", "code"),
@@ -42,12 +48,13 @@ func newGatewayMetrics() *gatewayMetrics {
 	return m
 }
 
-func (m *gatewayMetrics) handler() http.Handler {
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
 	return m.reg.Handler()
 }
 
-// count wraps next, counting requests and their latency.
-func (m *gatewayMetrics) count(_ string, next http.Handler) http.Handler {
+// Count wraps next, counting requests and their latency.
+func (m *Metrics) Count(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
@@ -57,13 +64,43 @@ func (m *gatewayMetrics) count(_ string, next http.Handler) http.Handler {
 	})
 }
 
-// observeCall records one tool call's outcome.
-func (m *gatewayMetrics) observeCall(server, tool, outcome string, d time.Duration) {
-	if server == "" {
+// ObserveCall records one tool call's outcome and latency.
+func (m *Metrics) ObserveCall(ev *proxy.CallEvent) {
+	tool := ev.Tool
+	if ev.Server == "" {
 		tool = "" // a name the client made up: not a label value
 	}
-	m.calls.WithLabelValues(server, tool, outcome).Inc()
-	m.callTime.WithLabelValues(server).Observe(d.Seconds())
+	m.calls.WithLabelValues(ev.Server, tool, ev.Outcome).Inc()
+	m.callTime.WithLabelValues(ev.Server).Observe(ev.Duration.Seconds())
+}
+
+// SessionOpened and SessionClosed track the open-sessions gauge.
+func (m *Metrics) SessionOpened() { m.sessions.Inc() }
+
+// SessionClosed decrements the open-sessions gauge.
+func (m *Metrics) SessionClosed() { m.sessions.Dec() }
+
+// Evicted counts one idle session closed for reason (per_key, sessions,
+// upstream_processes).
+func (m *Metrics) Evicted(reason string) { m.evicted.WithLabelValues(reason).Inc() }
+
+// SetProcessSlots sets the upstream-process-slots gauge.
+func (m *Metrics) SetProcessSlots(n int) { m.procs.Set(float64(n)) }
+
+// OnCall adapts observers to proxy.Options.OnCall: each call becomes a
+// CallEvent with its server, tool, outcome and duration. It returns nil
+// when there are no observers.
+func OnCall(observers ...proxy.Observer) func(server, tool, outcome string, d time.Duration) {
+	if len(observers) == 0 {
+		return nil
+	}
+	return func(server, tool, outcome string, d time.Duration) {
+		ev := &proxy.CallEvent{Method: "tools/call", Server: server, Tool: tool, Outcome: outcome,
+			Start: time.Now().Add(-d), Duration: d}
+		for _, o := range observers {
+			o.ObserveCall(ev)
+		}
+	}
 }
 
 // statusWriter remembers the status code; it passes Flush through so that

@@ -176,6 +176,7 @@ type Gateway struct {
 	progress progressRelay // gateway progress tokens -> the client's
 	inflight inflightCalls // client call contexts per server
 	notes    notifier      // log relay: rate limits, drops, the bounded queue to the client
+	toxic    toxicFlow     // prompt injections seen in this session; arms the toxic-flow rule
 
 	mu       sync.RWMutex
 	state    map[string]*serverState        // by server name
@@ -183,8 +184,6 @@ type Gateway struct {
 	routes   map[string]route               // exported name -> upstream
 	schemas  map[route]*jsonschema.Resolved // a tool's input schema, when it resolves
 	withheld map[string]string              // exported name -> why the guard withheld it
-	injected string                         // the call whose result was blocked for a prompt injection; arms the toxic-flow rule
-	tainted  map[string]string              // server -> its call whose result carried a prompt injection; its own hints no longer count
 	built    bool                           // exported/routes reflect at least one discovery round
 }
 
@@ -1152,51 +1151,27 @@ func (g *Gateway) noteInjection(err error, rt route) {
 // noteInjectionIn is noteInjection for anything server sent (a result, an
 // error, a resource, a prompt, a notification); call names it for the
 // refusal texts.
-func (g *Gateway) noteInjectionIn(err error, server, call string) {
-	var be *guard.BlockedError
-	if !errors.As(err, &be) {
-		return
-	}
-	for _, r := range be.Reasons {
-		if strings.HasPrefix(r, guard.DetectorInjection) {
-			g.mu.Lock()
-			if g.injected == "" {
-				g.injected = call
-			}
-			if g.tainted == nil {
-				g.tainted = map[string]string{}
-			}
-			if g.tainted[server] == "" {
-				g.tainted[server] = call
-			}
-			g.mu.Unlock()
-			return
-		}
-	}
-}
+func (g *Gateway) noteInjectionIn(err error, server, call string) { g.toxic.note(err, server, call) }
 
 // egressRefused returns why a call of rt's tool is refused by the toxic-flow
-// rule, or "": after an injection, only tools that declare
-// openWorldHint: false may run, and not those of a server that returned an
-// injection itself: its hints are its own word, and it has shown it lies.
+// rule, or "" (see toxicFlow.refused).
 func (g *Gateway) egressRefused(rt route) string {
 	if g.opts.AllowEgressAfterInjection {
 		return ""
 	}
+	return g.toxic.refused(rt, g.closedWorld)
+}
+
+// closedWorld reports whether rt's tool declares openWorldHint: false.
+func (g *Gateway) closedWorld(rt route) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	if g.injected == "" {
-		return ""
-	}
-	if call := g.tainted[rt.server]; call != "" {
-		return fmt.Sprintf("Tool %q of server %q is refused: a result of %s was blocked for a prompt injection earlier in this session, so the tools of server %q are refused for the rest of the session whatever their hints say, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, call, rt.server)
-	}
 	for _, t := range g.state[rt.server].tools {
 		if t != nil && t.Name == rt.tool && t.Annotations != nil && t.Annotations.OpenWorldHint != nil && !*t.Annotations.OpenWorldHint {
-			return ""
+			return true
 		}
 	}
-	return fmt.Sprintf("Tool %q of server %q may reach the outside world (openWorldHint), and a result of %s was blocked for a prompt injection earlier in this session: such tools are refused for the rest of the session, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, g.injected)
+	return false
 }
 
 // stillExported reports whether rt's tool is still offered by its server

@@ -124,6 +124,10 @@ type Options struct {
 	// Outcome… constants) and its duration, for metrics. server is empty
 	// when the tool is unknown. Nil means nothing is called.
 	OnCall func(server, tool, outcome string, d time.Duration)
+	// Observers receive one CallEvent per tool call (direct, or each call
+	// forwarded by enkrypt_secure_call_tools), after its response is
+	// decided. Nil means none.
+	Observers []Observer
 	// OnUnavailable, if set, is asked about a tool call that fails because
 	// its upstream cannot be reached, with the calling client's session
 	// (nil for meta-tool calls). A non-nil error it returns (such as a URL
@@ -176,6 +180,10 @@ type Gateway struct {
 	progress progressRelay // gateway progress tokens -> the client's
 	inflight inflightCalls // client call contexts per server
 	notes    notifier      // log relay: rate limits, drops, the bounded queue to the client
+	toxic    toxicFlow     // prompt injections seen in this session; arms the toxic-flow rule
+
+	observers []Observer // Options.Observers and OnCall's adapter
+	who       CallEvent  // the principal's ids, the template of every CallEvent
 
 	mu       sync.RWMutex
 	state    map[string]*serverState        // by server name
@@ -183,8 +191,6 @@ type Gateway struct {
 	routes   map[string]route               // exported name -> upstream
 	schemas  map[route]*jsonschema.Resolved // a tool's input schema, when it resolves
 	withheld map[string]string              // exported name -> why the guard withheld it
-	injected string                         // the call whose result was blocked for a prompt injection; arms the toxic-flow rule
-	tainted  map[string]string              // server -> its call whose result carried a prompt injection; its own hints no longer count
 	built    bool                           // exported/routes reflect at least one discovery round
 }
 
@@ -272,6 +278,7 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 		g.state[s.Name] = &serverState{}
 	}
 	g.dc.init(g.opts.ToolCache, principal)
+	g.observers, g.who = observersOf(&g.opts), principalIDs(principal)
 	var sessionID func() string
 	if id := g.opts.SessionID; id != "" {
 		sessionID = func() string { return id }
@@ -789,41 +796,41 @@ func (g *Gateway) lookup(ctx context.Context, name string) (route, bool) {
 }
 
 func (g *Gateway) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	start := time.Now()
 	name := req.Params.Name
-	var (
-		server  string
-		outcome string
-	)
-	if g.opts.OnCall != nil {
-		start := time.Now()
-		defer func() { g.opts.OnCall(server, name, outcome, time.Since(start)) }()
-	}
-	rt, ok := g.lookup(ctx, name)
+	var rt route
+	res, oc, err := g.routeCall(ctx, req, &rt)
+	g.emitCall(req, rt.server, name, start, req.Params.Arguments, res, oc, err)
+	return res, err
+}
+
+// routeCall finds the route of a direct call (into *rt; its server stays
+// empty when the tool is unknown) and forwards it.
+func (g *Gateway) routeCall(ctx context.Context, req *mcp.CallToolRequest, rt *route) (*mcp.CallToolResult, callOutcome, error) {
+	name := req.Params.Name
+	r, ok := g.lookup(ctx, name)
 	if !ok {
 		g.mu.RLock()
 		why := g.withheld[name]
 		g.mu.RUnlock()
 		if why != "" {
 			g.log.Warn().Str("tool", guard.Mask(name)).Msg("call to a withheld tool refused")
-			outcome = OutcomeWithheld
-			return errorResult(why), nil
+			return errorResult(why), callOutcome{OutcomeWithheld, "", callFailure(why)}, nil
 		}
 		if server, err := g.failedServerFor(name); err != nil {
 			// The tool belongs to a server that could not be reached: say
 			// so, rather than that the tool does not exist.
-			outcome = OutcomeUnavailable
 			if rpcErr := g.onUnavailable(ctx, req, server, err); rpcErr != nil {
-				return nil, rpcErr
+				return nil, callOutcome{OutcomeUnavailable, "", rpcErr}, rpcErr
 			}
-			return errorResult(fmt.Sprintf("Tool %q is unavailable: upstream server %q could not be reached: %v", name, server, err)), nil
+			msg := fmt.Sprintf("Tool %q is unavailable: upstream server %q could not be reached: %v", name, server, err)
+			return errorResult(msg), callOutcome{OutcomeUnavailable, "", callFailure(msg)}, nil
 		}
-		outcome = OutcomeUnknownTool
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
+		e := &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
+		return nil, callOutcome{OutcomeUnknownTool, "", e}, e
 	}
-	server = rt.server
-	res, oc, err := g.forward(ctx, rt, name, req.Params.Arguments, req)
-	outcome = oc.outcome
-	return res, err
+	*rt = r
+	return g.forward(ctx, r, name, req.Params.Arguments, req)
 }
 
 // callOutcome is how a call through forward ended, beyond its result.
@@ -1152,51 +1159,27 @@ func (g *Gateway) noteInjection(err error, rt route) {
 // noteInjectionIn is noteInjection for anything server sent (a result, an
 // error, a resource, a prompt, a notification); call names it for the
 // refusal texts.
-func (g *Gateway) noteInjectionIn(err error, server, call string) {
-	var be *guard.BlockedError
-	if !errors.As(err, &be) {
-		return
-	}
-	for _, r := range be.Reasons {
-		if strings.HasPrefix(r, guard.DetectorInjection) {
-			g.mu.Lock()
-			if g.injected == "" {
-				g.injected = call
-			}
-			if g.tainted == nil {
-				g.tainted = map[string]string{}
-			}
-			if g.tainted[server] == "" {
-				g.tainted[server] = call
-			}
-			g.mu.Unlock()
-			return
-		}
-	}
-}
+func (g *Gateway) noteInjectionIn(err error, server, call string) { g.toxic.note(err, server, call) }
 
 // egressRefused returns why a call of rt's tool is refused by the toxic-flow
-// rule, or "": after an injection, only tools that declare
-// openWorldHint: false may run, and not those of a server that returned an
-// injection itself: its hints are its own word, and it has shown it lies.
+// rule, or "" (see toxicFlow.refused).
 func (g *Gateway) egressRefused(rt route) string {
 	if g.opts.AllowEgressAfterInjection {
 		return ""
 	}
+	return g.toxic.refused(rt, g.closedWorld)
+}
+
+// closedWorld reports whether rt's tool declares openWorldHint: false.
+func (g *Gateway) closedWorld(rt route) bool {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	if g.injected == "" {
-		return ""
-	}
-	if call := g.tainted[rt.server]; call != "" {
-		return fmt.Sprintf("Tool %q of server %q is refused: a result of %s was blocked for a prompt injection earlier in this session, so the tools of server %q are refused for the rest of the session whatever their hints say, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, call, rt.server)
-	}
 	for _, t := range g.state[rt.server].tools {
 		if t != nil && t.Name == rt.tool && t.Annotations != nil && t.Annotations.OpenWorldHint != nil && !*t.Annotations.OpenWorldHint {
-			return ""
+			return true
 		}
 	}
-	return fmt.Sprintf("Tool %q of server %q may reach the outside world (openWorldHint), and a result of %s was blocked for a prompt injection earlier in this session: such tools are refused for the rest of the session, so that injected instructions cannot send data out. Start a new session to continue, or set egress_after_injection to \"allow\".", rt.tool, rt.server, g.injected)
+	return false
 }
 
 // stillExported reports whether rt's tool is still offered by its server

@@ -597,9 +597,7 @@ func (g *Gateway) metaSecureCall(ctx context.Context, req *mcp.CallToolRequest, 
 		}
 		start := time.Now()
 		res, oc, err := g.forward(ctx, rt, exported, c.args, req)
-		if g.opts.OnCall != nil {
-			g.opts.OnCall(server, exported, oc.outcome, time.Since(start))
-		}
+		g.emitCall(req, server, exported, start, c.args, res, oc, err)
 		if oc.outcome == OutcomeCancelled {
 			return nil, err
 		}

@@ -112,6 +112,7 @@ func (c *Config) Validate() error {
 	v.apiKeys(c)
 	v.detectors(c)
 	v.hooks(c.Hooks)
+	v.audit(c.Audit)
 	if len(v.problems) == 0 {
 		return nil
 	}

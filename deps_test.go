@@ -19,6 +19,7 @@ func TestDeps(t *testing.T) {
 		"proxy":           {"oauthx", "examples"},
 		"internal/config": {"authn", "upstream", "guard", "cache", "oauthx", "proxy", "examples", "internal/secret"},
 		"examples":        {"proxy", "upstream", "guard", "authn", "cache", "oauthx"},
+		"audit":           {"proxy", "upstream", "guard", "authn", "cache", "oauthx", "examples"},
 	}
 	for _, l := range leaves {
 		f := []string{"proxy", "examples"}

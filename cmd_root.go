@@ -58,6 +58,7 @@ func newRootCommand() *cli.Command {
 			timeoutsCommand(),
 			scanCommand(),
 			hookCommand(),
+			auditCommand(),
 		},
 	}
 	addExamples(root, "")

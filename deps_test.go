@@ -24,6 +24,7 @@ func TestDeps(t *testing.T) {
 		// admin edits the config: internal/*, authn and guard (for validation
 		// tables) only; main adapts it.
 		"admin": {"proxy", "upstream", "serve", "cache", "oauthx", "examples"},
+		"audit": {"proxy", "upstream", "guard", "authn", "cache", "oauthx", "examples"},
 	}
 	for _, l := range leaves {
 		f := []string{"proxy", "examples"}

@@ -87,6 +87,8 @@ type Config struct {
 	// Hooks holds the policies of the hook command for the clients' own
 	// tools and prompts. Nil means the built-in defaults.
 	Hooks *Hooks `json:"hooks,omitempty"`
+	// Audit configures the tamper-evident audit log; nil means off.
+	Audit *Audit `json:"audit,omitempty"`
 
 	kept        extra
 	unknownKeys []FieldError // set by Parse; see UnknownKeys

@@ -116,6 +116,7 @@ func (c *Config) Validate(opts ...Option) error {
 	v.apiKeys(c)
 	v.detectors(c)
 	v.hooks(c.Hooks)
+	v.audit(c.Audit)
 	if len(v.problems) == 0 {
 		return nil
 	}

@@ -590,9 +590,12 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 		return err
 	}
 	defer h.principals.Close()
-	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
+	deps, closeDeps, err := newSessionDeps(cfg, path, log, redactor)
+	if err != nil {
+		return err
+	}
 	defer closeDeps()
-	deps.onCall = serve.OnCall(metrics)
+	deps.observers = append(deps.observers, metrics)
 	deps.relist = relistInterval(cmd)
 	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
 		gw, pool := deps.newSession(p, id, onClose)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"secure-mcp-gateway/audit"
+	"secure-mcp-gateway/audit/auditproxy"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -58,7 +60,10 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	}
 	defer closeLog.Close()
 
-	deps, closeDeps := newSessionDeps(cfg, path, log, redactor)
+	deps, closeDeps, err := newSessionDeps(cfg, path, log, redactor)
+	if err != nil {
+		return err
+	}
 	defer closeDeps()
 	deps.elicitLogin = true // the client's browser is on this host: it reaches the loopback redirect
 	deps.relist = relistInterval(cmd)
@@ -75,8 +80,10 @@ type sessionDeps struct {
 	log      zerolog.Logger
 	redactor *secret.Redactor
 	tools    proxy.ToolCache
-	onCall   func(server, tool, outcome string, d time.Duration) // metrics; nil in stdio mode
-	timeouts *proxy.TimeoutTracker                               // timeout budgets and metrics of every session
+	// observers receive every session's call events: the audit log when
+	// it is on, and the HTTP mode's metrics.
+	observers []proxy.Observer
+	timeouts  *proxy.TimeoutTracker // timeout budgets and metrics of every session
 	// elicitLogin lets a session complete a server's browser login through
 	// its client (URL-mode elicitation); only over stdio, where the
 	// client's browser can reach the loopback redirect listener.
@@ -93,17 +100,33 @@ func relistInterval(cmd *cli.Command) time.Duration {
 }
 
 // newSessionDeps opens what sessions share; the returned function closes it.
-func newSessionDeps(cfg *config.Config, path string, log zerolog.Logger, redactor *secret.Redactor) (*sessionDeps, func()) {
+func newSessionDeps(cfg *config.Config, path string, log zerolog.Logger, redactor *secret.Redactor) (*sessionDeps, func(), error) {
 	d := &sessionDeps{cfg: cfg, path: path, log: log, redactor: redactor,
 		timeouts: proxy.NewTimeoutTracker(proxy.BudgetsFromConfig(cfg.Common.Timeouts), &log)}
 	logConfigWarnings(cfg, path, &log)
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	// An audit log that is switched on but cannot be opened stops the
+	// gateway: serving without the record the config asks for would fail open.
+	if cfg.Audit != nil && cfg.Audit.Enabled {
+		al, err := audit.Open(*cfg.Audit)
+		if err != nil {
+			return nil, nil, &exitError{exitConfig, fmt.Errorf("audit log (audit.path in %s): %w", path, err)}
+		}
+		closers = append(closers, func() { _ = al.Close() })
+		d.observers = append(d.observers, auditproxy.Observer(al))
+	}
 	if store, err := openToolCache(cfg, path, &log); err != nil {
 		log.Warn().Err(err).Msg("discovery cache unavailable; every upstream is listed live")
 	} else {
 		d.tools = store
-		return d, func() { store.Close() }
+		closers = append(closers, func() { store.Close() })
 	}
-	return d, func() {}
+	return d, closeAll, nil
 }
 
 // newSession builds the gateway for one client session of principal, with
@@ -148,7 +171,7 @@ func (d *sessionDeps) newSession(principal *authn.Principal, sessionID string, o
 		CallTimeout:               cfg.Common.Timeouts.ToolExecutionTimeout(),
 		ToolCache:                 d.tools,
 		Guard:                     newGuard(principal, cfg, d.path, &log),
-		OnCall:                    d.onCall,
+		Observers:                 d.observers,
 		SessionID:                 sessionID,
 		AllowEgressAfterInjection: cfg.Common.EgressAfterInjection == "allow",
 		Redact:                    d.redactor.Redact,

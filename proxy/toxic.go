@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	"secure-mcp-gateway/guard"
@@ -26,16 +25,8 @@ func isInjection(err error) bool {
 	if !errors.As(err, &be) {
 		return false
 	}
-	if len(be.Violations) > 0 {
-		for _, v := range be.Violations {
-			if v.Detector == guard.DetectorInjection {
-				return true
-			}
-		}
-		return false
-	}
-	for _, r := range be.Reasons { // fallback while Violations are not populated
-		if strings.HasPrefix(r, guard.DetectorInjection) {
+	for _, v := range be.Violations {
+		if v.Detector == guard.DetectorInjection {
 			return true
 		}
 	}

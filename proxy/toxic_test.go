@@ -19,7 +19,7 @@ func TestToxicFlowTypedVerdict(t *testing.T) {
 		{"injection violation", &guard.BlockedError{Stage: "output", Violations: inj}, true},
 		{"wrapped injection violation", fmt.Errorf("x: %w", &guard.BlockedError{Stage: "output", Violations: inj}), true},
 		{"other detector, injection-looking reason", &guard.BlockedError{Stage: "output", Violations: pii, Reasons: []string{"injection_attack (x)"}}, false},
-		{"no violations: reason fallback", &guard.BlockedError{Stage: "output", Reasons: []string{"injection_attack (ignore_previous)"}}, true},
+		{"no violations: reasons are never read", &guard.BlockedError{Stage: "output", Reasons: []string{"injection_attack (ignore_previous)"}}, false},
 		{"no violations, other reason", &guard.BlockedError{Stage: "output", Reasons: []string{"pii (email)"}}, false},
 		{"not a block", errors.New("injection_attack"), false},
 	}

@@ -87,22 +87,6 @@ func (m *Metrics) Evicted(reason string) { m.evicted.WithLabelValues(reason).Inc
 // SetProcessSlots sets the upstream-process-slots gauge.
 func (m *Metrics) SetProcessSlots(n int) { m.procs.Set(float64(n)) }
 
-// OnCall adapts observers to proxy.Options.OnCall: each call becomes a
-// CallEvent with its server, tool, outcome and duration. It returns nil
-// when there are no observers.
-func OnCall(observers ...proxy.Observer) func(server, tool, outcome string, d time.Duration) {
-	if len(observers) == 0 {
-		return nil
-	}
-	return func(server, tool, outcome string, d time.Duration) {
-		ev := &proxy.CallEvent{Method: "tools/call", Server: server, Tool: tool, Outcome: outcome,
-			Start: time.Now().Add(-d), Duration: d}
-		for _, o := range observers {
-			o.ObserveCall(ev)
-		}
-	}
-}
-
 // statusWriter remembers the status code; it passes Flush through so that
 // SSE streams keep working.
 type statusWriter struct {

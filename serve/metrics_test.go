@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"secure-mcp-gateway/proxy"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestMetricsObserveCall(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := NewMetrics()
-			OnCall(m)(tt.server, tt.tool, tt.outcome, 3*time.Millisecond)
+			m.ObserveCall(&proxy.CallEvent{Method: "tools/call", Server: tt.server, Tool: tt.tool, Outcome: tt.outcome, Duration: 3 * time.Millisecond})
 			srv := httptest.NewServer(m.Handler())
 			defer srv.Close()
 			resp, err := http.Get(srv.URL)
@@ -45,8 +46,5 @@ func TestMetricsObserveCall(t *testing.T) {
 				t.Errorf("/metrics carries %q", tt.absent)
 			}
 		})
-	}
-	if OnCall() != nil {
-		t.Error("OnCall without observers is not nil")
 	}
 }

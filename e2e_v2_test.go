@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/internal/config"
+)
+
+// nodeV2Peers holds the MCP TypeScript SDK v2 (2026-07-28) peers.
+var nodeV2Peers = &npmDir{dir: "testdata/node-v2", probe: "node_modules/@modelcontextprotocol/server"}
+
+// v2Server is the TypeScript SDK v2 server of testdata/node-v2 over stdio,
+// refusing the 2025 initialize handshake: an upstream that speaks only
+// 2026-07-28.
+func v2Server(t *testing.T) *config.Server {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; `.ci/run` installs the npm peers")
+	}
+	dir := nodeV2Peers.require(t)
+	return &config.Server{
+		Name: "v2",
+		Config: config.ServerConfig{
+			Command: node,
+			Args:    []string{filepath.Join(dir, "server.mjs"), "--modern-only"},
+		},
+	}
+}
+
+// TestE2EV2OldClientModernUpstream: a 2025-11-25 client reaches, through
+// the gateway over stdio, an upstream that speaks only 2026-07-28: the pool
+// retries the refused 2025 handshake with server/discover, and the tool
+// list and calls pass through.
+func TestE2EV2OldClientModernUpstream(t *testing.T) {
+	f := newFixture(t, v2Server(t))
+	cmd := exec.Command(gatewayBin, "--config", f.path, "--log-level", "debug")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	cmd.Env = gatewayEnv(authn.EnvKey + "=" + f.key)
+	client := mcp.NewClient(&mcp.Implementation{Name: "old", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatalf("connect: %v\nstderr:\n%s", err, stderr)
+	}
+	defer cs.Close()
+	if got := cs.InitializeResult().ProtocolVersion; got != "2025-11-25" {
+		t.Errorf("the client negotiated %q with the gateway, want 2025-11-25", got)
+	}
+
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatalf("tools/list: %v\nstderr:\n%s", err, stderr)
+	}
+	var names []string
+	for _, tool := range lt.Tools {
+		names = append(names, tool.Name)
+	}
+	for _, want := range []string{"v2__echo", "v2__confirm"} {
+		if !contains(names, want) {
+			t.Errorf("tools/list = %v, missing %s", names, want)
+		}
+	}
+
+	tests := []struct {
+		name string
+		tool string
+		args map[string]any
+		want string
+	}{
+		{"plain call", "v2__echo", map[string]any{"text": "hello"}, "echo: hello"},
+		{"another call", "v2__echo", map[string]any{"text": "again"}, "echo: again"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tc.tool, Arguments: tc.args})
+			if err != nil {
+				t.Fatalf("call %s: %v\nstderr:\n%s", tc.tool, err, stderr)
+			}
+			if res.IsError || resultText(res) != tc.want {
+				t.Fatalf("call %s = %q (isError %v), want %q\nstderr:\n%s", tc.tool, resultText(res), res.IsError, tc.want, stderr)
+			}
+		})
+	}
+	if !strings.Contains(stderr.String(), "2026-07-28") {
+		t.Errorf("the gateway log does not mention the stateless protocol retry:\n%s", stderr)
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -95,5 +96,61 @@ func TestE2EV2OldClientModernUpstream(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "2026-07-28") {
 		t.Errorf("the gateway log does not mention the stateless protocol retry:\n%s", stderr)
+	}
+}
+
+// v2Result is what testdata/node-v2/client.mjs prints.
+type v2Result struct {
+	Protocol     string            `json:"protocol"`
+	Results      []json.RawMessage `json:"results"`
+	Elicitations []string          `json:"elicitations"`
+	Error        string            `json:"error"`
+}
+
+// TestE2EV2TypeScriptClientModernUpstream: the TypeScript SDK v2 client,
+// negotiating as it does by default for 2026-07-28 (server/discover, then
+// initialize), reaches through the gateway over stdio an upstream that
+// speaks only 2026-07-28.
+func TestE2EV2TypeScriptClientModernUpstream(t *testing.T) {
+	f := newFixture(t, v2Server(t))
+	dir := nodeV2Peers.require(t)
+	ops, _ := json.Marshal([]map[string]any{
+		{"op": "list"},
+		{"op": "call", "name": "v2__echo", "arguments": map[string]any{"text": "from v2"}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", filepath.Join(dir, "client.mjs"),
+		"--stdio", gatewayBin, "--config", f.path, "--", string(ops))
+	cmd.Env = gatewayEnv(authn.EnvKey+"="+f.key, "V2_MODE=auto")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("v2 client: %v\n%s", err, out)
+	}
+	var r v2Result
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("v2 client output %q: %v", out, err)
+	}
+	if r.Error != "" || len(r.Results) != 2 {
+		t.Fatalf("v2 client: error %q, %d results:\n%s", r.Error, len(r.Results), out)
+	}
+	t.Logf("the v2 client negotiated %s with the gateway", r.Protocol)
+	var list mcp.ListToolsResult
+	if err := json.Unmarshal(r.Results[0], &list); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tool := range list.Tools {
+		names = append(names, tool.Name)
+	}
+	if !contains(names, "v2__echo") {
+		t.Errorf("tools/list = %v, missing v2__echo", names)
+	}
+	var call mcp.CallToolResult
+	if err := json.Unmarshal(r.Results[1], &call); err != nil {
+		t.Fatal(err)
+	}
+	if got := resultText(&call); got != "echo: from v2" {
+		t.Errorf("call v2__echo = %q, want %q", got, "echo: from v2")
 	}
 }

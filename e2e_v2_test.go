@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -37,12 +39,43 @@ func v2Server(t *testing.T) *config.Server {
 	}
 }
 
+// v2RemoteServer starts the TypeScript SDK v2 server of testdata/node-v2
+// over streamable HTTP, refusing the 2025 era, and returns it as a remote
+// upstream named name.
+func v2RemoteServer(t *testing.T, name string) *config.Server {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed; `.ci/run` installs the npm peers")
+	}
+	dir := nodeV2Peers.require(t)
+	cmd := exec.Command(node, filepath.Join(dir, "server.mjs"), "--http", "0", "--modern-only")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stderr).ReadString('\n')
+	port, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if err != nil || !ok {
+		t.Fatalf("v2 server did not start: %q %v", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, stderr) }()
+	return &config.Server{Name: name, Config: config.ServerConfig{URL: "http://127.0.0.1:" + port + "/mcp"}}
+}
+
 // TestE2EV2OldClientModernUpstream: a 2025-11-25 client reaches, through
-// the gateway over stdio, an upstream that speaks only 2026-07-28: the pool
-// retries the refused 2025 handshake with server/discover, and the tool
-// list and calls pass through.
+// the gateway over stdio, upstreams that speak only 2026-07-28 (over stdio
+// and streamable HTTP): the pool retries the refused 2025 handshake with
+// server/discover, and the tool list and calls pass through.
 func TestE2EV2OldClientModernUpstream(t *testing.T) {
-	f := newFixture(t, v2Server(t))
+	f := newFixture(t, v2Server(t), v2RemoteServer(t, "v2http"))
 	cmd := exec.Command(gatewayBin, "--config", f.path, "--log-level", "debug")
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -68,7 +101,7 @@ func TestE2EV2OldClientModernUpstream(t *testing.T) {
 	for _, tool := range lt.Tools {
 		names = append(names, tool.Name)
 	}
-	for _, want := range []string{"v2__echo", "v2__confirm"} {
+	for _, want := range []string{"v2__echo", "v2__confirm", "v2http__echo"} {
 		if !contains(names, want) {
 			t.Errorf("tools/list = %v, missing %s", names, want)
 		}
@@ -82,6 +115,7 @@ func TestE2EV2OldClientModernUpstream(t *testing.T) {
 	}{
 		{"plain call", "v2__echo", map[string]any{"text": "hello"}, "echo: hello"},
 		{"another call", "v2__echo", map[string]any{"text": "again"}, "echo: again"},
+		{"remote upstream", "v2http__echo", map[string]any{"text": "remote"}, "echo: remote"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -12,3 +12,6 @@ func Starts(p *Pool, name string) int {
 	defer s.mu.Unlock()
 	return s.starts
 }
+
+// RefusedVersion exposes refusedVersion.
+var RefusedVersion = refusedVersion

@@ -39,6 +39,9 @@ const (
 	// default negotiates a draft version with a v1.8.0 server and then leaks
 	// draft-only fields into results.
 	DefaultProtocolVersion = "2025-11-25"
+	// ModernProtocolVersion is the stateless MCP protocol version the pool
+	// offers an upstream that refuses DefaultProtocolVersion.
+	ModernProtocolVersion = "2026-07-28"
 	// DefaultConnectTimeout bounds spawning a server and its initialize
 	// handshake.
 	DefaultConnectTimeout = 20 * time.Second

@@ -367,10 +367,36 @@ func (s *server) close() error {
 // connect starts the server and initializes a session, within
 // ConnectTimeout and until the pool closes. On failure nothing it started
 // survives, and status tells how a stdio child exited, when it did.
+//
+// The pool offers o.ProtocolVersion first. An upstream that refuses it with
+// the unsupported-protocol-version error (an upstream that speaks only
+// 2026-07-28 answers the 2025 initialize that way) is reached again, within
+// the same ConnectTimeout, offering [ModernProtocolVersion]: the go-sdk
+// client then opens with server/discover and serves the session statelessly
+// (per-request _meta, input_required retries fulfilled by the client's
+// handlers).
 func (s *server) connect() (*mcp.ClientSession, *proc, *connState, error) {
 	o := &s.pool.opts
 	ctx, cancel := context.WithTimeout(s.pool.ctx, o.ConnectTimeout)
 	defer cancel()
+	cs, pr, status, err := s.connectVersion(ctx, o.ProtocolVersion)
+	if err == nil || o.ProtocolVersion >= ModernProtocolVersion || !refusedVersion(err) {
+		return cs, pr, status, err
+	}
+	s.log.Info().Str("offered", o.ProtocolVersion).Str("retry", ModernProtocolVersion).Msg("upstream refused the protocol version; offering the stateless one")
+	return s.connectVersion(ctx, ModernProtocolVersion)
+}
+
+// refusedVersion reports whether err is an upstream's
+// unsupported-protocol-version answer.
+func refusedVersion(err error) bool {
+	var werr *jsonrpc.Error
+	return errors.As(err, &werr) && werr.Code == mcp.CodeUnsupportedProtocolVersion
+}
+
+// connectVersion is one connection attempt of connect, offering version.
+func (s *server) connectVersion(ctx context.Context, version string) (*mcp.ClientSession, *proc, *connState, error) {
+	o := &s.pool.opts
 
 	var client *mcp.Client
 	if o.NewClient != nil {
@@ -383,7 +409,7 @@ func (s *server) connect() (*mcp.ClientSession, *proc, *connState, error) {
 		}
 		client = mcp.NewClient(o.Client, copts)
 	}
-	sopts := &mcp.ClientSessionOptions{ProtocolVersion: o.ProtocolVersion}
+	sopts := &mcp.ClientSessionOptions{ProtocolVersion: version}
 
 	switch {
 	case s.spec.URL != "" && s.spec.Command != "":

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,5 +117,69 @@ func TestE2EAuditTamperMatrix(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestE2EAuditRecordsRealCalls: a stdio gateway with the audit block on
+// writes one record per call of a real client, a block names its detector,
+// the file verifies as closed and chained once the client goes away, and the
+// blocked secret appears nowhere in it.
+func TestE2EAuditRecordsRealCalls(t *testing.T) {
+	const secretArg = "AKIAIOSFODNN7EXAMPLE"
+	s := exampleServer("echo_server", "echo", nil)
+	s.InputGuardrailsPolicy = &config.Policy{Enabled: true, Block: []string{"secrets"}}
+	f := newFixture(t, s)
+	dir := t.TempDir()
+	f.cfg.Audit = &config.Audit{Enabled: true, Path: dir}
+	f.save(t)
+
+	g := startGateway(t, f)
+	if res := g.call(t, "echo_server__echo", map[string]any{"message": "hello"}); res.IsError {
+		t.Fatalf("echo: %s", resultText(res))
+	}
+	if res := g.call(t, "echo_server__echo", map[string]any{"message": "key " + secretArg}); !res.IsError {
+		t.Fatalf("a call with an AWS key was forwarded: %s", resultText(res))
+	}
+	if err := g.cs.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+
+	out, code := runAudit(t, "", "verify", dir)
+	if code != 0 || !strings.Contains(out, "closed, chained") {
+		t.Fatalf("verify exit %d:\n%s", code, out)
+	}
+	out, code = runAudit(t, "", "query", "--json", dir)
+	if code != 0 {
+		t.Fatalf("query exit %d:\n%s", code, out)
+	}
+	var calls, blocks []audit.Record
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r audit.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("query line %q: %v", line, err)
+		}
+		switch r.Kind {
+		case audit.KindToolCall:
+			calls = append(calls, r)
+		case audit.KindBlock:
+			blocks = append(blocks, r)
+		}
+	}
+	if len(calls) != 1 || calls[0].Tool != "echo_server__echo" || calls[0].Server != "echo_server" || calls[0].Outcome != proxy.OutcomeOK {
+		t.Errorf("tool_call records = %+v; want one ok call of echo_server__echo", calls)
+	}
+	if len(blocks) != 1 || !slices.ContainsFunc(blocks[0].Detectors, func(d string) bool { return strings.Contains(d, "secrets") }) {
+		t.Errorf("block records = %+v; want one naming the secrets detector", blocks)
+	}
+	files, err := audit.ListFiles([]string{dir})
+	if err != nil || len(files) != 1 {
+		t.Fatalf("audit files %v, %v", files, err)
+	}
+	raw, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte(secretArg)) || bytes.Contains(raw, []byte(f.key)) {
+		t.Errorf("the audit file holds the blocked secret or the gateway key:\n%s", raw)
 	}
 }

@@ -83,9 +83,6 @@ func configCommand() *cli.Command {
 	}
 }
 
-// configRow is the JSON form of an MCP config in listings.
-type configRow = admin.ConfigSummary
-
 func configList(ctx context.Context, cmd *cli.Command) error {
 	st, err := adminStore(cmd)
 	if err != nil {

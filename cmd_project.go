@@ -167,8 +167,6 @@ func projectGetConfig(ctx context.Context, cmd *cli.Command) error {
 // userRow is the JSON form of a user in listings.
 type userRow = admin.UserSummary
 
-func userRowOf(c *config.Config, id string) userRow { return admin.UserSummaryOf(c, id) }
-
 func userTable(w io.Writer, rows []userRow) error {
 	var t [][]string
 	for _, r := range rows {

@@ -166,7 +166,10 @@ func TestE2EAuditRecordsRealCalls(t *testing.T) {
 		}
 	}
 	if len(calls) != 1 || calls[0].Tool != "echo_server__echo" || calls[0].Server != "echo_server" || calls[0].Outcome != proxy.OutcomeOK {
-		t.Errorf("tool_call records = %+v; want one ok call of echo_server__echo", calls)
+		t.Fatalf("tool_call records = %+v; want one ok call of echo_server__echo", calls)
+	}
+	if c := calls[0]; len(c.ArgSHA256) != 64 || len(c.ResultSHA256) != 64 || c.ArgBytes == 0 || c.ResultBytes == 0 {
+		t.Errorf("tool_call record lacks argument/result hashes and sizes: %+v", c)
 	}
 	if len(blocks) != 1 || !slices.ContainsFunc(blocks[0].Detectors, func(d string) bool { return strings.Contains(d, "secrets") }) {
 		t.Errorf("block records = %+v; want one naming the secrets detector", blocks)

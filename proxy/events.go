@@ -33,6 +33,10 @@ type CallEvent struct {
 	// ArgBytes and ResultBytes are the sizes of the arguments and of the
 	// result as they crossed the gateway.
 	ArgBytes, ResultBytes int
+	// ArgSHA256 and ResultSHA256 are the hex SHA-256 of those same bytes,
+	// so that a record can prove what crossed without holding it; empty
+	// when there was nothing.
+	ArgSHA256, ResultSHA256 string
 	// Outcome is one of the Outcome… constants.
 	Outcome string
 	// Err is the error text the client saw, already masked; empty on success.

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"time"
@@ -54,9 +56,12 @@ func (g *Gateway) emitCall(req *mcp.CallToolRequest, server, tool string, start 
 		ev.SessionID = req.Session.ID()
 	}
 	ev.ArgBytes, ev.Outcome = len(args), oc.outcome
+	if len(args) > 0 {
+		ev.ArgSHA256 = sha256Hex(args)
+	}
 	if res != nil {
 		if b, err := json.Marshal(res); err == nil {
-			ev.ResultBytes = len(b)
+			ev.ResultBytes, ev.ResultSHA256 = len(b), sha256Hex(b)
 		}
 	}
 	var be *guard.BlockedError
@@ -77,4 +82,10 @@ func (g *Gateway) emitCall(req *mcp.CallToolRequest, server, tool string, start 
 	for _, o := range g.observers {
 		o.ObserveCall(&ev)
 	}
+}
+
+// sha256Hex is the hex SHA-256 of b.
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -19,20 +19,22 @@ func Observer(l *audit.Log) proxy.Observer {
 // and detector names, never values.
 func Record(ev *proxy.CallEvent) audit.Record {
 	r := audit.Record{
-		Time:        ev.Start,
-		Kind:        audit.KindToolCall,
-		Project:     ev.Project,
-		User:        ev.User,
-		MCPConfig:   ev.MCPConfig,
-		Session:     ev.SessionID,
-		Method:      ev.Method,
-		Server:      ev.Server,
-		Tool:        ev.Tool,
-		Verdict:     "allow",
-		ArgBytes:    ev.ArgBytes,
-		ResultBytes: ev.ResultBytes,
-		Outcome:     ev.Outcome,
-		DurationMS:  ev.Duration.Milliseconds(),
+		Time:         ev.Start,
+		Kind:         audit.KindToolCall,
+		Project:      ev.Project,
+		User:         ev.User,
+		MCPConfig:    ev.MCPConfig,
+		Session:      ev.SessionID,
+		Method:       ev.Method,
+		Server:       ev.Server,
+		Tool:         ev.Tool,
+		Verdict:      "allow",
+		ArgBytes:     ev.ArgBytes,
+		ArgSHA256:    ev.ArgSHA256,
+		ResultBytes:  ev.ResultBytes,
+		ResultSHA256: ev.ResultSHA256,
+		Outcome:      ev.Outcome,
+		DurationMS:   ev.Duration.Milliseconds(),
 	}
 	rank := 0
 	for _, v := range ev.Verdicts {

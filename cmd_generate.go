@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
@@ -82,7 +82,7 @@ func newDefaultConfig(exe string, now time.Time) (*config.Config, secret.String,
 	if err != nil {
 		return nil, "", err
 	}
-	configID, projectID, userID := newUUID(), newUUID(), newUUID()
+	configID, projectID, userID := admin.NewUUID(), admin.NewUUID(), admin.NewUUID()
 	ts := now.UTC().Format("2006-01-02T15:04:05.000000")
 	cfg := &config.Config{
 		Schema: "./" + config.SchemaFileName,
@@ -153,14 +153,4 @@ func printClientSnippet(w io.Writer, path, exe string, key secret.String, explic
 	_, err = fmt.Fprintf(w, "Wrote %s\n\nGateway key (shown once; only its hash is stored):\n  %s\n\nAdd this to claude_desktop_config.json or ~/.cursor/mcp.json:\n%s\n%s",
 		path, key.Reveal(), snippet, note)
 	return err
-}
-
-// newUUID returns a random (version 4) UUID, as the Python gateway uses for
-// config, project and user ids.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

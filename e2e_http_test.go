@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
 )
@@ -111,7 +112,7 @@ func addKey(t *testing.T, f *fixture, email string) string {
 	for id := range f.cfg.MCPConfigs {
 		cfgID = id
 	}
-	pid, uid := newUUID(), newUUID()
+	pid, uid := admin.NewUUID(), admin.NewUUID()
 	f.cfg.Projects[pid] = &config.Project{Name: "project-" + email, MCPConfigID: cfgID, Users: []string{uid}}
 	f.cfg.Users[uid] = &config.User{Email: email}
 	f.cfg.APIKeys[stored] = &config.APIKey{ProjectID: pid, UserID: uid}

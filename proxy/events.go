@@ -17,6 +17,9 @@ type CallEvent struct {
 	Project, User, MCPConfig string
 	// SessionID is the client's MCP session id, empty over stdio.
 	SessionID string
+	// TraceParent and TraceState are the W3C trace context the client sent
+	// (params._meta, else the HTTP headers); empty when it sent none.
+	TraceParent, TraceState string
 	// Server is the upstream server, empty when the name was unknown.
 	Server string
 	// Tool is the name the client used (exported name), or the resource URI

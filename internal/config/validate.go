@@ -117,6 +117,7 @@ func (c *Config) Validate(opts ...Option) error {
 	v.detectors(c)
 	v.hooks(c.Hooks)
 	v.audit(c.Audit)
+	v.telemetry(c.Plugins.Telemetry)
 	if len(v.problems) == 0 {
 		return nil
 	}

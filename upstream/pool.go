@@ -229,6 +229,27 @@ type Options struct {
 	// outlive it. Nil means children are started directly, and only the
 	// direct child dies with the gateway. Ignored on other platforms.
 	Supervisor []string
+	// OnEvent, when set, is told of every start, failed start and
+	// unexpected exit of a server, for metrics. It is called without locks
+	// held and must not block. Nil means nobody is told.
+	OnEvent func(Event)
+}
+
+// Kinds of Event.
+const (
+	EventStarted     = "started"      // the server came up (again, after an exit)
+	EventStartFailed = "start_failed" // the server could not be started or initialised
+	EventExited      = "exited"       // the server's session ended without the gateway closing it
+)
+
+// Event is one change in an upstream server's life.
+type Event struct {
+	// Server is the server's name.
+	Server string
+	// Kind is EventStarted, EventStartFailed or EventExited.
+	Kind string
+	// Took is how long the start took (EventStarted, EventStartFailed).
+	Took time.Duration
 }
 
 // Pool hands out sessions to upstream servers, starting each on first use.

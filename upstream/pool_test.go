@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -179,8 +180,15 @@ func TestChildEnvironmentAndArgv(t *testing.T) {
 func TestCrashFailsInFlightCallsAndNextCallRestarts(t *testing.T) {
 	inFlight := make(chan struct{}, 1)
 	log, logs := newLogger(t)
+	var evMu sync.Mutex
+	events := map[string]int{}
 	p := newPool(t, []upstream.Spec{probeSpec("probe", nil)}, &upstream.Options{
-		Logger:     log,
+		Logger: log,
+		OnEvent: func(ev upstream.Event) {
+			evMu.Lock()
+			defer evMu.Unlock()
+			events[ev.Server+" "+ev.Kind]++
+		},
 		MinBackoff: time.Hour, // a crash loop would make the restart below wait
 		MaxBackoff: time.Hour,
 		ClientOptions: func(string) *mcp.ClientOptions {
@@ -234,6 +242,14 @@ func TestCrashFailsInFlightCallsAndNextCallRestarts(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "upstream session ended unexpectedly") || !strings.Contains(l, "exit status 3") {
 		t.Errorf("crash not logged with its exit status:\n%s", l)
 	}
+	// OnEvent saw both starts and the exit (which is told after the child
+	// is reaped, so it may come after the restart).
+	want := map[string]int{"probe " + upstream.EventStarted: 2, "probe " + upstream.EventExited: 1}
+	waitFor(t, "start and exit events", func() bool {
+		evMu.Lock()
+		defer evMu.Unlock()
+		return maps.Equal(events, want)
+	})
 }
 
 // crashLoop makes the probe server exit three times (each restart is

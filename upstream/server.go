@@ -189,6 +189,7 @@ func (s *server) run(call *startCall) {
 			}
 		}
 		ev.Msg("upstream started")
+		s.emit(EventStarted, time.Since(began))
 		s.serve(cs, pr, ended)
 		return
 	}
@@ -212,6 +213,14 @@ func (s *server) run(call *startCall) {
 		return
 	}
 	s.log.Warn().Err(err).Str("stderr_tail", s.ring.Tail(logTailBytes)).Msg("upstream failed to start")
+	s.emit(EventStartFailed, time.Since(began))
+}
+
+// emit tells Options.OnEvent, if set. No lock is held.
+func (s *server) emit(kind string, took time.Duration) {
+	if f := s.pool.opts.OnEvent; f != nil {
+		f(Event{Server: s.spec.Name, Kind: kind, Took: took})
+	}
 }
 
 // fail records an exit or a failed start and schedules the next start: at
@@ -258,6 +267,7 @@ func (s *server) serve(cs *mcp.ClientSession, pr *proc, ended chan struct{}) {
 	pr.teardown()
 	s.log.Warn().Err(err).Int("exits", exits).Dur("retry_in", retryIn).Str("stderr_tail", s.ring.Tail(logTailBytes)).
 		Msg("upstream session ended unexpectedly")
+	s.emit(EventExited, 0)
 }
 
 // connState is what the gateway knows of a stdio child's connection beyond

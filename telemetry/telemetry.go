@@ -9,7 +9,9 @@ package telemetry
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -56,6 +58,9 @@ type Options struct {
 	QueueSize int
 	// ExportTimeout bounds one export; zero means DefaultExportTimeout.
 	ExportTimeout time.Duration
+	// MetricInterval is how often metrics are exported; zero means
+	// OTEL_METRIC_EXPORT_INTERVAL, else 60 s.
+	MetricInterval time.Duration
 	// Getenv reads the OTEL_* environment; nil means os.Getenv.
 	Getenv func(string) string
 }
@@ -82,6 +87,7 @@ type Tracing struct {
 	done     chan struct{}
 	drained  chan struct{} // closed when run has turned every queued event into spans
 	dropped  atomic.Uint64
+	metrics  *metrics // nil when OTEL_METRICS_EXPORTER is none
 	endpoint string
 	protocol string
 	once     sync.Once
@@ -122,7 +128,7 @@ func Start(ctx context.Context, opts Options) (*Tracing, error) {
 			endpoint = "http://localhost:4318"
 		}
 	}
-	exp, err := newExporter(ctx, protocol, endpoint, s.Insecure, timeout)
+	exp, err := newExporter(ctx, protocol, signalURL(protocol, endpoint, "traces"), s.Insecure, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +171,17 @@ func Start(ctx context.Context, opts Options) (*Tracing, error) {
 		protocol: protocol,
 	}
 	t.tracer = t.tp.Tracer("secure-mcp-gateway")
+	if !strings.EqualFold(getenv("OTEL_METRICS_EXPORTER"), "none") {
+		mexp, err := newMetricExporter(ctx, protocol, signalURL(protocol, endpoint, "metrics"), s.Insecure, timeout)
+		if err != nil {
+			_ = t.tp.Shutdown(ctx)
+			return nil, err
+		}
+		if t.metrics, err = newMetrics(mexp, res, opts.MetricInterval); err != nil {
+			_ = t.tp.Shutdown(ctx)
+			return nil, err
+		}
+	}
 	go t.run()
 	log.Info().Str("endpoint", t.endpoint).Str("protocol", protocol).Msg("tracing on")
 	return t, nil
@@ -241,12 +258,22 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 		err = t.tp.Shutdown(ctx)
+		if t.metrics != nil {
+			err = errors.Join(err, t.metrics.shutdown(ctx))
+		}
 	})
 	return err
 }
 
-// Flush exports every span ended so far, waiting at most until ctx ends.
-func (t *Tracing) Flush(ctx context.Context) error { return t.tp.ForceFlush(ctx) }
+// Flush exports every span ended and every metric recorded so far, waiting
+// at most until ctx ends. Events still queued are not included.
+func (t *Tracing) Flush(ctx context.Context) error {
+	err := t.tp.ForceFlush(ctx)
+	if t.metrics != nil {
+		err = errors.Join(err, t.metrics.flush(ctx))
+	}
+	return err
+}
 
 func (t *Tracing) run() {
 	defer close(t.drained)
@@ -294,6 +321,30 @@ func (t *Tracing) record(ev *proxy.CallEvent) {
 		span.SetStatus(statusOf(ev.Outcome), ev.Outcome)
 	}
 	span.End(trace.WithTimestamp(ev.Start.Add(ev.Duration)))
+	if t.metrics != nil {
+		t.metrics.record(ctx, ev, attrs)
+	}
+}
+
+// signalURL is the endpoint of one signal ("traces", "metrics"). Over
+// HTTP a bare collector address gets the signal's standard path, and a
+// …/v1/traces URL becomes …/v1/metrics for metrics; gRPC endpoints have no
+// path. An empty endpoint stays empty (the exporters read the environment).
+func signalURL(protocol, endpoint, signal string) string {
+	if endpoint == "" || protocol == config.TelemetryGRPC {
+		return endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return endpoint
+	}
+	switch {
+	case u.Path == "" || u.Path == "/":
+		u.Path = "/v1/" + signal
+	case strings.HasSuffix(u.Path, "/v1/traces"):
+		u.Path = strings.TrimSuffix(u.Path, "traces") + signal
+	}
+	return u.String()
 }
 
 // StageForward is the name of the pipeline stage that is the upstream

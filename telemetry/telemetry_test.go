@@ -72,7 +72,8 @@ func TestExportsSpans(t *testing.T) {
 		{"grpc from config", config.Telemetry{Enabled: true, URL: "http://" + col.GRPCAddr, Insecure: true}, nil},
 		{"http from config", config.Telemetry{Enabled: true, URL: col.HTTPURL, Protocol: config.TelemetryHTTP}, nil},
 		{"grpc from env", config.Telemetry{}, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://" + col.GRPCAddr, "OTEL_SERVICE_NAME": "gw-env"}},
-		{"http from env", config.Telemetry{}, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": col.HTTPURL, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}},
+		{"http from env", config.Telemetry{}, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": col.HTTPURL,
+			"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": strings.TrimSuffix(col.HTTPURL, "traces") + "metrics", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,14 +89,21 @@ func TestExportsSpans(t *testing.T) {
 			tr.ObserveCall(ev)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := tr.Flush(ctx); err != nil {
-				t.Fatalf("Flush: %v", err)
-			}
-			spans, ok := col.Wait(ctx, func(s []otlptest.Span) bool { return len(inTrace(s, traceID)) >= 5 })
+			// The event becomes spans on the tracer's goroutine: flush until
+			// they have left.
+			spans, ok := col.Wait(ctx, func(s []otlptest.Span) bool {
+				if len(inTrace(s, traceID)) >= 5 {
+					return true
+				}
+				fctx, fcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				defer fcancel()
+				_ = tr.Flush(fctx)
+				return len(inTrace(col.Spans(), traceID)) >= 5
+			})
 			if !ok {
 				t.Fatalf("collector got %d spans of trace %s, want 5", len(inTrace(spans, traceID)), traceID)
 			}
-			mine := inTrace(spans, traceID)
+			mine := inTrace(col.Spans(), traceID)
 			root := mine["tools/call echo_server__echo"]
 			if root.ParentSpanID != "00f067aa0ba902b7" {
 				t.Errorf("root parent = %q, want the client's span 00f067aa0ba902b7", root.ParentSpanID)
@@ -137,8 +145,48 @@ func TestExportsSpans(t *testing.T) {
 			if bytes.Contains(col.Raw(), []byte(secretArg)) {
 				t.Error("an exported span holds the event's error text")
 			}
+			// The same event as OTel metrics: the event was recorded when its
+			// spans ended, so this flush carries it.
+			if err := tr.Flush(ctx); err != nil {
+				t.Fatalf("Flush: %v", err)
+			}
+			wantPoints := []otlptest.Point{
+				{Metric: telemetry.MetricToolCalls, Attributes: map[string]string{"enkrypt.server": "echo_server", "gen_ai.tool.name": "echo_server__echo", "enkrypt.outcome": "ok"}},
+				{Metric: telemetry.MetricOperationDuration, Attributes: map[string]string{"mcp.method.name": "tools/call", "gen_ai.tool.name": "echo_server__echo"}},
+				{Metric: telemetry.MetricStageDuration, Attributes: map[string]string{"stage": telemetry.StageForward}},
+				{Metric: telemetry.MetricViolations, Attributes: map[string]string{"stage": "input", "detector": "pii", "action": "redact"}},
+			}
+			points, ok := col.WaitPoints(ctx, func(ps []otlptest.Point) bool {
+				for _, w := range wantPoints {
+					if !hasPoint(ps, w) {
+						return false
+					}
+				}
+				return true
+			})
+			if !ok {
+				t.Fatalf("metric points %+v, want each of %+v", points, wantPoints)
+			}
 		})
 	}
+}
+
+func hasPoint(ps []otlptest.Point, want otlptest.Point) bool {
+	for _, p := range ps {
+		if p.Metric != want.Metric || p.Value < 1 {
+			continue
+		}
+		match := true
+		for k, v := range want.Attributes {
+			if p.Attributes[k] != v {
+				match = false
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }
 
 func inTrace(spans []otlptest.Span, traceID string) map[string]otlptest.Span {
@@ -178,16 +226,43 @@ func TestEnabled(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink the SDK's goroutines may write to.
+// syncBuffer is a log sink the SDK's goroutines may write to; waiters
+// learn of every write.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
 	return s.b.Write(p)
+}
+
+// waitFor blocks until the buffer holds sub or ctx ends.
+func (s *syncBuffer) waitFor(ctx context.Context, sub string) bool {
+	for {
+		s.mu.Lock()
+		if strings.Contains(s.b.String(), sub) {
+			s.mu.Unlock()
+			return true
+		}
+		if s.changed == nil {
+			s.changed = make(chan struct{})
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
@@ -217,12 +292,11 @@ func TestUnreachableCollector(t *testing.T) {
 	if tr.Dropped() == 0 {
 		t.Errorf("no event dropped out of %d with a queue of 8 and a dead collector", n)
 	}
-	// Wait for the first export failure to be reported.
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(buf.String(), "trace export failed") && time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		_ = tr.Flush(ctx)
-		cancel()
+	// The flood fills whole batches, whose failed exports the SDK reports.
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	if !buf.waitFor(wctx, "trace export failed") {
+		t.Fatalf("no export failure logged:\n%s", buf.String())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

@@ -1,6 +1,6 @@
 // Package otlptest is an OpenTelemetry collector for tests: it takes OTLP
-// trace exports over gRPC and over HTTP (protobuf) on 127.0.0.1, in the real
-// wire format, and keeps the spans it received.
+// trace and metric exports over gRPC and over HTTP (protobuf) on 127.0.0.1,
+// in the real wire format, and keeps what it received.
 package otlptest
 
 import (
@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 
+	colmetrics "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	metricspb "go.opentelemetry.io/proto/otlp/metrics/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -44,6 +46,7 @@ type Collector struct {
 	HTTPURL string
 	mu      sync.Mutex
 	spans   []Span
+	points  []Point
 	raw     [][]byte
 	changed chan struct{}
 
@@ -61,6 +64,7 @@ func Start() (*Collector, error) {
 	c.GRPCAddr = ln.Addr().String()
 	c.grpcSrv = grpc.NewServer()
 	coltrace.RegisterTraceServiceServer(c.grpcSrv, grpcReceiver{c: c})
+	colmetrics.RegisterMetricsServiceServer(c.grpcSrv, grpcMetricsReceiver{c: c})
 	go func() { _ = c.grpcSrv.Serve(ln) }()
 	c.httpSrv = httptest.NewServer(http.HandlerFunc(c.serveHTTP))
 	c.HTTPURL = c.httpSrv.URL + "/v1/traces"
@@ -84,14 +88,44 @@ func (g grpcReceiver) Export(_ context.Context, req *coltrace.ExportTraceService
 	return &coltrace.ExportTraceServiceResponse{}, nil
 }
 
+type grpcMetricsReceiver struct {
+	colmetrics.UnimplementedMetricsServiceServer
+	c *Collector
+}
+
+func (g grpcMetricsReceiver) Export(_ context.Context, req *colmetrics.ExportMetricsServiceRequest) (*colmetrics.ExportMetricsServiceResponse, error) {
+	g.c.addMetrics(req)
+	return &colmetrics.ExportMetricsServiceResponse{}, nil
+}
+
+// Point is one received metric data point: a counter's value or a
+// histogram's count.
+type Point struct {
+	Metric     string
+	Value      int64
+	Attributes map[string]string
+}
+
 func (c *Collector) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/v1/traces" || r.Method != http.MethodPost {
+	if r.Method != http.MethodPost || (r.URL.Path != "/v1/traces" && r.URL.Path != "/v1/metrics") {
 		http.NotFound(w, r)
 		return
 	}
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if r.URL.Path == "/v1/metrics" {
+		var req colmetrics.ExportMetricsServiceRequest
+		if err := proto.Unmarshal(b, &req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		c.addMetrics(&req)
+		out, _ := proto.Marshal(&colmetrics.ExportMetricsServiceResponse{})
+		w.Header().Set("Content-Type", "application/x-protobuf")
+		_, _ = w.Write(out)
 		return
 	}
 	var req coltrace.ExportTraceServiceRequest
@@ -135,6 +169,45 @@ func (c *Collector) add(req *coltrace.ExportTraceServiceRequest, raw []byte) {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
+}
+
+func (c *Collector) addMetrics(req *colmetrics.ExportMetricsServiceRequest) {
+	var got []Point
+	attrs := func(kvs []*commonpb.KeyValue) map[string]string {
+		m := map[string]string{}
+		for _, kv := range kvs {
+			m[kv.GetKey()] = valueString(kv.GetValue())
+		}
+		return m
+	}
+	for _, rm := range req.GetResourceMetrics() {
+		for _, sm := range rm.GetScopeMetrics() {
+			for _, m := range sm.GetMetrics() {
+				switch d := m.GetData().(type) {
+				case *metricspb.Metric_Sum:
+					for _, p := range d.Sum.GetDataPoints() {
+						got = append(got, Point{Metric: m.GetName(), Value: p.GetAsInt(), Attributes: attrs(p.GetAttributes())})
+					}
+				case *metricspb.Metric_Histogram:
+					for _, p := range d.Histogram.GetDataPoints() {
+						got = append(got, Point{Metric: m.GetName(), Value: int64(p.GetCount()), Attributes: attrs(p.GetAttributes())})
+					}
+				}
+			}
+		}
+	}
+	c.mu.Lock()
+	c.points = append(c.points, got...)
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// Points returns a copy of the metric points received so far.
+func (c *Collector) Points() []Point {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Point(nil), c.points...)
 }
 
 // Spans returns a copy of the spans received so far.
@@ -192,5 +265,24 @@ func valueString(v *commonpb.AnyValue) string {
 		return strings.Join(parts, ",")
 	default:
 		return ""
+	}
+}
+
+// WaitPoints blocks until cond holds for the metric points received, or
+// ctx ends; it returns the points and whether cond held.
+func (c *Collector) WaitPoints(ctx context.Context, cond func([]Point) bool) ([]Point, bool) {
+	for {
+		c.mu.Lock()
+		points := append([]Point(nil), c.points...)
+		ch := c.changed
+		c.mu.Unlock()
+		if cond(points) {
+			return points, true
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return points, false
+		}
 	}
 }

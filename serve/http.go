@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -46,10 +47,81 @@ func HTTP(ctx context.Context, opts *HTTPOptions) error {
 	if opts == nil {
 		panic("serve: HTTP needs options")
 	}
-	o := *opts
-	if o.Listen == "" {
-		o.Listen = DefaultListen
+	if err := opts.Validate(); err != nil {
+		return err
 	}
+	h, routes, closeHandler, err := newHTTPHandler(opts)
+	if err != nil {
+		return err
+	}
+	defer closeHandler()
+	listen := cmp.Or(opts.Listen, DefaultListen)
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return &OptionError{"listen", fmt.Errorf("listen on %s: %w", listen, err)}
+	}
+	srv := &http.Server{Handler: routes, ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() {
+		if opts.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, opts.TLSCert, opts.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	scheme := "http"
+	if opts.TLSCert != "" {
+		scheme = "https"
+	}
+	log := h.log
+	log.Info().Str("addr", ln.Addr().String()).Str("endpoint", scheme+"://"+ln.Addr().String()+"/mcp").Msg("listening")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info().Msg("stopping: no new connections; draining in-flight requests")
+	// Shutdown stops accepting at once; it would also wait for every
+	// connection to go idle, which a client's standalone SSE stream never
+	// does, so the drain waits for in-flight POSTs (the calls) instead, up
+	// to the grace period, and then closes what is left.
+	grace := opts.ShutdownGrace
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	go srv.Shutdown(shutdownCtx)
+	deadline := time.Now().Add(grace)
+	for h.active.Load() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := h.active.Load(); n > 0 {
+		log.Warn().Int64("requests", n).Msg("grace period over; closing the remaining connections")
+	}
+	srv.Close()
+	h.closeAll()
+	log.Info().Msg("stopped; every upstream reaped")
+	return nil
+}
+
+// NewHTTPHandler returns the HTTP mode's handler (/mcp, /healthz, /readyz
+// and /metrics, as HTTP serves them) for a caller's own http.Server, and a
+// function that reaps every session's upstreams and closes what sessions
+// share, to call once the server has stopped. The listener options
+// (Listen, TLSCert, TLSKey, InsecureListen, ShutdownGrace) are the
+// caller's business and not used. A refused allowed origin is an
+// *OptionError, an audit log that cannot be opened a *ConfigError.
+func NewHTTPHandler(opts *HTTPOptions) (http.Handler, func(), error) {
+	if opts == nil {
+		panic("serve: NewHTTPHandler needs options")
+	}
+	_, routes, closeHandler, err := newHTTPHandler(opts)
+	return routes, closeHandler, err
+}
+
+// newHTTPHandler builds the handler of opts, opens what its sessions share
+// and starts the sweep of sessions that never initialized; the returned
+// function stops the sweep, reaps every session and closes the rest.
+func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), error) {
+	o := *opts
 	if o.RateLimit == 0 {
 		o.RateLimit = DefaultRatePerKey
 	}
@@ -59,8 +131,8 @@ func HTTP(ctx context.Context, opts *HTTPOptions) error {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
-	if err := o.Validate(); err != nil {
-		return err
+	if o.Config == nil {
+		panic("serve: Options.Config is required")
 	}
 	cfg := o.Config
 	metrics := NewMetrics()
@@ -79,16 +151,18 @@ func HTTP(ctx context.Context, opts *HTTPOptions) error {
 	}
 	var err error
 	if h.principals, err = cache.NewMemo[*authn.Principal](ttl, 0); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
-	defer h.principals.Close()
 	shared, closeShared, err := open(&o.Options)
 	if err != nil {
-		return err
+		h.principals.Close()
+		return nil, nil, nil, err
 	}
-	defer closeShared()
-	log := shared.log
-	h.log = log
+	cleanup := func() {
+		closeShared()
+		h.principals.Close()
+	}
+	h.log = shared.log
 	shared.observers = append(shared.observers, metrics)
 	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
 		gw, pool := shared.newSession(p, id, onClose)
@@ -97,67 +171,39 @@ func HTTP(ctx context.Context, opts *HTTPOptions) error {
 	cop := http.NewCrossOriginProtection()
 	for _, origin := range o.AllowedOrigins {
 		if err := cop.AddTrustedOrigin(origin); err != nil {
-			return &OptionError{"allowed-origin", fmt.Errorf("--allowed-origin %q: %w", origin, err)}
+			cleanup()
+			return nil, nil, nil, &OptionError{"allowed-origin", fmt.Errorf("--allowed-origin %q: %w", origin, err)}
 		}
 	}
 	idle := o.SessionIdleTimeout
-	h.handler = cop.Handler(mcp.NewStreamableHTTPHandler(h.getServer, &mcp.StreamableHTTPOptions{
+	h.streamable = cop.Handler(mcp.NewStreamableHTTPHandler(h.getServer, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      idle,
 		MaxRequestBodyBytes: o.MaxBodyBytes,
 	}))
-
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return &OptionError{"listen", fmt.Errorf("listen on %s: %w", o.Listen, err)}
-	}
-	srv := &http.Server{Handler: h.routes(), ReadHeaderTimeout: DefaultReadHeaderTimeout, IdleTimeout: 2 * time.Minute}
-	errc := make(chan error, 1)
+	stop := make(chan struct{})
+	swept := make(chan struct{})
 	go func() {
-		if o.TLSCert != "" {
-			errc <- srv.ServeTLS(ln, o.TLSCert, o.TLSKey)
-		} else {
-			errc <- srv.Serve(ln)
+		defer close(swept)
+		sweep := time.NewTicker(max(idle/2, time.Second))
+		defer sweep.Stop()
+		for {
+			select {
+			case <-sweep.C:
+				h.sweep(idle)
+			case <-stop:
+				return
+			}
 		}
 	}()
-	scheme := "http"
-	if o.TLSCert != "" {
-		scheme = "https"
-	}
-	log.Info().Str("addr", ln.Addr().String()).Str("endpoint", scheme+"://"+ln.Addr().String()+"/mcp").Msg("listening")
-	sweep := time.NewTicker(max(idle/2, time.Second))
-	defer sweep.Stop()
-	for {
-		select {
-		case err := <-errc:
+	var once sync.Once
+	return h, h.routes(), func() {
+		once.Do(func() {
+			close(stop)
+			<-swept
 			h.closeAll()
-			return fmt.Errorf("http server: %w", err)
-		case <-sweep.C:
-			h.sweep(idle)
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	log.Info().Msg("stopping: no new connections; draining in-flight requests")
-	// Shutdown stops accepting at once; it would also wait for every
-	// connection to go idle, which a client's standalone SSE stream never
-	// does, so the drain waits for in-flight POSTs (the calls) instead, up
-	// to the grace period, and then closes what is left.
-	grace := o.ShutdownGrace
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	go srv.Shutdown(shutdownCtx)
-	deadline := time.Now().Add(grace)
-	for h.active.Load() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := h.active.Load(); n > 0 {
-		log.Warn().Int64("requests", n).Msg("grace period over; closing the remaining connections")
-	}
-	srv.Close()
-	h.closeAll()
-	log.Info().Msg("stopped; every upstream reaped")
-	return nil
+			cleanup()
+		})
+	}, nil
 }
 
 // sessionStarter builds the gateway for one HTTP session of principal: its
@@ -192,10 +238,10 @@ type httpHandler struct {
 	burst    int
 	metrics  *Metrics
 
-	cfgMu   sync.Mutex
-	cfg     *config.Config
-	cfgMod  time.Time
-	handler http.Handler
+	cfgMu      sync.Mutex
+	cfg        *config.Config
+	cfgMod     time.Time
+	streamable http.Handler // the SDK's handler behind cross-origin protection
 
 	principals *cache.Memo[*authn.Principal] // resolved keys
 
@@ -365,7 +411,7 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 				h.mu.Unlock()
 			}
 		}()
-		h.handler.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		h.streamable.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 		return
 	} else {
 		// A GET or DELETE needs the session it is about.
@@ -373,7 +419,7 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithValue(r.Context(), ctxKey{}, &pending{principal: principal})
-	h.handler.ServeHTTP(w, r.WithContext(ctx))
+	h.streamable.ServeHTTP(w, r.WithContext(ctx))
 }
 
 // strictBody reads a POST body (up to the body cap) and holds it to the

@@ -13,6 +13,7 @@ import (
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/proxy"
+	"secure-mcp-gateway/serve"
 )
 
 // EnvConfigPath overrides the default config path, as --config does.
@@ -102,23 +103,8 @@ func newLogger(cmd *cli.Command, cfgLevel string, redactor *secret.Redactor) (ze
 		}
 		level = l
 	}
-	log := zerolog.New(&redactingWriter{w: w, r: redactor}).Level(level).With().Timestamp().Logger()
+	log := zerolog.New(serve.NewLogWriter(w, redactor)).Level(level).With().Timestamp().Logger()
 	return log, closer, nil
-}
-
-// redactingWriter scrubs known secrets from each log line before writing it.
-// zerolog writes one event per Write call.
-type redactingWriter struct {
-	w io.Writer
-	r *secret.Redactor
-}
-
-func (rw *redactingWriter) Write(p []byte) (int, error) {
-	s := rw.r.Redact(string(p))
-	if _, err := io.WriteString(rw.w, s); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }
 
 // exitError carries a process exit code.
@@ -130,10 +116,20 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// exitCode maps an action's error to the process exit code: the code an
+// exitError carries, exitUsage for an option serving refused, exitConfig
+// for a config serving cannot run with, else 1.
 func exitCode(err error) int {
 	var ee *exitError
-	if errors.As(err, &ee) {
+	var oe *serve.OptionError
+	var ce *serve.ConfigError
+	switch {
+	case errors.As(err, &ee):
 		return ee.code
+	case errors.As(err, &oe):
+		return exitUsage
+	case errors.As(err, &ce):
+		return exitConfig
 	}
 	return 1
 }

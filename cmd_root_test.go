@@ -1,11 +1,15 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"runtime/debug"
 	"strings"
 	"testing"
 
 	"github.com/urfave/cli/v3"
+
+	"secure-mcp-gateway/serve"
 )
 
 func TestResolveVersion(t *testing.T) {
@@ -53,6 +57,28 @@ func TestEveryCommandHasExample(t *testing.T) {
 	for p := range commandExamples {
 		if !seen[p] {
 			t.Errorf("commandExamples names %q, which is not a command", p)
+		}
+	}
+}
+
+// TestExitCode checks the mapping of an action's error to the process exit
+// code, through any wrapping: the code an exitError carries, 2 for an
+// option serving refused, 3 for a config serving cannot run with, else 1.
+func TestExitCode(t *testing.T) {
+	base := errors.New("boom")
+	for _, c := range []struct {
+		name string
+		err  error
+		want int
+	}{
+		{"plain", base, 1},
+		{"exitError", &exitError{exitAuth, base}, exitAuth},
+		{"wrapped exitError", fmt.Errorf("run: %w", &exitError{exitConfig, base}), exitConfig},
+		{"serve option", fmt.Errorf("serve: %w", &serve.OptionError{Option: "listen", Err: base}), exitUsage},
+		{"serve config", &serve.ConfigError{Err: base}, exitConfig},
+	} {
+		if got := exitCode(c.err); got != c.want {
+			t.Errorf("%s: exitCode = %d, want %d", c.name, got, c.want)
 		}
 	}
 }

@@ -13,7 +13,7 @@ import (
 // another or proxy; internal/config imports no domain package (only the
 // leaf helper internal/atomicfile, which writes every state file the same
 // way); examples is imported by main alone; serve (the runtime) is imported
-// by main alone.
+// by main alone and imports neither admin, scan nor hook.
 func TestDeps(t *testing.T) {
 	const mod = "secure-mcp-gateway"
 	leaves := []string{"upstream", "guard", "authn", "cache", "oauthx"}
@@ -25,6 +25,9 @@ func TestDeps(t *testing.T) {
 		// tables) only; main adapts it.
 		"admin": {"proxy", "upstream", "serve", "cache", "oauthx", "examples"},
 		"audit": {"proxy", "upstream", "guard", "authn", "cache", "oauthx", "examples"},
+		// serve (the runtime) composes sessions from the domain packages;
+		// it never edits the config, never scans and never installs hooks.
+		"serve": {"admin", "scan", "hook", "examples", "oauthx/oauthxtest"},
 	}
 	for _, l := range leaves {
 		f := []string{"proxy", "examples"}

@@ -1,4 +1,4 @@
-package main
+package serve
 
 import (
 	"strings"
@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"secure-mcp-gateway/serve"
 )
 
 // TestReserveEvictsLeastRecentlyUsedIdle checks the session caps' rule: at
@@ -57,14 +55,14 @@ func TestReserveEvictsLeastRecentlyUsedIdle(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &httpGateway{maxPer: tt.maxPer, maxTotal: tt.maxTotal, maxProcs: tt.maxProcs, metrics: serve.NewMetrics(),
-				sessions: map[string]*httpSession{}, perKey: map[string]int{}}
+			h := &httpHandler{maxPer: tt.maxPer, maxTotal: tt.maxTotal, maxProcs: tt.maxProcs, metrics: NewMetrics(),
+				sessions: map[string]*session{}, perKey: map[string]int{}}
 			for _, s := range tt.have {
 				busy := 0
 				if s.busy {
 					busy = 1
 				}
-				h.sessions[s.id] = &httpSession{id: s.id, keyFP: s.key, used: t0.Add(-time.Duration(s.age) * time.Minute), busy: busy, procs: s.procs}
+				h.sessions[s.id] = &session{id: s.id, keyFP: s.key, used: t0.Add(-time.Duration(s.age) * time.Minute), busy: busy, procs: s.procs}
 				h.perKey[s.key]++
 				h.total++
 				h.procs += s.procs

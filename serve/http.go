@@ -164,6 +164,7 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 	}
 	h.log = shared.log
 	shared.observers = append(shared.observers, metrics)
+	shared.onUpstream = metrics.UpstreamEvent
 	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
 		gw, pool := shared.newSession(p, id, onClose)
 		return gw.Server(), func() { pool.Close() }

@@ -7,6 +7,7 @@ import (
 
 	"secure-mcp-gateway/internal/promtext"
 	"secure-mcp-gateway/proxy"
+	"secure-mcp-gateway/upstream"
 )
 
 // Metrics are the HTTP mode's Prometheus metrics (docs/METRICS.md). Labels
@@ -21,6 +22,9 @@ type Metrics struct {
 	procs    *promtext.Gauge
 	calls    *promtext.CounterVec
 	callTime *promtext.HistogramVec
+	stage    *promtext.HistogramVec
+	violate  *promtext.CounterVec
+	upstream *promtext.CounterVec
 }
 
 var _ proxy.Observer = (*Metrics)(nil)
@@ -43,6 +47,12 @@ func NewMetrics() *Metrics {
 			"Tool calls by server, tool and outcome (ok, tool_error, blocked, unavailable, timeout, rpc_error).", "server", "tool", "outcome"),
 		callTime: reg.NewHistogramVec("smg_tool_call_duration_seconds",
 			"Latency of tool calls through the gateway, by server.", promtext.ExponentialBuckets(0.0001, 2, 20), "server"),
+		stage: reg.NewHistogramVec("smg_stage_duration_seconds",
+			"Time spent in each named stage of the call pipeline.", promtext.ExponentialBuckets(0.00005, 2, 20), "stage"),
+		violate: reg.NewCounterVec("smg_guard_violations_total",
+			"Guardrail violations by stage (input, output, definition), detector and action (block, redact, warn).", "stage", "detector", "action"),
+		upstream: reg.NewCounterVec("smg_upstream_events_total",
+			"Upstream server lifecycle events by server: started, start_failed, exited (an unexpected exit; the next call restarts it).", "server", "event"),
 	}
 	reg.RegisterRuntime()
 	return m
@@ -70,8 +80,23 @@ func (m *Metrics) ObserveCall(ev *proxy.CallEvent) {
 	if ev.Server == "" {
 		tool = "" // a name the client made up: not a label value
 	}
-	m.calls.WithLabelValues(ev.Server, tool, ev.Outcome).Inc()
-	m.callTime.WithLabelValues(ev.Server).Observe(ev.Duration.Seconds())
+	if ev.Method == "" || ev.Method == "tools/call" {
+		m.calls.WithLabelValues(ev.Server, tool, ev.Outcome).Inc()
+		m.callTime.WithLabelValues(ev.Server).Observe(ev.Duration.Seconds())
+	}
+	for _, st := range ev.Stages {
+		m.stage.WithLabelValues(st.Name).Observe(st.Duration.Seconds())
+	}
+	for _, v := range ev.Verdicts {
+		for _, x := range v.Violations {
+			m.violate.WithLabelValues(x.Stage, x.Detector, x.Action).Inc()
+		}
+	}
+}
+
+// UpstreamEvent counts one upstream start, failed start or exit.
+func (m *Metrics) UpstreamEvent(ev upstream.Event) {
+	m.upstream.WithLabelValues(ev.Server, ev.Kind).Inc()
 }
 
 // SessionOpened and SessionClosed track the open-sessions gauge.

@@ -15,6 +15,7 @@ import (
 	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/oauthx"
 	"secure-mcp-gateway/proxy"
+	"secure-mcp-gateway/telemetry"
 	"secure-mcp-gateway/upstream"
 )
 
@@ -28,6 +29,9 @@ type shared struct {
 	// observers receive every session's call events: the audit log when
 	// it is on, and the HTTP mode's metrics.
 	observers []proxy.Observer
+	// onUpstream is told of upstream starts and exits (the HTTP metrics);
+	// nil over stdio.
+	onUpstream func(upstream.Event)
 	timeouts  *proxy.TimeoutTracker // timeout budgets and metrics of every session
 	// elicitLogin lets a session complete a server's browser login through
 	// its client (URL-mode elicitation); only over stdio, where the
@@ -68,6 +72,28 @@ func open(o *Options) (*shared, func(), error) {
 		closers = append(closers, func() { _ = al.Close() })
 		r.observers = append(r.observers, auditproxy.Observer(al))
 	}
+	tset, err := cfg.Plugins.TelemetrySettings()
+	if err != nil {
+		closeAll()
+		return nil, nil, &ConfigError{fmt.Errorf("plugins.telemetry in %s: %w", r.opts.ConfigPath, err)}
+	}
+	tr, err := telemetry.Start(context.Background(), telemetry.Options{Settings: tset, Version: r.opts.Version, Logger: &r.log})
+	if err != nil {
+		closeAll()
+		return nil, nil, &ConfigError{fmt.Errorf("telemetry (plugins.telemetry in %s, or OTEL_EXPORTER_OTLP_*): %w", r.opts.ConfigPath, err)}
+	}
+	if tr != nil {
+		closers = append(closers, func() {
+			// Spans still queued get a moment to leave; a dead collector
+			// does not hold the exit longer than this.
+			ctx, cancel := context.WithTimeout(context.Background(), telemetry.DefaultExportTimeout)
+			defer cancel()
+			if err := tr.Shutdown(ctx); err != nil {
+				r.log.Warn().Err(err).Uint64("dropped_events", tr.Dropped()).Msg("telemetry shutdown")
+			}
+		})
+		r.observers = append(r.observers, tr)
+	}
 	if r.opts.OpenToolCache != nil {
 		if store, err := r.opts.OpenToolCache(&r.log); err != nil {
 			r.log.Warn().Err(err).Msg("discovery cache unavailable; every upstream is listed live")
@@ -105,6 +131,7 @@ func (r *shared) newSession(principal *authn.Principal, sessionID string, onClos
 		DialTimeout:    cfg.Common.Timeouts.ConnectivityTimeout(),
 		Redactor:       redactor,
 		Supervisor:     r.opts.Supervisor,
+		OnEvent:        r.onUpstream,
 		// The gateway relays each upstream's notifications and requests to
 		// the client, and sees stdio upstreams' messages in wire order.
 		NewClient:      func(server string) *mcp.Client { return gw.NewUpstreamClient(server) },

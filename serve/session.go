@@ -32,7 +32,7 @@ type shared struct {
 	// onUpstream is told of upstream starts and exits (the HTTP metrics);
 	// nil over stdio.
 	onUpstream func(upstream.Event)
-	timeouts  *proxy.TimeoutTracker // timeout budgets and metrics of every session
+	timeouts   *proxy.TimeoutTracker // timeout budgets and metrics of every session
 	// elicitLogin lets a session complete a server's browser login through
 	// its client (URL-mode elicitation); only over stdio, where the
 	// client's browser can reach the loopback redirect listener.

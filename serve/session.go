@@ -88,8 +88,9 @@ func open(o *Options) (*shared, func(), error) {
 			// does not hold the exit longer than this.
 			ctx, cancel := context.WithTimeout(context.Background(), telemetry.DefaultExportTimeout)
 			defer cancel()
-			if err := tr.Shutdown(ctx); err != nil {
-				r.log.Warn().Err(err).Uint64("dropped_events", tr.Dropped()).Msg("telemetry shutdown")
+			err := tr.Shutdown(ctx)
+			if n := tr.Dropped(); err != nil || n > 0 {
+				r.log.Warn().Err(err).Uint64("dropped_events", n).Msg("telemetry: not every call event was exported")
 			}
 		})
 		r.observers = append(r.observers, tr)

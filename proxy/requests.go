@@ -92,7 +92,6 @@ func (p *pipeline) readResourceNow(ctx context.Context, req *mcp.ReadResourceReq
 	var ok bool
 	r.stage(StageAuthorise, func() { r.server, ok = p.cat.feat.resourceServer(ctx, uri) })
 	if !ok {
-		r.server = ""
 		r.oc.outcome = OutcomeUnknownTool
 		return nil, mcp.ResourceNotFoundError(uri)
 	}

@@ -117,8 +117,9 @@ type Options struct {
 	// when the tool is unknown. Nil means nothing is called.
 	OnCall func(server, tool, outcome string, d time.Duration)
 	// Observers receive one CallEvent per tool call (direct, or each call
-	// forwarded by enkrypt_secure_call_tools), after its response is
-	// decided. Nil means none.
+	// forwarded by enkrypt_secure_call_tools), resources/read and
+	// prompts/get (CallEvent.Method tells them apart), after its response
+	// is decided. Nil means none.
 	Observers []Observer
 	// OnUnavailable, if set, is asked about a tool call that fails because
 	// its upstream cannot be reached, with the calling client's session

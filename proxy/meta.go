@@ -18,7 +18,7 @@ import (
 // The meta-tool surface: with tool_exposure "meta", the gateway answers
 // tools/list with the Python gateway's seven enkrypt_* tools and no upstream
 // tool, and runs upstream calls given to enkrypt_secure_call_tools through
-// forward, the same path as direct calls. What differs from the Python
+// the call pipeline, the same path as direct calls. What differs from the Python
 // gateway, on purpose: the input verdict comes before the upstream runs,
 // blocked output is never returned, and server entries never carry env
 // values, header values or OAuth secrets.

@@ -30,9 +30,10 @@ type ToolCache interface {
 	StoreTools(ctx context.Context, configID string, s *config.Server, tools json.RawMessage)
 }
 
-// discoveryCache is the gateway's use of a ToolCache. Its zero value (no
+// discoveryCache is the catalog's use of a ToolCache. Its zero value (no
 // cache) makes every method a no-op.
 type discoveryCache struct {
+	c        *catalog
 	tc       ToolCache
 	configID string
 
@@ -42,7 +43,8 @@ type discoveryCache struct {
 	running map[string]chan struct{}   // revalidations in flight, closed when done
 }
 
-func (d *discoveryCache) init(tc ToolCache, p *authn.Principal) {
+func (d *discoveryCache) init(c *catalog, tc ToolCache, p *authn.Principal) {
+	d.c = c
 	if tc == nil {
 		return
 	}
@@ -53,15 +55,24 @@ func (d *discoveryCache) init(tc ToolCache, p *authn.Principal) {
 	d.tried, d.cached, d.running = map[string]bool{}, map[string]json.RawMessage{}, map[string]chan struct{}{}
 }
 
-// loadCached answers, from the cache, the servers of todo that have never
+// fromCache reports whether server's tools were answered from the cache and
+// not yet confirmed by the upstream.
+func (d *discoveryCache) fromCache(server string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.cached[server]
+	return ok
+}
+
+// load answers, from the cache, the servers of todo that have never
 // been discovered in this process, running the guard on their tools. It
 // returns the servers still to discover live, and those whose cached entry
 // is stale and must be revalidated in the background.
-func (g *Gateway) loadCached(ctx context.Context, todo []*config.Server) (rest, stale []*config.Server) {
-	d := &g.dc
+func (d *discoveryCache) load(ctx context.Context, todo []*config.Server) (rest, stale []*config.Server) {
 	if d.tc == nil {
 		return todo, nil
 	}
+	c := d.c
 	for _, s := range todo {
 		d.mu.Lock()
 		first := !d.tried[s.Name]
@@ -75,7 +86,7 @@ func (g *Gateway) loadCached(ctx context.Context, todo []*config.Server) (rest, 
 		var tools []*mcp.Tool
 		if ok {
 			if err := json.Unmarshal(raw, &tools); err != nil {
-				g.log.Debug().Str("server", s.Name).Err(err).Msg("undecodable cached tool list; discovering live")
+				c.log.Debug().Str("server", s.Name).Err(err).Msg("undecodable cached tool list; discovering live")
 				ok = false
 			}
 		}
@@ -84,18 +95,18 @@ func (g *Gateway) loadCached(ctx context.Context, todo []*config.Server) (rest, 
 			continue
 		}
 		var withheld map[string]string
-		if g.opts.Guard != nil {
-			tools, withheld = g.opts.Guard.FilterTools(ctx, s.Name, tools)
+		if c.guard != nil {
+			tools, withheld = c.guard.FilterTools(ctx, s.Name, tools)
 		}
-		g.mu.Lock()
-		st := g.state[s.Name]
+		c.mu.Lock()
+		st := c.state[s.Name]
 		st.tools, st.withheld, st.ok = tools, withheld, true
 		st.listed, st.listedAt = st.gen, time.Now()
-		g.mu.Unlock()
+		c.mu.Unlock()
 		d.mu.Lock()
 		d.cached[s.Name] = raw
 		d.mu.Unlock()
-		g.log.Debug().Str("server", s.Name).Int("tools", len(tools)).Bool("stale", isStale).Msg("tools answered from the discovery cache")
+		c.log.Debug().Str("server", s.Name).Int("tools", len(tools)).Bool("stale", isStale).Msg("tools answered from the discovery cache")
 		if isStale {
 			stale = append(stale, s)
 		}
@@ -103,9 +114,8 @@ func (g *Gateway) loadCached(ctx context.Context, todo []*config.Server) (rest, 
 	return rest, stale
 }
 
-// cacheDiscovered records a live tool list of s.
-func (g *Gateway) cacheDiscovered(ctx context.Context, s *config.Server, tools []*mcp.Tool) {
-	d := &g.dc
+// store records a live tool list of s.
+func (d *discoveryCache) store(ctx context.Context, s *config.Server, tools []*mcp.Tool) {
 	if d.tc == nil {
 		return
 	}
@@ -122,55 +132,33 @@ func (g *Gateway) cacheDiscovered(ctx context.Context, s *config.Server, tools [
 // revalidateLater lists the servers in the background and, where the
 // upstream's tools differ from the cached ones, updates the cache, re-runs
 // the guard and tells the client.
-func (g *Gateway) revalidateLater(servers []*config.Server) {
+func (d *discoveryCache) revalidateLater(servers []*config.Server) {
 	for _, s := range servers {
-		g.revalidate(s.Name)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), d.c.discoveryTimeout)
+			defer cancel()
+			d.revalidate(ctx, s.Name)
+		}()
 	}
 }
 
-// confirmCached is called once an upstream is running because a call needed
-// it: if its tools were answered from the cache, they are checked against
-// the live list before the call goes on, so that a definition that changed
-// since it was cached (a rug pull, even a quiet one without list_changed) is
-// caught by the guard and the pins before the upstream runs it.
-//
-// It then makes sure the server's list is current (see ensureCurrent): a
-// list_changed since it was listed, a list older than RelistInterval, or a
-// restart of the server (cs is not the session it was listed on) re-lists
-// it before the call goes on.
-func (g *Gateway) confirmCached(ctx context.Context, server string, cs *mcp.ClientSession) {
-	if g.dc.tc != nil {
-		g.dc.mu.Lock()
-		_, pending := g.dc.cached[server]
-		g.dc.mu.Unlock()
-		if pending {
-			g.revalidateNow(ctx, server)
-		}
+// confirm checks server's tools, if they were answered from the cache,
+// against the live list before a call goes on, so that a definition that
+// changed since it was cached (a rug pull, even a quiet one without
+// list_changed) is caught by the guard and the pins before the upstream
+// runs it.
+func (d *discoveryCache) confirm(ctx context.Context, server string) {
+	if d.tc != nil && d.fromCache(server) {
+		d.revalidate(ctx, server)
 	}
-	g.ensureCurrent(ctx, server, cs)
 }
 
-// revalidate lists server's tools again in the background; see
-// revalidateNow.
-func (g *Gateway) revalidate(name string) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), g.opts.DiscoveryTimeout)
-		defer cancel()
-		g.revalidateNow(ctx, name)
-	}()
-}
-
-// revalidateNow lists the upstream's tools and, where they differ from the
+// revalidate lists the upstream's tools and, where they differ from the
 // cached ones, updates the cache, re-runs the guard and tells the client. A
 // revalidation already in flight for the server is waited for, not repeated.
-func (g *Gateway) revalidateNow(ctx context.Context, name string) {
-	d := &g.dc
-	var s *config.Server
-	for _, c := range g.servers {
-		if c.Name == name {
-			s = c
-		}
-	}
+func (d *discoveryCache) revalidate(ctx context.Context, name string) {
+	c := d.c
+	s := findServer(c.servers, name)
 	d.mu.Lock()
 	old, pending := d.cached[name]
 	if s == nil || !pending {
@@ -194,46 +182,42 @@ func (g *Gateway) revalidateNow(ctx context.Context, name string) {
 		d.mu.Unlock()
 		close(done)
 	}()
-	ctx, cancel := context.WithTimeout(ctx, g.opts.DiscoveryTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.discoveryTimeout)
 	defer cancel()
-	g.mu.RLock()
-	gen := g.state[name].gen
-	g.mu.RUnlock()
-	tools, err := g.listUpstream(ctx, name)
+	c.mu.RLock()
+	gen := c.state[name].gen
+	c.mu.RUnlock()
+	tools, err := c.listUpstream(ctx, name)
 	if err != nil {
 		// The cached tools stay in this process; the stored entry ages
 		// out, so a dead upstream is not advertised forever.
-		g.log.Warn().Str("server", name).Err(err).Msg("could not revalidate cached tools")
+		c.log.Warn().Str("server", name).Err(err).Msg("could not revalidate cached tools")
 		return
 	}
 	raw, err := json.Marshal(tools)
 	if err != nil {
 		return
 	}
-	g.cacheDiscovered(ctx, s, tools) // refreshes the entry's TTL either way
+	d.store(ctx, s, tools) // refreshes the entry's TTL either way
 	if bytes.Equal(raw, old) {
-		g.mu.Lock()
-		if st := g.state[name]; st.listed == gen {
+		c.mu.Lock()
+		if st := c.state[name]; st.listed == gen {
 			st.listedAt = time.Now()
 		}
-		g.mu.Unlock()
-		g.log.Debug().Str("server", name).Msg("cached tools confirmed by the upstream")
+		c.mu.Unlock()
+		c.log.Debug().Str("server", name).Msg("cached tools confirmed by the upstream")
 		return
 	}
 	var withheld map[string]string
-	if g.opts.Guard != nil {
-		tools, withheld = g.opts.Guard.FilterTools(ctx, name, tools)
+	if c.guard != nil {
+		tools, withheld = c.guard.FilterTools(ctx, name, tools)
 	}
-	g.discoverMu.Lock()
-	g.mu.Lock()
-	st := g.state[name]
-	st.tools, st.withheld, st.ok = tools, withheld, true
-	st.listed, st.listedAt = gen, time.Now()
-	g.mu.Unlock()
-	changed := g.rebuild()
-	g.discoverMu.Unlock()
-	g.log.Info().Str("server", name).Bool("client_notified", changed).Msg("upstream tools differ from the cached ones; cache updated")
+	c.discoverMu.Lock()
+	c.record(name, tools, withheld, gen)
+	changed := c.rebuild()
+	c.discoverMu.Unlock()
+	c.log.Info().Str("server", name).Bool("client_notified", changed).Msg("upstream tools differ from the cached ones; cache updated")
 	if changed {
-		g.notifyToolListChanged()
+		c.changed()
 	}
 }

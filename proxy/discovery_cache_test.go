@@ -18,6 +18,7 @@ import (
 // memSessions serves one in-memory upstream per name and counts starts.
 type memSessions struct {
 	tools  []string
+	setup  func(*mcp.Server) // adds more to the upstream; nil means nothing
 	starts atomic.Int32
 	mu     sync.Mutex
 	cs     *mcp.ClientSession
@@ -44,6 +45,9 @@ func (m *memSessions) Session(ctx context.Context, name string) (*mcp.ClientSess
 		mcp.AddTool(srv, &mcp.Tool{Name: tn}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: tn}}}, nil, nil
 		})
+	}
+	if m.setup != nil {
+		m.setup(srv)
 	}
 	ct, st := mcp.NewInMemoryTransports()
 	if _, err := srv.Connect(ctx, st, nil); err != nil {

@@ -73,21 +73,21 @@ func TestDiscoveryPerServer(t *testing.T) {
 	ctx := context.Background()
 
 	first := make(chan bool, 1)
-	go func() { first <- g.discover(ctx) }() // both servers; stuck on slow
+	go func() { first <- g.cat.discover(ctx) }() // both servers; stuck on slow
 	<-sess.entered
 
 	// Only fast: ends while slow is stuck (with one lock across the round
 	// trip, this call would wait for the release below and never return).
-	g.discoverOnly(ctx, "fast")
-	g.mu.RLock()
-	fastOK, slowOK := g.state["fast"].ok, g.state["slow"].ok
-	g.mu.RUnlock()
+	g.cat.discoverOnly(ctx, "fast")
+	g.cat.mu.RLock()
+	fastOK, slowOK := g.cat.state["fast"].ok, g.cat.state["slow"].ok
+	g.cat.mu.RUnlock()
 	if !fastOK || slowOK {
 		t.Fatalf("after the fast round: fast ok=%v, slow ok=%v; want true, false", fastOK, slowOK)
 	}
 
 	second := make(chan bool, 1)
-	go func() { second <- g.discover(ctx) }() // waits for slow's discovery in flight
+	go func() { second <- g.cat.discover(ctx) }() // waits for slow's discovery in flight
 	close(sess.release)
 	<-first
 	<-second

@@ -70,7 +70,7 @@ func (g *Gateway) NewUpstreamClient(server string) *mcp.Client {
 			g.notifyResourceListChanged()
 		},
 		ResourceUpdatedHandler: func(ctx context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
-			if req.Params == nil || g.checkOut(ctx, server, "A resource update", req.Params) != nil {
+			if req.Params == nil || g.chk.out(ctx, server, "A resource update", req.Params) != nil {
 				g.notes.drop(server, "resource update blocked by the output guardrails")
 				return
 			}
@@ -167,10 +167,10 @@ func (g *Gateway) upstreamRequests(server string) mcp.Middleware {
 				return next(ctx, method, req)
 			}
 			what := map[string]string{"sampling": "A sampling request", "elicitation": "An elicitation request", "roots": "A roots request"}[kind]
-			if err := g.checkOut(ctx, server, what, params); err != nil {
+			if err := g.chk.out(ctx, server, what, params); err != nil {
 				g.log.Warn().Str("server", server).Str("method", method).Err(err).Msg("upstream request blocked by the output guardrails")
-				g.noteInjectionIn(err, server, fmt.Sprintf("a %s request of server %q", kind, server))
-				return nil, g.blockedErr(err)
+				g.chk.note(err, server, fmt.Sprintf("a %s request of server %q", kind, server))
+				return nil, g.chk.blocked(err)
 			}
 			var res mcp.Result
 			var err error
@@ -186,9 +186,9 @@ func (g *Gateway) upstreamRequests(server string) mcp.Middleware {
 				return nil, err
 			}
 			answer := map[string]string{"sampling": "The answer to a sampling request", "elicitation": "The answer to an elicitation request", "roots": "The answer to a roots request"}[kind]
-			if err := g.checkIn(ctx, server, answer, res); err != nil {
+			if err := g.chk.in(ctx, server, answer, res); err != nil {
 				g.log.Warn().Str("server", server).Str("method", method).Err(err).Msg("answer to an upstream request blocked by the input guardrails")
-				return nil, g.blockedErr(err)
+				return nil, g.chk.blocked(err)
 			}
 			return res, nil
 		}
@@ -214,9 +214,9 @@ func (g *Gateway) relayLog(ctx context.Context, server string, p *mcp.LoggingMes
 	} else {
 		q.Logger = server + "/" + q.Logger
 	}
-	if err := g.checkOut(ctx, server, "A log message", &q); err != nil {
+	if err := g.chk.out(ctx, server, "A log message", &q); err != nil {
 		g.notes.drop(server, "log message blocked by the output guardrails")
-		g.noteInjectionIn(err, server, fmt.Sprintf("a log message of server %q", server))
+		g.chk.note(err, server, fmt.Sprintf("a log message of server %q", server))
 		return
 	}
 	g.notes.send(server, func(ctx context.Context) error { return ss.Log(ctx, &q) })
@@ -295,9 +295,9 @@ func (g *Gateway) relayProgress(ctx context.Context, server string, p *mcp.Progr
 	q := *p
 	q.ProgressToken = t.token
 	if q.Message != "" || q.Meta != nil {
-		if err := g.checkOut(ctx, server, "A progress message", &q); err != nil {
+		if err := g.chk.out(ctx, server, "A progress message", &q); err != nil {
 			g.notes.drop(server, "progress message blocked by the output guardrails")
-			g.noteInjectionIn(err, server, fmt.Sprintf("a progress message of server %q", server))
+			g.chk.note(err, server, fmt.Sprintf("a progress message of server %q", server))
 			q.Message, q.Meta = "", nil
 		}
 	}
@@ -329,7 +329,7 @@ func (c *tapConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 		}
 		req, ok := msg.(*jsonrpc.Request)
 		if ok && req.Method == "notifications/tools/list_changed" {
-			c.g.markChanged(c.server) // in wire order: before the reply it may precede is read
+			c.g.cat.markChanged(c.server) // in wire order: before the reply it may precede is read
 		}
 		if !ok || req.IsCall() || req.Method != "notifications/progress" {
 			return msg, nil

@@ -76,9 +76,9 @@ func (u *changingUpstream) restart() {
 }
 
 func exportedDescription(g *Gateway) string {
-	g.mu.RLock()
-	defer g.mu.RUnlock()
-	for _, t := range g.exported {
+	g.cat.mu.RLock()
+	defer g.cat.mu.RUnlock()
+	for _, t := range g.cat.exported {
 		if t.Name == "up__t" {
 			return t.Description
 		}
@@ -105,10 +105,10 @@ func TestListChangedDuringDiscoveryListsAgain(t *testing.T) {
 	u.onList = func(n int32) {
 		if n == 1 { // changes, announces, then answers with the old list
 			u.version.Store(2)
-			g.markChanged("up")
+			g.cat.markChanged("up")
 		}
 	}
-	g.discover(ctx)
+	g.cat.discover(ctx)
 	if got := exportedDescription(g); got != "v2" {
 		t.Errorf("after a list_changed during discovery the gateway holds %q, want v2", got)
 	}
@@ -116,13 +116,13 @@ func TestListChangedDuringDiscoveryListsAgain(t *testing.T) {
 		t.Errorf("listings = %d, want 2", n)
 	}
 	// The SDK's later dispatch of the same notification costs nothing more.
-	g.mu.Lock()
-	st := g.state["up"]
+	g.cat.mu.Lock()
+	st := g.cat.state["up"]
 	if st.tapped > st.handled {
 		st.handled++
 	}
 	dirty := st.dirty()
-	g.mu.Unlock()
+	g.cat.mu.Unlock()
 	if dirty {
 		t.Error("one notification, counted by the tap and dispatched by the SDK, left the server dirty")
 	}
@@ -150,7 +150,7 @@ func TestCallListsAgainWhenStale(t *testing.T) {
 			u := &changingUpstream{}
 			u.version.Store(1)
 			g := newChangingGateway(t, u, tt.relist)
-			g.discover(ctx)
+			g.cat.discover(ctx)
 			if got := exportedDescription(g); got != "v1" {
 				t.Fatalf("first discovery: %q", got)
 			}
@@ -160,7 +160,7 @@ func TestCallListsAgainWhenStale(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g.confirmCached(ctx, "up", cs)
+			g.cat.confirm(ctx, "up", cs)
 			if got := exportedDescription(g); got != tt.want {
 				t.Errorf("before the call the gateway holds %q, want %q", got, tt.want)
 			}

@@ -56,7 +56,8 @@ func TestGuardrailTimeoutBlocksBeforeUpstream(t *testing.T) {
 	defer close(release)
 	tr := NewTimeoutTracker(BudgetsFromConfig(config.TimeoutSettings{Guardrail: 0.05}), nil)
 	g := New(nil, noSessions{t}, &Options{Guard: blockingGuard{release}, Timeouts: tr})
-	res, oc, err := g.forward(context.Background(), route{server: "s", tool: "x"}, "s__x", json.RawMessage(`{}`), nil)
+	c := g.pipe.callRouted(context.Background(), route{server: "s", tool: "x"}, "s__x", json.RawMessage(`{}`), nil)
+	res, oc, err := c.res, c.oc, c.err
 	if err != nil || oc.outcome != OutcomeBlocked || oc.stage != "input" {
 		t.Fatalf("outcome %+v, err %v", oc, err)
 	}

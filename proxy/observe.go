@@ -42,18 +42,52 @@ func principalIDs(p *authn.Principal) CallEvent {
 	return CallEvent{Project: p.ProjectID, User: p.UserID, MCPConfig: p.MCPConfigID}
 }
 
-// emitCall sends the one CallEvent of a tool call to every observer. res,
-// oc and err are what the call returned; rpcErr is a JSON-RPC error the
-// client got instead of a result.
-func (g *Gateway) emitCall(req *mcp.CallToolRequest, server, tool string, start time.Time, args json.RawMessage, res *mcp.CallToolResult, oc callOutcome, rpcErr error) {
-	if len(g.observers) == 0 {
+// emitCall sends the one CallEvent of a tool call to every observer, once
+// its answer is decided: the call's result, or the JSON-RPC error the
+// client got instead.
+func (p *pipeline) emitCall(c *callState, start time.Time) {
+	if len(p.observers) == 0 {
 		return
 	}
-	ev := g.who
-	ev.Method, ev.Server, ev.Tool, ev.Start, ev.Duration = "tools/call", server, tool, start, time.Since(start)
-	ev.SessionID = g.opts.SessionID
-	if req != nil && req.Session != nil {
-		ev.SessionID = req.Session.ID()
+	var ss *mcp.ServerSession
+	if c.req != nil {
+		ss = c.req.Session
+	}
+	var res any
+	if c.res != nil {
+		res = c.res
+	}
+	server := ""
+	if c.routed {
+		server = c.rt.server
+	}
+	p.emit("tools/call", ss, server, c.name, start, c.args, res, c.oc, c.err, c.stages)
+}
+
+// emitRequest sends the one CallEvent of a resources/read or prompts/get;
+// args are the request's arguments, res its result (nil when it failed)
+// and err the client's error.
+func (p *pipeline) emitRequest(ss *mcp.ServerSession, r *request, start time.Time, args, res any, err error) {
+	if len(p.observers) == 0 {
+		return
+	}
+	oc := r.oc
+	if err == nil {
+		oc = callOutcome{outcome: OutcomeOK}
+	}
+	p.emit(r.method, ss, r.server, r.name, start, requestArgs(args), res, oc, err, r.stages)
+}
+
+// emit builds a CallEvent and sends it to every observer. res is nil or
+// the result the client got; rpcErr is a JSON-RPC error the client got
+// instead of a result.
+func (p *pipeline) emit(method string, ss *mcp.ServerSession, server, tool string, start time.Time, args []byte, res any, oc callOutcome, rpcErr error, stages []StageTiming) {
+	ev := p.who
+	ev.Method, ev.Server, ev.Tool, ev.Start, ev.Duration = method, server, tool, start, time.Since(start)
+	ev.Stages = stages
+	ev.SessionID = p.sessionID
+	if ss != nil {
+		ev.SessionID = ss.ID()
 	}
 	ev.ArgBytes, ev.Outcome = len(args), oc.outcome
 	if len(args) > 0 {
@@ -74,12 +108,14 @@ func (g *Gateway) emitCall(req *mcp.CallToolRequest, server, tool string, start 
 		if errors.As(rpcErr, &je) {
 			ev.Err = je.Message
 		} else {
-			ev.Err = g.redact(rpcErr.Error())
+			ev.Err = p.chk.redact(rpcErr.Error())
 		}
-	case res != nil && res.IsError:
-		ev.Err = contentText(res)
+	default:
+		if tr, ok := res.(*mcp.CallToolResult); ok && tr.IsError {
+			ev.Err = contentText(tr)
+		}
 	}
-	for _, o := range g.observers {
+	for _, o := range p.observers {
 		o.ObserveCall(&ev)
 	}
 }

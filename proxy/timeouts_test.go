@@ -34,7 +34,8 @@ func (lateGuard) CheckCall(ctx context.Context, _, _ string, args json.RawMessag
 func TestPromptGuardLateVerdictBlocks(t *testing.T) {
 	tr := NewTimeoutTracker(BudgetsFromConfig(config.TimeoutSettings{Guardrail: 0.05}), nil)
 	g := New(nil, noSessions{t}, &Options{Guard: lateGuard{}, Timeouts: tr})
-	res, oc, err := g.forward(context.Background(), route{server: "s", tool: "x"}, "s__x", json.RawMessage(`{"a":1}`), nil)
+	c := g.pipe.callRouted(context.Background(), route{server: "s", tool: "x"}, "s__x", json.RawMessage(`{"a":1}`), nil)
+	res, oc, err := c.res, c.oc, c.err
 	if err != nil || oc.outcome != OutcomeBlocked || oc.stage != "input" {
 		t.Fatalf("outcome %+v, err %v", oc, err)
 	}

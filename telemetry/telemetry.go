@@ -310,7 +310,7 @@ func (t *Tracing) record(ev *proxy.CallEvent) {
 	at := ev.Start
 	for _, st := range ev.Stages {
 		kind := trace.SpanKindInternal
-		if st.Name == StageForward {
+		if st.Name == proxy.StageForward { // the upstream round trip
 			kind = trace.SpanKindClient
 		}
 		_, s := t.tracer.Start(ctx, st.Name, trace.WithSpanKind(kind), trace.WithTimestamp(at))
@@ -346,10 +346,6 @@ func signalURL(protocol, endpoint, signal string) string {
 	}
 	return u.String()
 }
-
-// StageForward is the name of the pipeline stage that is the upstream
-// round trip; its span is a client span.
-const StageForward = "forward"
 
 // spanName follows the MCP semantic conventions: "{method} {target}".
 func spanName(method, target string) string {

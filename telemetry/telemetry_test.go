@@ -26,7 +26,7 @@ func event(start time.Time) *proxy.CallEvent {
 		Stages: []proxy.StageTiming{
 			{Name: "authorise", Duration: time.Millisecond},
 			{Name: "input guard", Duration: 4 * time.Millisecond},
-			{Name: telemetry.StageForward, Duration: 20 * time.Millisecond},
+			{Name: proxy.StageForward, Duration: 20 * time.Millisecond},
 			{Name: "output guard", Duration: 5 * time.Millisecond},
 		},
 		Verdicts: []guard.Verdict{{Violations: []guard.Violation{{Stage: "input", Detector: "pii", Action: guard.ActionRedact}}}},
@@ -153,7 +153,7 @@ func TestExportsSpans(t *testing.T) {
 			wantPoints := []otlptest.Point{
 				{Metric: telemetry.MetricToolCalls, Attributes: map[string]string{"enkrypt.server": "echo_server", "gen_ai.tool.name": "echo_server__echo", "enkrypt.outcome": "ok"}},
 				{Metric: telemetry.MetricOperationDuration, Attributes: map[string]string{"mcp.method.name": "tools/call", "gen_ai.tool.name": "echo_server__echo"}},
-				{Metric: telemetry.MetricStageDuration, Attributes: map[string]string{"stage": telemetry.StageForward}},
+				{Metric: telemetry.MetricStageDuration, Attributes: map[string]string{"stage": proxy.StageForward}},
 				{Metric: telemetry.MetricViolations, Attributes: map[string]string{"stage": "input", "detector": "pii", "action": "redact"}},
 			}
 			points, ok := col.WaitPoints(ctx, func(ps []otlptest.Point) bool {

@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/examples"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/telemetry/otlptest"
 )
@@ -112,5 +118,89 @@ func TestE2ETelemetryExportsRealCalls(t *testing.T) {
 				t.Error("an export holds the blocked secret or the gateway key")
 			}
 		})
+	}
+}
+
+// TestE2ETelemetryTraceContext: a client's params._meta.traceparent is
+// continued. The gateway's request span is the client span's child in the
+// same trace, and the upstream (raw_hostile, which records every line it
+// receives) gets a traceparent of that trace whose parent is the gateway's
+// forward span.
+func TestE2ETelemetryTraceContext(t *testing.T) {
+	col, err := otlptest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(col.Close)
+	record := filepath.Join(t.TempDir(), "received.jsonl")
+	f := newFixture(t, exampleServer("raw", "raw_hostile", map[string]string{examples.EnvRecordFile: record}))
+	g := startGateway(t, f, "OTEL_EXPORTER_OTLP_ENDPOINT=http://"+col.GRPCAddr)
+
+	const traceID, clientSpan = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := g.cs.CallTool(ctx, &mcp.CallToolParams{Name: "raw__echo", Arguments: map[string]any{"message": "hi"},
+		Meta: mcp.Meta{"traceparent": "00-" + traceID + "-" + clientSpan + "-01", "tracestate": "vendor=abc"}})
+	if err != nil || res.IsError {
+		t.Fatalf("raw__echo: %v %v", err, res)
+	}
+	if err := g.cs.Close(); err != nil {
+		t.Logf("close: %v", err)
+	}
+
+	// What the upstream received.
+	b, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var upstreamParent, upstreamState string
+	for _, line := range strings.Split(string(b), "\n") {
+		var m struct {
+			Method string `json:"method"`
+			Params struct {
+				Meta map[string]any `json:"_meta"`
+			} `json:"params"`
+		}
+		if json.Unmarshal([]byte(line), &m) == nil && m.Method == "tools/call" {
+			upstreamParent, _ = m.Params.Meta["traceparent"].(string)
+			upstreamState, _ = m.Params.Meta["tracestate"].(string)
+		}
+	}
+	parts := strings.Split(upstreamParent, "-")
+	if len(parts) != 4 || parts[1] != traceID || parts[2] == clientSpan || parts[3] != "01" {
+		t.Fatalf("upstream traceparent = %q; want trace %s with the gateway's span as parent", upstreamParent, traceID)
+	}
+	if upstreamState != "vendor=abc" {
+		t.Errorf("upstream tracestate = %q, want the client's vendor=abc", upstreamState)
+	}
+
+	// What the collector received.
+	spans, ok := col.Wait(ctx, func(ss []otlptest.Span) bool {
+		var req, fwd bool
+		for _, s := range ss {
+			req = req || (s.Name == "tools/call raw__echo" && s.TraceID == traceID)
+			fwd = fwd || (s.Name == "forward" && s.TraceID == traceID)
+		}
+		return req && fwd
+	})
+	if !ok {
+		t.Fatalf("no request and forward spans in trace %s: %+v\nstderr:\n%s", traceID, spans, g.stderr)
+	}
+	var reqSpan, fwdSpan otlptest.Span
+	for _, s := range spans {
+		switch {
+		case s.TraceID != traceID:
+		case s.Name == "tools/call raw__echo":
+			reqSpan = s
+		case s.Name == "forward":
+			fwdSpan = s
+		}
+	}
+	if reqSpan.ParentSpanID != clientSpan {
+		t.Errorf("request span's parent = %s, want the client's span %s", reqSpan.ParentSpanID, clientSpan)
+	}
+	if fwdSpan.ParentSpanID != reqSpan.SpanID || fwdSpan.SpanID != parts[2] {
+		t.Errorf("forward span %s (parent %s); want the upstream's parent %s under the request span %s",
+			fwdSpan.SpanID, fwdSpan.ParentSpanID, parts[2], reqSpan.SpanID)
 	}
 }

@@ -20,6 +20,11 @@ type CallEvent struct {
 	// TraceParent and TraceState are the W3C trace context the client sent
 	// (params._meta, else the HTTP headers); empty when it sent none.
 	TraceParent, TraceState string
+	// TraceID, SpanID and ForwardSpanID (hex) place the request in a trace
+	// when Options.TraceContext is on, else are empty: the trace (the
+	// client's, or a new one), the request's own span, and its upstream
+	// round trip, which the upstream was given as its parent.
+	TraceID, SpanID, ForwardSpanID string
 	// Server is the upstream server, empty when the name was unknown.
 	Server string
 	// Tool is the name the client used (exported name), or the resource URI

@@ -121,6 +121,13 @@ type Options struct {
 	// prompts/get (CallEvent.Method tells them apart), after its response
 	// is decided. Nil means none.
 	Observers []Observer
+	// TraceContext places every request in a W3C trace: the client's
+	// (params._meta.traceparent, else the HTTP traceparent header) or a new
+	// one; each CallEvent carries the trace's and its spans' ids, and each
+	// upstream request gets the gateway's forward span as its parent in
+	// params._meta. False means no ids are made and nothing is added to
+	// what upstreams receive.
+	TraceContext bool
 	// OnUnavailable, if set, is asked about a tool call that fails because
 	// its upstream cannot be reached, with the calling client's session
 	// (nil for meta-tool calls). A non-nil error it returns (such as a URL
@@ -231,7 +238,8 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	g.pipe = &pipeline{log: g.log, cat: g.cat, chk: g.chk, guard: g.opts.Guard, sessions: sessions, timeouts: g.timeouts,
 		callTimeout: g.opts.CallTimeout, allowEgress: g.opts.AllowEgressAfterInjection, toxic: &g.toxic,
 		progress: &g.progress, inflight: &g.inflight, onUnavailable: g.opts.OnUnavailable,
-		observers: observersOf(&g.opts), who: principalIDs(principal), sessionID: g.opts.SessionID}
+		observers: observersOf(&g.opts), who: principalIDs(principal), sessionID: g.opts.SessionID,
+		traceContext: g.opts.TraceContext}
 	g.meta = &metaSurface{servers: g.servers, cat: g.cat, pipe: g.pipe, guard: g.opts.Guard, rawCache: rawCache, timeouts: g.timeouts}
 	var sessionID func() string
 	if id := g.opts.SessionID; id != "" {

@@ -61,7 +61,7 @@ func (p *pipeline) emitCall(c *callState, start time.Time) {
 	if c.routed {
 		server = c.rt.server
 	}
-	p.emit("tools/call", ss, server, c.name, start, c.args, res, c.oc, c.err, c.stages)
+	p.emit("tools/call", ss, server, c.name, start, c.args, res, c.oc, c.err, c.stages, c.tr)
 }
 
 // emitRequest sends the one CallEvent of a resources/read or prompts/get;
@@ -75,14 +75,15 @@ func (p *pipeline) emitRequest(ss *mcp.ServerSession, r *request, start time.Tim
 	if err == nil {
 		oc = callOutcome{outcome: OutcomeOK}
 	}
-	p.emit(r.method, ss, r.server, r.name, start, requestArgs(args), res, oc, err, r.stages)
+	p.emit(r.method, ss, r.server, r.name, start, requestArgs(args), res, oc, err, r.stages, r.tr)
 }
 
 // emit builds a CallEvent and sends it to every observer. res is nil or
 // the result the client got; rpcErr is a JSON-RPC error the client got
 // instead of a result.
-func (p *pipeline) emit(method string, ss *mcp.ServerSession, server, tool string, start time.Time, args []byte, res any, oc callOutcome, rpcErr error, stages []StageTiming) {
+func (p *pipeline) emit(method string, ss *mcp.ServerSession, server, tool string, start time.Time, args []byte, res any, oc callOutcome, rpcErr error, stages []StageTiming, tr *traceIDs) {
 	ev := p.who
+	tr.fill(&ev)
 	ev.Method, ev.Server, ev.Tool, ev.Start, ev.Duration = method, server, tool, start, time.Since(start)
 	ev.Stages = stages
 	ev.SessionID = p.sessionID

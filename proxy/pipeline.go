@@ -56,9 +56,10 @@ type pipeline struct {
 	// onUnavailable is Options.OnUnavailable; nil means none.
 	onUnavailable func(ctx context.Context, ss *mcp.ServerSession, server string, err error) error
 
-	observers []Observer // Options.Observers and OnCall's adapter
-	who       CallEvent  // the principal's ids, the template of every CallEvent
-	sessionID string     // Options.SessionID
+	observers    []Observer // Options.Observers and OnCall's adapter
+	who          CallEvent  // the principal's ids, the template of every CallEvent
+	sessionID    string     // Options.SessionID
+	traceContext bool       // Options.TraceContext
 }
 
 // callOutcome is how a call through the pipeline ended, beyond its result.
@@ -86,7 +87,8 @@ type callState struct {
 	err     error // a JSON-RPC error the client gets instead of a result
 	done    bool  // the answer is decided
 	stages  []StageTiming
-	cleanup []func() // run, last first, once the stages are over
+	cleanup []func()  // run, last first, once the stages are over
+	tr      *traceIDs // nil unless Options.TraceContext
 }
 
 // finish decides the call's answer; no later stage runs.
@@ -109,6 +111,7 @@ var toolStages = []struct {
 // callTool answers a direct tools/call.
 func (p *pipeline) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	c := &callState{req: req, name: req.Params.Name, args: req.Params.Arguments}
+	c.tr = p.traceOf(req.Params.Meta, req.Extra)
 	p.run(ctx, c)
 	return c.res, c.err
 }
@@ -118,6 +121,11 @@ func (p *pipeline) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp
 // progress token and session; nil means none.
 func (p *pipeline) callRouted(ctx context.Context, rt route, name string, args json.RawMessage, req *mcp.CallToolRequest) *callState {
 	c := &callState{req: req, name: name, args: args, rt: rt, routed: true}
+	if req != nil {
+		c.tr = p.traceOf(req.Params.Meta, req.Extra)
+	} else {
+		c.tr = p.traceOf(nil, nil)
+	}
 	p.run(ctx, c)
 	return c
 }
@@ -272,6 +280,9 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 	params := &mcp.CallToolParams{Name: rt.tool}
 	if len(c.fwd) > 0 {
 		params.Arguments = c.fwd
+	}
+	if c.tr != nil {
+		params.Meta = c.tr.upstreamMeta(nil)
 	}
 	c.cleanup = append(c.cleanup, p.inflight.push(rt.server, ctx))
 	if token := progressToken(c.req); token != nil {

@@ -25,6 +25,7 @@ type request struct {
 	server string // empty until authorised
 	stages []StageTiming
 	oc     callOutcome
+	tr     *traceIDs // nil unless Options.TraceContext
 }
 
 // stage runs fn as the stage named name, timing it.
@@ -71,7 +72,7 @@ func (p *pipeline) blocked(r *request, stage string, err error) error {
 
 func (p *pipeline) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 	start := time.Now()
-	r := &request{method: "resources/read", name: req.Params.URI}
+	r := &request{method: "resources/read", name: req.Params.URI, tr: p.traceOf(req.Params.Meta, req.Extra)}
 	res, err := timed(ctx, p.timeouts, "resources/read", func(ctx context.Context) (*mcp.ReadResourceResult, error) {
 		res, err := p.readResourceNow(ctx, req, r)
 		if err != nil {
@@ -107,7 +108,13 @@ func (p *pipeline) readResourceNow(ctx context.Context, req *mcp.ReadResourceReq
 			err = &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: p.chk.redact(fmt.Sprintf("upstream server %q is unavailable: %v", server, err))}
 			return
 		}
-		if res, err = cs.ReadResource(ctx, req.Params); err != nil {
+		params := req.Params
+		if r.tr != nil {
+			cp := *req.Params
+			cp.Meta = r.tr.upstreamMeta(req.Params.Meta)
+			params = &cp
+		}
+		if res, err = cs.ReadResource(ctx, params); err != nil {
 			err = p.upstreamErr(ctx, r, subject, err)
 		}
 	})
@@ -126,7 +133,7 @@ func (p *pipeline) readResourceNow(ctx context.Context, req *mcp.ReadResourceReq
 
 func (p *pipeline) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 	start := time.Now()
-	r := &request{method: "prompts/get", name: req.Params.Name}
+	r := &request{method: "prompts/get", name: req.Params.Name, tr: p.traceOf(req.Params.Meta, req.Extra)}
 	res, err := timed(ctx, p.timeouts, "prompts/get", func(ctx context.Context) (*mcp.GetPromptResult, error) {
 		res, err := p.getPromptNow(ctx, req, r)
 		if err != nil {
@@ -167,6 +174,9 @@ func (p *pipeline) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest, 
 		}
 		params := *req.Params
 		params.Name = rt.tool
+		if r.tr != nil {
+			params.Meta = r.tr.upstreamMeta(req.Params.Meta)
+		}
 		if res, err = cs.GetPrompt(ctx, &params); err != nil {
 			err = p.upstreamErr(ctx, r, fmt.Sprintf("Prompt %q", rt.tool), err)
 		}

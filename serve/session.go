@@ -32,7 +32,10 @@ type shared struct {
 	// onUpstream is told of upstream starts and exits (the HTTP metrics);
 	// nil over stdio.
 	onUpstream func(upstream.Event)
-	timeouts   *proxy.TimeoutTracker // timeout budgets and metrics of every session
+	// traceContext is on when traces are exported: requests get trace ids
+	// and upstreams their parent (proxy.Options.TraceContext).
+	traceContext bool
+	timeouts     *proxy.TimeoutTracker // timeout budgets and metrics of every session
 	// elicitLogin lets a session complete a server's browser login through
 	// its client (URL-mode elicitation); only over stdio, where the
 	// client's browser can reach the loopback redirect listener.
@@ -94,6 +97,7 @@ func open(o *Options) (*shared, func(), error) {
 			}
 		})
 		r.observers = append(r.observers, tr)
+		r.traceContext = true
 	}
 	if r.opts.OpenToolCache != nil {
 		if store, err := r.opts.OpenToolCache(&r.log); err != nil {
@@ -154,6 +158,7 @@ func (r *shared) newSession(principal *authn.Principal, sessionID string, onClos
 		ToolCache:                 r.tools,
 		Guard:                     g,
 		Observers:                 r.observers,
+		TraceContext:              r.traceContext,
 		SessionID:                 sessionID,
 		AllowEgressAfterInjection: cfg.Common.EgressAfterInjection == "allow",
 		Redact:                    redactor.Redact,

@@ -149,6 +149,7 @@ func Start(ctx context.Context, opts Options) (*Tracing, error) {
 	}
 	tpOpts := []sdktrace.TracerProviderOption{
 		sdktrace.WithResource(res),
+		sdktrace.WithIDGenerator(idGenerator{}),
 		// Blocking here only holds back the converter goroutine: calls hand
 		// their events to a bounded queue of our own (ObserveCall), which
 		// drops and counts instead.
@@ -305,15 +306,19 @@ func (t *Tracing) record(ev *proxy.CallEvent) {
 	}
 	method := firstNonEmpty(ev.Method, "tools/call")
 	attrs := Attributes(ev)
-	ctx, span := t.tracer.Start(ctx, spanName(method, ev.Tool),
+	// The request's span takes the ids the gateway chose while it ran (see
+	// idGenerator); so does its forward stage, the parent the upstream
+	// was given.
+	ctx, span := t.tracer.Start(want(ctx, ev.TraceID, ev.SpanID), spanName(method, ev.Tool),
 		trace.WithSpanKind(trace.SpanKindServer), trace.WithTimestamp(ev.Start), trace.WithAttributes(attrs...))
+	ctx = want(ctx, "", "")
 	at := ev.Start
 	for _, st := range ev.Stages {
-		kind := trace.SpanKindInternal
+		kind, sctx := trace.SpanKindInternal, ctx
 		if st.Name == proxy.StageForward { // the upstream round trip
-			kind = trace.SpanKindClient
+			kind, sctx = trace.SpanKindClient, want(ctx, "", ev.ForwardSpanID)
 		}
-		_, s := t.tracer.Start(ctx, st.Name, trace.WithSpanKind(kind), trace.WithTimestamp(at))
+		_, s := t.tracer.Start(sctx, st.Name, trace.WithSpanKind(kind), trace.WithTimestamp(at))
 		at = at.Add(st.Duration)
 		s.End(trace.WithTimestamp(at))
 	}

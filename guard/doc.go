@@ -1,5 +1,5 @@
 // Package guard decides what may cross the gateway. It owns the offline
-// detectors (PII, secrets, prompt injection, hidden Unicode, keywords,
+// detectors (implemented in guard/detect and re-exported here) (PII, secrets, prompt injection, hidden Unicode, keywords,
 // sponge inputs, poisoned tool definitions, and the definition rules that
 // read every string of a tool, prompt or resource-template definition after
 // normalisation and de-obfuscation), the remote providers for

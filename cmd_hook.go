@@ -47,24 +47,14 @@ func hookCommand() *cli.Command {
 }
 
 func runHook(cmd *cli.Command, client string) error {
-	hooks, cfgErr := hookConfig(cmd)
-	h, err := hook.New(client, hooks)
-	if err != nil {
-		cfgErr = errors.Join(cfgErr, fmt.Errorf("hooks block: %w", err))
-		// The fail mode still comes from the block when it names one.
-		if h, err = hook.New(client, &config.Hooks{FailMode: hooks.FailMode}); err != nil {
-			h, _ = hook.New(client, nil)
-		}
+	var hooks *config.Hooks
+	p, err := configPath(cmd)
+	if err == nil {
+		// Without --config (or ENKRYPT_CONFIG_PATH), no file at the
+		// default path means the built-in defaults.
+		hooks, err = hook.LoadHooks(p, cmd.Root().String("config") == "")
 	}
-	var code int
-	var msg string
-	if cfgErr != nil {
-		// Without a readable policy the event cannot be judged: the fail
-		// mode of the built-in defaults applies.
-		code, msg = h.Fail("", fmt.Errorf("read the hooks policy: %w", cfgErr))
-	} else {
-		code, msg = h.Run(os.Stdin, cmd.Root().Writer)
-	}
+	code, msg := hook.Exec(client, hooks, err, os.Stdin, cmd.Root().Writer)
 	if code != 0 {
 		return &exitError{code, errors.New(msg)}
 	}
@@ -72,24 +62,6 @@ func runHook(cmd *cli.Command, client string) error {
 		fmt.Fprintf(cmd.Root().ErrWriter, "secure-mcp-gateway: %s\n", msg)
 	}
 	return nil
-}
-
-// hookConfig returns the hooks block of the config: nil (the defaults)
-// when there is no config file at the default path.
-func hookConfig(cmd *cli.Command) (*config.Hooks, error) {
-	explicit := cmd.Root().String("config") != ""
-	p, err := configPath(cmd)
-	if err != nil {
-		return nil, err
-	}
-	c, err := config.Load(p, checkDetectors)
-	if err != nil {
-		if !explicit && errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, errors.New(strings.TrimSpace(err.Error()))
-	}
-	return c.Hooks, nil
 }
 
 // hookEvents are the events `install --hooks` registers, per client: the

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -71,6 +72,26 @@ var hookEvents = map[string][]string{
 	hook.Cursor:     {"beforeSubmitPrompt", "beforeShellExecution", "beforeMCPExecution", "afterMCPExecution", "beforeReadFile", "afterFileEdit"},
 }
 
+// hookBinaryName is the file name of the lean hook program
+// (cmd/secure-mcp-gateway-hook), without the ".exe" of Windows.
+const hookBinaryName = "secure-mcp-gateway-hook"
+
+// hookCommandLine is the command a client runs as the hook of client: the
+// lean hook program when it sits next to the gateway binary exe (it starts
+// in about half the time), else the gateway's own `hook` command. args are
+// the global flags (--config PATH), which both accept.
+func hookCommandLine(exe string, args []string, client string) string {
+	name := hookBinaryName
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	lean := filepath.Join(filepath.Dir(exe), name)
+	if st, err := os.Stat(lean); err == nil && st.Mode().IsRegular() && (runtime.GOOS == "windows" || st.Mode().Perm()&0o111 != 0) {
+		return shellJoin(append(append([]string{lean}, args...), client))
+	}
+	return shellJoin(append(append([]string{exe}, args...), "hook", client))
+}
+
 // hookInstall is the result of installing a client's hook entries.
 type hookInstall struct {
 	path, backup string
@@ -93,16 +114,17 @@ func hooksFile(client string) (string, error) {
 	return "", usageError("--hooks: %q has no hooks; use it with %s", client, strings.Join(hook.Clients, " or "))
 }
 
-// installClientHooks merges the hook entries running `<exe> [args] hook
-// <client>` into the client's hooks file, keeping every other hook and key,
-// and replacing an earlier entry of this gateway. Unless dry, an existing
+// installClientHooks merges the hook entries running hookCommandLine (the
+// lean hook program next to exe, else `<exe> [args] hook <client>`) into
+// the client's hooks file, keeping every other hook and key, and replacing
+// an earlier entry of this gateway in either form. Unless dry, an existing
 // file is backed up first and the result written with mode 0600.
 func installClientHooks(client, exe string, args []string, dry bool) (*hookInstall, error) {
 	path, err := hooksFile(client)
 	if err != nil {
 		return nil, err
 	}
-	command := shellJoin(append(append([]string{exe}, args...), "hook", client))
+	command := hookCommandLine(exe, args, client)
 	top := map[string]json.RawMessage{}
 	old, err := os.ReadFile(path)
 	switch {
@@ -123,7 +145,8 @@ func installClientHooks(client, exe string, args []string, dry bool) (*hookInsta
 	}
 	ours := func(c any) bool {
 		s, _ := c.(string)
-		return s == command || strings.Contains(s, "secure-mcp-gateway") && strings.HasSuffix(s, " hook "+client)
+		return s == command || strings.Contains(s, "secure-mcp-gateway") && strings.HasSuffix(s, " hook "+client) ||
+			strings.Contains(s, hookBinaryName) && strings.HasSuffix(s, " "+client)
 	}
 	for _, ev := range hookEvents[client] {
 		var kept []map[string]any

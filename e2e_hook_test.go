@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"secure-mcp-gateway/internal/config"
@@ -18,17 +20,33 @@ type hookRun struct {
 	stdout, stderr string
 }
 
-// runHookBin runs the real binary as a client runs its hook: the event on
-// stdin, HOME pointing at an empty folder (no default config) unless
-// cfgPath is set.
+// runHookBin runs the real gateway binary as a client runs its hook: the
+// event on stdin, HOME pointing at an empty folder (no default config)
+// unless cfgPath is set.
 func runHookBin(t *testing.T, client, cfgPath string, event []byte) hookRun {
 	t.Helper()
-	args := []string{"hook", client}
+	return runHookProg(t, gatewayBin, hookArgs(false, client, cfgPath), gatewayEnv("HOME="+t.TempDir(), "USERPROFILE="+t.TempDir()), event)
+}
+
+// hookArgs is the command line of a hook for client: the gateway's
+// `[--config PATH] hook CLIENT`, or with lean the hook binary's
+// `[--config PATH] CLIENT`.
+func hookArgs(lean bool, client, cfgPath string) []string {
+	var args []string
 	if cfgPath != "" {
-		args = append([]string{"--config", cfgPath}, args...)
+		args = []string{"--config", cfgPath}
 	}
-	cmd := exec.Command(gatewayBin, args...)
-	cmd.Env = gatewayEnv("HOME="+t.TempDir(), "USERPROFILE="+t.TempDir())
+	if !lean {
+		args = append(args, "hook")
+	}
+	return append(args, client)
+}
+
+// runHookProg runs bin with args and env, the event on stdin.
+func runHookProg(t *testing.T, bin string, args, env []string, event []byte) hookRun {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	cmd.Stdin = bytes.NewReader(event)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -40,6 +58,35 @@ func runHookBin(t *testing.T, client, cfgPath string, event []byte) hookRun {
 		t.Fatalf("run hook: %v", err)
 	}
 	return hookRun{code, stdout.String(), stderr.String()}
+}
+
+// leanHook is the secure-mcp-gateway-hook binary, built once.
+var leanHook struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// leanHookBin builds cmd/secure-mcp-gateway-hook once (with -race when the
+// tests run with it) into a folder of its own: not next to gatewayBin, so
+// that `install --hooks` run from gatewayBin keeps writing the gateway's
+// own hook command.
+func leanHookBin(t testing.TB) string {
+	t.Helper()
+	leanHook.once.Do(func() {
+		leanHook.path = filepath.Join(filepath.Dir(gatewayBin), "lean", hookBinaryName)
+		args := []string{"build", "-o", leanHook.path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command("go", append(args, "./cmd/secure-mcp-gateway-hook")...).CombinedOutput(); err != nil {
+			leanHook.err = fmt.Errorf("build the hook binary: %v\n%s", err, out)
+		}
+	})
+	if leanHook.err != nil {
+		t.Fatal(leanHook.err)
+	}
+	return leanHook.path
 }
 
 func readHookFixture(t *testing.T, name string) []byte {
@@ -152,6 +199,101 @@ func TestHookEvents(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestHookLeanSameAnswers runs the secure-mcp-gateway-hook binary and the
+// gateway's `hook` command side by side on every fixture of
+// testdata/hooks/ (and a 10 KB event), for both clients, with the built-in
+// defaults, a hooks block passed by --config and by ENKRYPT_CONFIG_PATH, a
+// block naming an unknown detector and a missing config file: exit code,
+// stdout and stderr must be the same byte for byte.
+func TestHookLeanSameAnswers(t *testing.T) {
+	t.Parallel()
+	lean := leanHookBin(t)
+	fixtures, err := filepath.Glob(filepath.Join("testdata", "hooks", "*.json"))
+	if err != nil || len(fixtures) < 10 {
+		t.Fatalf("fixtures: %v, %d found", err, len(fixtures))
+	}
+	events := map[string][]byte{}
+	for _, f := range fixtures {
+		events[filepath.Base(f)] = readHookFixture(t, filepath.Base(f))
+	}
+	big, err := json.Marshal(map[string]any{"hook_event_name": "PreToolUse", "tool_name": "Write",
+		"tool_input": map[string]any{"file_path": "/p/a.go", "content": strings.Repeat("x := 1 // AKIAIOSFODNN7EXAMPLE\n", 10<<10/32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events["10KB PreToolUse Write"] = big
+
+	on := func(block ...string) *config.HookPolicy { return &config.HookPolicy{Enabled: true, Block: block} }
+	ask := on("secrets", "ssrf", "keyword_detector")
+	ask.Action, ask.Keywords, ask.SensitiveTools = config.HookActionAsk, []string{"rm -rf"}, []string{"Bash", "WebFetch", "Shell"}
+	f := newFixture(t)
+	f.cfg.Hooks = &config.Hooks{FailMode: config.HookFailClosed,
+		ClaudeCode: map[string]*config.HookPolicy{"PreToolUse": ask, "UserPromptSubmit": {Enabled: false}},
+		Cursor:     map[string]*config.HookPolicy{"beforeShellExecution": ask, "afterMCPExecution": on("secrets")}}
+	f.save(t)
+	policy := f.path
+	bad := newFixture(t)
+	bad.cfg.Hooks = &config.Hooks{Cursor: map[string]*config.HookPolicy{"beforeShellExecution": on("secrets", "secretz")}}
+	b, err := config.Marshal(bad.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad.path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	type variant struct {
+		name, cfgFlag, cfgEnv string
+		all                   bool // every event, else one per client
+	}
+	variants := []variant{
+		{name: "defaults", all: true},
+		{name: "policy", cfgFlag: policy, all: true},
+		{name: "env", cfgEnv: policy},
+		{name: "unknown detector", cfgFlag: bad.path},
+		{name: "missing config", cfgFlag: filepath.Join(t.TempDir(), "none.json")},
+	}
+	one := map[string]string{"claude-code": "claude_pretooluse_bash_aws_key.json", "cursor": "cursor_beforeshellexecution_aws_key.json"}
+	var mu sync.Mutex
+	answered, codes := 0, map[int]bool{}
+	t.Run("pairs", func(t *testing.T) {
+		for _, v := range variants {
+			for _, client := range []string{"claude-code", "cursor"} {
+				for name, event := range events {
+					if !v.all && name != one[client] {
+						continue
+					}
+					t.Run(v.name+"/"+client+"/"+name, func(t *testing.T) {
+						t.Parallel()
+						home := t.TempDir()
+						env := gatewayEnv("HOME="+home, "USERPROFILE="+home)
+						if v.cfgEnv != "" {
+							env = append(env, EnvConfigPath+"="+v.cfgEnv)
+						}
+						full := runHookProg(t, gatewayBin, hookArgs(false, client, v.cfgFlag), env, event)
+						small := runHookProg(t, lean, hookArgs(true, client, v.cfgFlag), env, event)
+						if full != small {
+							t.Errorf("answers differ\ngateway hook: exit %d\nstdout: %q\nstderr: %q\nhook binary: exit %d\nstdout: %q\nstderr: %q",
+								full.code, full.stdout, full.stderr, small.code, small.stdout, small.stderr)
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						codes[full.code] = true
+						if strings.Contains(full.stdout, "deny") || strings.Contains(full.stdout, `"ask"`) {
+							answered++
+						}
+					})
+				}
+			}
+		}
+	})
+	// The pairs must have covered blocks, asks and both fail modes, not
+	// only agreed on nothing.
+	if answered < 5 || !codes[0] || !codes[1] || !codes[2] {
+		t.Errorf("the pairs covered %d deny/ask answers and exit codes %v; want blocks and exits 0, 1 and 2", answered, codes)
 	}
 }
 

@@ -373,8 +373,10 @@ func TestHookConfig(t *testing.T) {
 
 // BenchmarkHookProcess measures what a client waits for on every tool call:
 // the whole hook process (start, read the config, judge a 10 KB PreToolUse
-// Write event, answer, exit), with the default config file present. Run
-// without -race for a figure that means anything.
+// Write event, answer, exit), with the config file present, for the
+// gateway's `hook` command and for the secure-mcp-gateway-hook binary; and
+// as baselines, each program started only to print its version or usage.
+// Run without -race for a figure that means anything.
 func BenchmarkHookProcess(b *testing.B) {
 	f := newBenchFixture(b)
 	content := strings.Repeat("func add(a, b int) int { return a + b } // plain Go source\n", 10<<10/58)
@@ -385,16 +387,33 @@ func BenchmarkHookProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(event)))
+	lean := leanHookBin(b)
 	env := gatewayEnv()
-	for b.Loop() {
-		cmd := exec.Command(gatewayBin, "--config", f.path, "hook", "claude-code")
-		cmd.Env = env
-		cmd.Stdin = bytes.NewReader(event)
-		out, err := cmd.Output()
-		if err != nil || len(out) != 0 {
-			b.Fatalf("hook: %v, stdout %q", err, out)
-		}
+	for _, bm := range []struct {
+		name  string
+		bin   string
+		args  []string
+		event []byte
+	}{
+		{"gateway-hook", gatewayBin, hookArgs(false, "claude-code", f.path), event},
+		{"hook-binary", lean, hookArgs(true, "claude-code", f.path), event},
+		{"gateway-version", gatewayBin, []string{"--version"}, nil},
+		{"hook-binary-help", lean, []string{"--help"}, nil},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			if bm.event != nil {
+				b.SetBytes(int64(len(bm.event)))
+			}
+			for b.Loop() {
+				cmd := exec.Command(bm.bin, bm.args...)
+				cmd.Env = env
+				cmd.Stdin = bytes.NewReader(bm.event)
+				out, err := cmd.Output()
+				if err != nil || (len(out) != 0) == (bm.event != nil) {
+					b.Fatalf("%s: %v, stdout %q", bm.name, err, out)
+				}
+			}
+		})
 	}
 }
 
@@ -499,6 +518,105 @@ func TestInstallHooks(t *testing.T) {
 				t.Errorf("installed hook: %v, stdout %s", err, got)
 			}
 		})
+	}
+}
+
+// TestInstallHooksLean installs the hooks from a gateway binary that has
+// secure-mcp-gateway-hook beside it: the entries run the hook binary (with
+// --config) and work as hooks. Installing again once the hook binary is
+// gone replaces them with the gateway's `hook` command, one entry per
+// event.
+func TestInstallHooksLean(t *testing.T) {
+	skipUnlessLinux(t)
+	t.Parallel()
+	lean := leanHookBin(t)
+	tests := []struct {
+		client, file, event, fixture string
+		commands                     func(doc map[string]any) []string
+	}{
+		{client: "claude-code", file: ".claude/settings.json", event: "PreToolUse", fixture: "claude_pretooluse_bash_aws_key.json",
+			commands: func(doc map[string]any) (out []string) {
+				for _, g := range doc["hooks"].(map[string]any)["PreToolUse"].([]any) {
+					for _, h := range g.(map[string]any)["hooks"].([]any) {
+						out = append(out, h.(map[string]any)["command"].(string))
+					}
+				}
+				return out
+			}},
+		{client: "cursor", file: ".cursor/hooks.json", event: "beforeShellExecution", fixture: "cursor_beforeshellexecution_aws_key.json",
+			commands: func(doc map[string]any) (out []string) {
+				for _, h := range doc["hooks"].(map[string]any)["beforeShellExecution"].([]any) {
+					out = append(out, h.(map[string]any)["command"].(string))
+				}
+				return out
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.client, func(t *testing.T) {
+			t.Parallel()
+			dir, home := t.TempDir(), t.TempDir()
+			cfg := filepath.Join(t.TempDir(), "enkrypt_mcp_config.json")
+			gw, hk := filepath.Join(dir, "secure-mcp-gateway"), filepath.Join(dir, hookBinaryName)
+			linkOrCopy(t, gatewayBin, gw)
+			linkOrCopy(t, lean, hk)
+			env := gatewayEnv("HOME="+home, "USERPROFILE="+home)
+			gateway := func(args ...string) {
+				t.Helper()
+				cmd := exec.Command(gw, append([]string{"--config", cfg}, args...)...)
+				cmd.Env = env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%v: %v\n%s", args, err, out)
+				}
+			}
+			installed := func() []string {
+				t.Helper()
+				b, err := os.ReadFile(filepath.Join(home, tt.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var doc map[string]any
+				if err := json.Unmarshal(b, &doc); err != nil {
+					t.Fatal(err)
+				}
+				return tt.commands(doc)
+			}
+			gateway("generate-config")
+			gateway("install", tt.client, "--hooks")
+			want := hk + " --config " + cfg + " " + tt.client
+			if got := installed(); len(got) != 1 || got[0] != want {
+				t.Fatalf("%s hooks %q, want [%q]", tt.event, got, want)
+			}
+			sh := exec.Command("/bin/sh", "-c", want)
+			sh.Env = env
+			sh.Stdin = bytes.NewReader(readHookFixture(t, tt.fixture))
+			if out, err := sh.Output(); err != nil || !strings.Contains(string(out), "deny") {
+				t.Errorf("installed hook binary: %v, stdout %s", err, out)
+			}
+
+			if err := os.Remove(hk); err != nil {
+				t.Fatal(err)
+			}
+			gateway("install", tt.client, "--hooks")
+			want = gw + " --config " + cfg + " hook " + tt.client
+			if got := installed(); len(got) != 1 || got[0] != want {
+				t.Errorf("without the hook binary: %s hooks %q, want [%q]", tt.event, got, want)
+			}
+		})
+	}
+}
+
+// linkOrCopy puts the file src at dst, a hard link when it can.
+func linkOrCopy(t *testing.T, src, dst string) {
+	t.Helper()
+	if os.Link(src, dst) == nil {
+		return
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
 

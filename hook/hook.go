@@ -9,6 +9,11 @@
 // event it is given and the answer it writes: no network, no cache, no
 // upstream. It must never crash or hang the client's agent: every problem
 // becomes an answer under the configured fail mode.
+//
+// Two programs run it through Exec: the gateway's `hook` command and the
+// small secure-mcp-gateway-hook binary. The package and its dependencies
+// stay free of the HTTP stack, the MCP SDK and the CLI framework (it uses
+// guard/detect, not guard), so that binary starts fast.
 package hook
 
 import (

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -47,24 +48,14 @@ func hookCommand() *cli.Command {
 }
 
 func runHook(cmd *cli.Command, client string) error {
-	hooks, cfgErr := hookConfig(cmd)
-	h, err := hook.New(client, hooks)
-	if err != nil {
-		cfgErr = errors.Join(cfgErr, fmt.Errorf("hooks block: %w", err))
-		// The fail mode still comes from the block when it names one.
-		if h, err = hook.New(client, &config.Hooks{FailMode: hooks.FailMode}); err != nil {
-			h, _ = hook.New(client, nil)
-		}
+	var hooks *config.Hooks
+	p, err := configPath(cmd)
+	if err == nil {
+		// Without --config (or ENKRYPT_CONFIG_PATH), no file at the
+		// default path means the built-in defaults.
+		hooks, err = hook.LoadHooks(p, cmd.Root().String("config") == "")
 	}
-	var code int
-	var msg string
-	if cfgErr != nil {
-		// Without a readable policy the event cannot be judged: the fail
-		// mode of the built-in defaults applies.
-		code, msg = h.Fail("", fmt.Errorf("read the hooks policy: %w", cfgErr))
-	} else {
-		code, msg = h.Run(os.Stdin, cmd.Root().Writer)
-	}
+	code, msg := hook.Exec(client, hooks, err, os.Stdin, cmd.Root().Writer)
 	if code != 0 {
 		return &exitError{code, errors.New(msg)}
 	}
@@ -74,29 +65,31 @@ func runHook(cmd *cli.Command, client string) error {
 	return nil
 }
 
-// hookConfig returns the hooks block of the config: nil (the defaults)
-// when there is no config file at the default path.
-func hookConfig(cmd *cli.Command) (*config.Hooks, error) {
-	explicit := cmd.Root().String("config") != ""
-	p, err := configPath(cmd)
-	if err != nil {
-		return nil, err
-	}
-	c, err := config.Load(p, checkDetectors)
-	if err != nil {
-		if !explicit && errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, errors.New(strings.TrimSpace(err.Error()))
-	}
-	return c.Hooks, nil
-}
-
 // hookEvents are the events `install --hooks` registers, per client: the
 // ones the hook judges by default.
 var hookEvents = map[string][]string{
 	hook.ClaudeCode: {"UserPromptSubmit", "PreToolUse", "PostToolUse"},
 	hook.Cursor:     {"beforeSubmitPrompt", "beforeShellExecution", "beforeMCPExecution", "afterMCPExecution", "beforeReadFile", "afterFileEdit"},
+}
+
+// hookBinaryName is the file name of the lean hook program
+// (cmd/secure-mcp-gateway-hook), without the ".exe" of Windows.
+const hookBinaryName = "secure-mcp-gateway-hook"
+
+// hookCommandLine is the command a client runs as the hook of client: the
+// lean hook program when it sits next to the gateway binary exe (it starts
+// in about half the time), else the gateway's own `hook` command. args are
+// the global flags (--config PATH), which both accept.
+func hookCommandLine(exe string, args []string, client string) string {
+	name := hookBinaryName
+	if runtime.GOOS == "windows" {
+		name += ".exe"
+	}
+	lean := filepath.Join(filepath.Dir(exe), name)
+	if st, err := os.Stat(lean); err == nil && st.Mode().IsRegular() && (runtime.GOOS == "windows" || st.Mode().Perm()&0o111 != 0) {
+		return shellJoin(append(append([]string{lean}, args...), client))
+	}
+	return shellJoin(append(append([]string{exe}, args...), "hook", client))
 }
 
 // hookInstall is the result of installing a client's hook entries.
@@ -121,16 +114,17 @@ func hooksFile(client string) (string, error) {
 	return "", usageError("--hooks: %q has no hooks; use it with %s", client, strings.Join(hook.Clients, " or "))
 }
 
-// installClientHooks merges the hook entries running `<exe> [args] hook
-// <client>` into the client's hooks file, keeping every other hook and key,
-// and replacing an earlier entry of this gateway. Unless dry, an existing
+// installClientHooks merges the hook entries running hookCommandLine (the
+// lean hook program next to exe, else `<exe> [args] hook <client>`) into
+// the client's hooks file, keeping every other hook and key, and replacing
+// an earlier entry of this gateway in either form. Unless dry, an existing
 // file is backed up first and the result written with mode 0600.
 func installClientHooks(client, exe string, args []string, dry bool) (*hookInstall, error) {
 	path, err := hooksFile(client)
 	if err != nil {
 		return nil, err
 	}
-	command := shellJoin(append(append([]string{exe}, args...), "hook", client))
+	command := hookCommandLine(exe, args, client)
 	top := map[string]json.RawMessage{}
 	old, err := os.ReadFile(path)
 	switch {
@@ -151,7 +145,8 @@ func installClientHooks(client, exe string, args []string, dry bool) (*hookInsta
 	}
 	ours := func(c any) bool {
 		s, _ := c.(string)
-		return s == command || strings.Contains(s, "secure-mcp-gateway") && strings.HasSuffix(s, " hook "+client)
+		return s == command || strings.Contains(s, "secure-mcp-gateway") && strings.HasSuffix(s, " hook "+client) ||
+			strings.Contains(s, hookBinaryName) && strings.HasSuffix(s, " "+client)
 	}
 	for _, ev := range hookEvents[client] {
 		var kept []map[string]any

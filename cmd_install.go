@@ -55,7 +55,7 @@ func installCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the client config that would be written, and write nothing"},
 			&cli.BoolFlag{Name: "keep-old-key", Usage: "leave the key of an earlier install for this client and user working"},
 			&cli.StringFlag{Name: "print", Usage: "for a client we do not edit (any name): issue a key and print the server entry to paste, changing no client file"},
-			&cli.BoolFlag{Name: "hooks", Usage: "also add the guardrail hooks (secure-mcp-gateway hook) for the client's own tools and prompts (claude-code, cursor)"},
+			&cli.BoolFlag{Name: "hooks", Usage: "also add the guardrail hooks for the client's own tools and prompts (claude-code, cursor): secure-mcp-gateway-hook when it sits next to this binary, else secure-mcp-gateway hook"},
 			jsonFlag,
 		},
 		Action: runInstall,

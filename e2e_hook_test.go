@@ -3,11 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"secure-mcp-gateway/internal/config"
 )
@@ -18,17 +22,33 @@ type hookRun struct {
 	stdout, stderr string
 }
 
-// runHookBin runs the real binary as a client runs its hook: the event on
-// stdin, HOME pointing at an empty folder (no default config) unless
-// cfgPath is set.
+// runHookBin runs the real gateway binary as a client runs its hook: the
+// event on stdin, HOME pointing at an empty folder (no default config)
+// unless cfgPath is set.
 func runHookBin(t *testing.T, client, cfgPath string, event []byte) hookRun {
 	t.Helper()
-	args := []string{"hook", client}
+	return runHookProg(t, gatewayBin, hookArgs(false, client, cfgPath), gatewayEnv("HOME="+t.TempDir(), "USERPROFILE="+t.TempDir()), event)
+}
+
+// hookArgs is the command line of a hook for client: the gateway's
+// `[--config PATH] hook CLIENT`, or with lean the hook binary's
+// `[--config PATH] CLIENT`.
+func hookArgs(lean bool, client, cfgPath string) []string {
+	var args []string
 	if cfgPath != "" {
-		args = append([]string{"--config", cfgPath}, args...)
+		args = []string{"--config", cfgPath}
 	}
-	cmd := exec.Command(gatewayBin, args...)
-	cmd.Env = gatewayEnv("HOME="+t.TempDir(), "USERPROFILE="+t.TempDir())
+	if !lean {
+		args = append(args, "hook")
+	}
+	return append(args, client)
+}
+
+// runHookProg runs bin with args and env, the event on stdin.
+func runHookProg(t *testing.T, bin string, args, env []string, event []byte) hookRun {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	cmd.Stdin = bytes.NewReader(event)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -40,6 +60,35 @@ func runHookBin(t *testing.T, client, cfgPath string, event []byte) hookRun {
 		t.Fatalf("run hook: %v", err)
 	}
 	return hookRun{code, stdout.String(), stderr.String()}
+}
+
+// leanHook is the secure-mcp-gateway-hook binary, built once.
+var leanHook struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// leanHookBin builds cmd/secure-mcp-gateway-hook once (with -race when the
+// tests run with it) into a folder of its own: not next to gatewayBin, so
+// that `install --hooks` run from gatewayBin keeps writing the gateway's
+// own hook command.
+func leanHookBin(t testing.TB) string {
+	t.Helper()
+	leanHook.once.Do(func() {
+		leanHook.path = filepath.Join(filepath.Dir(gatewayBin), "lean", hookBinaryName)
+		args := []string{"build", "-o", leanHook.path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		if out, err := exec.Command("go", append(args, "./cmd/secure-mcp-gateway-hook")...).CombinedOutput(); err != nil {
+			leanHook.err = fmt.Errorf("build the hook binary: %v\n%s", err, out)
+		}
+	})
+	if leanHook.err != nil {
+		t.Fatal(leanHook.err)
+	}
+	return leanHook.path
 }
 
 func readHookFixture(t *testing.T, name string) []byte {
@@ -155,6 +204,101 @@ func TestHookEvents(t *testing.T) {
 	}
 }
 
+// TestHookLeanSameAnswers runs the secure-mcp-gateway-hook binary and the
+// gateway's `hook` command side by side on every fixture of
+// testdata/hooks/ (and a 10 KB event), for both clients, with the built-in
+// defaults, a hooks block passed by --config and by ENKRYPT_CONFIG_PATH, a
+// block naming an unknown detector and a missing config file: exit code,
+// stdout and stderr must be the same byte for byte.
+func TestHookLeanSameAnswers(t *testing.T) {
+	t.Parallel()
+	lean := leanHookBin(t)
+	fixtures, err := filepath.Glob(filepath.Join("testdata", "hooks", "*.json"))
+	if err != nil || len(fixtures) < 10 {
+		t.Fatalf("fixtures: %v, %d found", err, len(fixtures))
+	}
+	events := map[string][]byte{}
+	for _, f := range fixtures {
+		events[filepath.Base(f)] = readHookFixture(t, filepath.Base(f))
+	}
+	big, err := json.Marshal(map[string]any{"hook_event_name": "PreToolUse", "tool_name": "Write",
+		"tool_input": map[string]any{"file_path": "/p/a.go", "content": strings.Repeat("x := 1 // AKIAIOSFODNN7EXAMPLE\n", 10<<10/32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events["10KB PreToolUse Write"] = big
+
+	on := func(block ...string) *config.HookPolicy { return &config.HookPolicy{Enabled: true, Block: block} }
+	ask := on("secrets", "ssrf", "keyword_detector")
+	ask.Action, ask.Keywords, ask.SensitiveTools = config.HookActionAsk, []string{"rm -rf"}, []string{"Bash", "WebFetch", "Shell"}
+	f := newFixture(t)
+	f.cfg.Hooks = &config.Hooks{FailMode: config.HookFailClosed,
+		ClaudeCode: map[string]*config.HookPolicy{"PreToolUse": ask, "UserPromptSubmit": {Enabled: false}},
+		Cursor:     map[string]*config.HookPolicy{"beforeShellExecution": ask, "afterMCPExecution": on("secrets")}}
+	f.save(t)
+	policy := f.path
+	bad := newFixture(t)
+	bad.cfg.Hooks = &config.Hooks{Cursor: map[string]*config.HookPolicy{"beforeShellExecution": on("secrets", "secretz")}}
+	b, err := config.Marshal(bad.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad.path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	type variant struct {
+		name, cfgFlag, cfgEnv string
+		all                   bool // every event, else one per client
+	}
+	variants := []variant{
+		{name: "defaults", all: true},
+		{name: "policy", cfgFlag: policy, all: true},
+		{name: "env", cfgEnv: policy},
+		{name: "unknown detector", cfgFlag: bad.path},
+		{name: "missing config", cfgFlag: filepath.Join(t.TempDir(), "none.json")},
+	}
+	one := map[string]string{"claude-code": "claude_pretooluse_bash_aws_key.json", "cursor": "cursor_beforeshellexecution_aws_key.json"}
+	var mu sync.Mutex
+	answered, codes := 0, map[int]bool{}
+	t.Run("pairs", func(t *testing.T) {
+		for _, v := range variants {
+			for _, client := range []string{"claude-code", "cursor"} {
+				for name, event := range events {
+					if !v.all && name != one[client] {
+						continue
+					}
+					t.Run(v.name+"/"+client+"/"+name, func(t *testing.T) {
+						t.Parallel()
+						home := t.TempDir()
+						env := gatewayEnv("HOME="+home, "USERPROFILE="+home)
+						if v.cfgEnv != "" {
+							env = append(env, EnvConfigPath+"="+v.cfgEnv)
+						}
+						full := runHookProg(t, gatewayBin, hookArgs(false, client, v.cfgFlag), env, event)
+						small := runHookProg(t, lean, hookArgs(true, client, v.cfgFlag), env, event)
+						if full != small {
+							t.Errorf("answers differ\ngateway hook: exit %d\nstdout: %q\nstderr: %q\nhook binary: exit %d\nstdout: %q\nstderr: %q",
+								full.code, full.stdout, full.stderr, small.code, small.stdout, small.stderr)
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						codes[full.code] = true
+						if strings.Contains(full.stdout, "deny") || strings.Contains(full.stdout, `"ask"`) {
+							answered++
+						}
+					})
+				}
+			}
+		}
+	})
+	// The pairs must have covered blocks, asks and both fail modes, not
+	// only agreed on nothing.
+	if answered < 5 || !codes[0] || !codes[1] || !codes[2] {
+		t.Errorf("the pairs covered %d deny/ask answers and exit codes %v; want blocks and exits 0, 1 and 2", answered, codes)
+	}
+}
+
 // TestHookConfig runs the hook under a config's hooks block: fail_mode
 // closed turns a malformed event into a block (exit 2), a disabled event
 // lets a credit card through, "ask" asks, sensitive_tools limit the check,
@@ -231,8 +375,11 @@ func TestHookConfig(t *testing.T) {
 
 // BenchmarkHookProcess measures what a client waits for on every tool call:
 // the whole hook process (start, read the config, judge a 10 KB PreToolUse
-// Write event, answer, exit), with the default config file present. Run
-// without -race for a figure that means anything.
+// Write event, answer, exit), with the config file present, for the
+// gateway's `hook` command and for the secure-mcp-gateway-hook binary; and
+// as baselines, each program started only to print its version or usage,
+// and true(1).
+// Run without -race for a figure that means anything.
 func BenchmarkHookProcess(b *testing.B) {
 	f := newBenchFixture(b)
 	content := strings.Repeat("func add(a, b int) int { return a + b } // plain Go source\n", 10<<10/58)
@@ -243,16 +390,49 @@ func BenchmarkHookProcess(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(int64(len(event)))
+	lean := leanHookBin(b)
 	env := gatewayEnv()
-	for b.Loop() {
-		cmd := exec.Command(gatewayBin, "--config", f.path, "hook", "claude-code")
-		cmd.Env = env
-		cmd.Stdin = bytes.NewReader(event)
-		out, err := cmd.Output()
-		if err != nil || len(out) != 0 {
-			b.Fatalf("hook: %v, stdout %q", err, out)
-		}
+	// true(1) is the floor: what starting any process costs here,
+	// measured the same way.
+	trueBin, err := exec.LookPath("true")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bm := range []struct {
+		name    string
+		bin     string
+		args    []string
+		event   []byte
+		wantOut bool
+	}{
+		{"gateway-hook", gatewayBin, hookArgs(false, "claude-code", f.path), event, false},
+		{"hook-binary", lean, hookArgs(true, "claude-code", f.path), event, false},
+		{"gateway-version", gatewayBin, []string{"--version"}, nil, true},
+		{"hook-binary-help", lean, []string{"--help"}, nil, true},
+		{"true", trueBin, nil, nil, false},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			if bm.event != nil {
+				b.SetBytes(int64(len(bm.event)))
+			}
+			var runs []time.Duration
+			for b.Loop() {
+				cmd := exec.Command(bm.bin, bm.args...)
+				cmd.Env = env
+				cmd.Stdin = bytes.NewReader(bm.event)
+				start := time.Now()
+				out, err := cmd.Output()
+				runs = append(runs, time.Since(start))
+				if err != nil || (len(out) != 0) != bm.wantOut {
+					b.Fatalf("%s: %v, stdout %q", bm.name, err, out)
+				}
+			}
+			// On a shared machine the mean follows the load; the minimum
+			// and the median say more about the program.
+			slices.Sort(runs)
+			b.ReportMetric(float64(runs[0])/1e6, "min-ms")
+			b.ReportMetric(float64(runs[len(runs)/2])/1e6, "median-ms")
+		})
 	}
 }
 
@@ -357,6 +537,105 @@ func TestInstallHooks(t *testing.T) {
 				t.Errorf("installed hook: %v, stdout %s", err, got)
 			}
 		})
+	}
+}
+
+// TestInstallHooksLean installs the hooks from a gateway binary that has
+// secure-mcp-gateway-hook beside it: the entries run the hook binary (with
+// --config) and work as hooks. Installing again once the hook binary is
+// gone replaces them with the gateway's `hook` command, one entry per
+// event.
+func TestInstallHooksLean(t *testing.T) {
+	skipUnlessLinux(t)
+	t.Parallel()
+	lean := leanHookBin(t)
+	tests := []struct {
+		client, file, event, fixture string
+		commands                     func(doc map[string]any) []string
+	}{
+		{client: "claude-code", file: ".claude/settings.json", event: "PreToolUse", fixture: "claude_pretooluse_bash_aws_key.json",
+			commands: func(doc map[string]any) (out []string) {
+				for _, g := range doc["hooks"].(map[string]any)["PreToolUse"].([]any) {
+					for _, h := range g.(map[string]any)["hooks"].([]any) {
+						out = append(out, h.(map[string]any)["command"].(string))
+					}
+				}
+				return out
+			}},
+		{client: "cursor", file: ".cursor/hooks.json", event: "beforeShellExecution", fixture: "cursor_beforeshellexecution_aws_key.json",
+			commands: func(doc map[string]any) (out []string) {
+				for _, h := range doc["hooks"].(map[string]any)["beforeShellExecution"].([]any) {
+					out = append(out, h.(map[string]any)["command"].(string))
+				}
+				return out
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.client, func(t *testing.T) {
+			t.Parallel()
+			dir, home := t.TempDir(), t.TempDir()
+			cfg := filepath.Join(t.TempDir(), "enkrypt_mcp_config.json")
+			gw, hk := filepath.Join(dir, "secure-mcp-gateway"), filepath.Join(dir, hookBinaryName)
+			linkOrCopy(t, gatewayBin, gw)
+			linkOrCopy(t, lean, hk)
+			env := gatewayEnv("HOME="+home, "USERPROFILE="+home)
+			gateway := func(args ...string) {
+				t.Helper()
+				cmd := exec.Command(gw, append([]string{"--config", cfg}, args...)...)
+				cmd.Env = env
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("%v: %v\n%s", args, err, out)
+				}
+			}
+			installed := func() []string {
+				t.Helper()
+				b, err := os.ReadFile(filepath.Join(home, tt.file))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var doc map[string]any
+				if err := json.Unmarshal(b, &doc); err != nil {
+					t.Fatal(err)
+				}
+				return tt.commands(doc)
+			}
+			gateway("generate-config")
+			gateway("install", tt.client, "--hooks")
+			want := hk + " --config " + cfg + " " + tt.client
+			if got := installed(); len(got) != 1 || got[0] != want {
+				t.Fatalf("%s hooks %q, want [%q]", tt.event, got, want)
+			}
+			sh := exec.Command("/bin/sh", "-c", want)
+			sh.Env = env
+			sh.Stdin = bytes.NewReader(readHookFixture(t, tt.fixture))
+			if out, err := sh.Output(); err != nil || !strings.Contains(string(out), "deny") {
+				t.Errorf("installed hook binary: %v, stdout %s", err, out)
+			}
+
+			if err := os.Remove(hk); err != nil {
+				t.Fatal(err)
+			}
+			gateway("install", tt.client, "--hooks")
+			want = gw + " --config " + cfg + " hook " + tt.client
+			if got := installed(); len(got) != 1 || got[0] != want {
+				t.Errorf("without the hook binary: %s hooks %q, want [%q]", tt.event, got, want)
+			}
+		})
+	}
+}
+
+// linkOrCopy puts the file src at dst, a hard link when it can.
+func linkOrCopy(t *testing.T, src, dst string) {
+	t.Helper()
+	if os.Link(src, dst) == nil {
+		return
+	}
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
 	}
 }
 

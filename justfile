@@ -5,9 +5,11 @@ try:
     go run . try
 
 # Build the static gateway binary the README installs (no cgo: nothing to
-# load at start).
+# load at start), and beside it the lean hook binary that `install --hooks`
+# then writes into the clients' hook entries.
 build:
     CGO_ENABLED=0 go build -o bin/secure-mcp-gateway .
+    CGO_ENABLED=0 go build -o bin/secure-mcp-gateway-hook ./cmd/secure-mcp-gateway-hook
 
 # Run every test (the same command as the README and CI).
 test:

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"secure-mcp-gateway/guard/detect"
 )
 
 // Checks of what crosses the gateway besides tool calls. Every string of a
@@ -86,5 +88,5 @@ func Mask(s string) string {
 	if len(fs) == 0 {
 		return s
 	}
-	return replaceFindings(s, dedupe(fs), func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
+	return detect.ReplaceFindings(s, detect.Dedupe(fs), func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -117,4 +118,9 @@ func TestFilterToolsDefinitionRules(t *testing.T) {
 	if !strings.Contains(withheld["motd"], "tool_definition (concealment)") || !strings.Contains(withheld["now"], "tool_definition (") {
 		t.Fatalf("withheld reasons: %v", withheld)
 	}
+}
+
+// blocked reports whether a finding of fs blocks its definition.
+func blocked(fs []DefinitionFinding) bool {
+	return slices.ContainsFunc(fs, func(f DefinitionFinding) bool { return f.Severity == SeverityBlock })
 }

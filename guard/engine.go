@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 
+	"secure-mcp-gateway/guard/detect"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -608,7 +609,7 @@ func redactFindings(v any, p *policy) any {
 				keep = append(keep, f)
 			}
 		}
-		return replaceFindings(x, dedupe(keep), func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
+		return detect.ReplaceFindings(x, detect.Dedupe(keep), func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
 	case []any:
 		for i := range x {
 			x[i] = redactFindings(x[i], p)
@@ -619,25 +620,6 @@ func redactFindings(v any, p *policy) any {
 		}
 	}
 	return v
-}
-
-// replaceFindings replaces the non-overlapping, sorted findings in s.
-func replaceFindings(s string, fs []Finding, with func(Finding) string) string {
-	if len(fs) == 0 {
-		return s
-	}
-	var b strings.Builder
-	last := 0
-	for _, f := range fs {
-		if f.Start < last {
-			continue
-		}
-		b.WriteString(s[last:f.Start])
-		b.WriteString(with(f))
-		last = f.End
-	}
-	b.WriteString(s[last:])
-	return b.String()
 }
 
 // decodeJSON decodes raw into a generic value, keeping numbers as written.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"secure-mcp-gateway/guard/detect"
 	"secure-mcp-gateway/internal/atomicfile"
 )
 
@@ -133,7 +134,7 @@ func redactDefinition(b json.RawMessage) json.RawMessage {
 	if len(fs) == 0 {
 		return b
 	}
-	out := replaceFindings(s, fs, func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
+	out := detect.ReplaceFindings(s, fs, func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
 	if !json.Valid([]byte(out)) {
 		return json.RawMessage(`"[REDACTED: definition held a secret]"`)
 	}

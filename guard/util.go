@@ -1,13 +1,6 @@
 package guard
 
-import (
-	"time"
-	"unsafe"
-)
-
-// unsafeString views b as a string without copying; b must not change while
-// the string is in use.
-func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+import "time"
 
 // timeNow is time.Now, named for tests.
 var timeNow = time.Now

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"secure-mcp-gateway/guard/detect"
 )
 
 // Vault maps PII found in a call's arguments to placeholders such as
@@ -44,7 +46,7 @@ func (v *Vault) placeholder(rule, value string) string {
 
 // Redact replaces the PII in s by placeholders.
 func (v *Vault) Redact(s string) string {
-	return replaceFindings(s, ScanPII(s), func(f Finding) string { return v.placeholder(f.Rule, s[f.Start:f.End]) })
+	return detect.ReplaceFindings(s, ScanPII(s), func(f Finding) string { return v.placeholder(f.Rule, s[f.Start:f.End]) })
 }
 
 // Restore puts the original values back in place of the vault's

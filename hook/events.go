@@ -6,7 +6,7 @@ import (
 	"io"
 	"strings"
 
-	"secure-mcp-gateway/guard"
+	"secure-mcp-gateway/guard/detect"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -87,9 +87,9 @@ type eventKind struct {
 }
 
 var (
-	toolInputBlock = []string{guard.DetectorSecrets, guard.DetectorSSRF, guard.DetectorPathTraversal, guard.DetectorHiddenText}
-	outputBlock    = []string{guard.DetectorInjection, guard.DetectorHiddenText, guard.DetectorSecrets}
-	promptBlock    = []string{guard.DetectorPII, guard.DetectorSecrets, guard.DetectorHiddenText}
+	toolInputBlock = []string{detect.DetectorSecrets, detect.DetectorSSRF, detect.DetectorPathTraversal, detect.DetectorHiddenText}
+	outputBlock    = []string{detect.DetectorInjection, detect.DetectorHiddenText, detect.DetectorSecrets}
+	promptBlock    = []string{detect.DetectorPII, detect.DetectorSecrets, detect.DetectorHiddenText}
 )
 
 // claudeEvents are the Claude Code hook events. Events with nothing to scan
@@ -113,9 +113,9 @@ var cursorEvents = map[string]eventKind{
 	"beforeShellExecution": {sel: selCommand, tool: true, toolAlias: "Shell", canAsk: true, block: toolInputBlock},
 	"beforeMCPExecution":   {sel: selToolInput, tool: true, canAsk: true, block: toolInputBlock},
 	"afterMCPExecution":    {sel: selMCPResult, tool: true, after: true, block: outputBlock},
-	"afterShellExecution":  {sel: selShellOut, tool: true, toolAlias: "Shell", after: true, block: []string{guard.DetectorSecrets}},
-	"beforeReadFile":       {sel: selReadFile, tool: true, toolAlias: "Read", block: []string{guard.DetectorPathTraversal, guard.DetectorSecrets}},
-	"afterFileEdit":        {sel: selFileEdit, tool: true, toolAlias: "Edit", after: true, block: []string{guard.DetectorSecrets, guard.DetectorHiddenText}},
+	"afterShellExecution":  {sel: selShellOut, tool: true, toolAlias: "Shell", after: true, block: []string{detect.DetectorSecrets}},
+	"beforeReadFile":       {sel: selReadFile, tool: true, toolAlias: "Read", block: []string{detect.DetectorPathTraversal, detect.DetectorSecrets}},
+	"afterFileEdit":        {sel: selFileEdit, tool: true, toolAlias: "Edit", after: true, block: []string{detect.DetectorSecrets, detect.DetectorHiddenText}},
 	"stop":                 {},
 }
 

@@ -9,6 +9,11 @@
 // event it is given and the answer it writes: no network, no cache, no
 // upstream. It must never crash or hang the client's agent: every problem
 // becomes an answer under the configured fail mode.
+//
+// Two programs run it through Exec: the gateway's `hook` command and the
+// small secure-mcp-gateway-hook binary. The package and its dependencies
+// stay free of the HTTP stack, the MCP SDK and the CLI framework (it uses
+// guard/detect, not guard), so that binary starts fast.
 package hook
 
 import (
@@ -21,7 +26,7 @@ import (
 	"slices"
 	"strings"
 
-	"secure-mcp-gateway/guard"
+	"secure-mcp-gateway/guard/detect"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -100,7 +105,7 @@ type Hook struct {
 // policy is one event's compiled policy.
 type policy struct {
 	enabled  bool
-	scanner  *guard.Scanner
+	scanner  *detect.Scanner
 	block    []string
 	tools    []string
 	failMode string
@@ -157,14 +162,14 @@ func New(client string, cfg *config.Hooks) (*Hook, error) {
 			b = strings.TrimSpace(b)
 			switch {
 			case b == "":
-			case guard.IsModelDetector(b):
+			case detect.IsModelDetector(b):
 				problems = append(problems, config.FieldError{Path: fmt.Sprintf("%s.block[%d]", at, i),
 					Problem: fmt.Sprintf("%q needs a remote guardrail provider, which hooks do not call", b),
-					Fix:     "use offline detectors: " + strings.Join(guard.OfflineDetectors, ", ")})
-			case !guard.IsOfflineDetector(b):
+					Fix:     "use offline detectors: " + strings.Join(detect.OfflineDetectors, ", ")})
+			case !detect.IsOfflineDetector(b):
 				problems = append(problems, config.FieldError{Path: fmt.Sprintf("%s.block[%d]", at, i),
 					Problem: fmt.Sprintf("unknown detector %q", b),
-					Fix:     "use one of " + strings.Join(guard.OfflineDetectors, ", ")})
+					Fix:     "use one of " + strings.Join(detect.OfflineDetectors, ", ")})
 			}
 		}
 		for i, g := range p.SensitiveTools {
@@ -190,7 +195,7 @@ func (h *Hook) compile(p *config.HookPolicy) *policy {
 			c.block = append(c.block, b)
 		}
 	}
-	c.scanner = guard.NewScanner(c.block, p.Keywords)
+	c.scanner = detect.NewScanner(c.block, p.Keywords)
 	return c
 }
 
@@ -277,15 +282,15 @@ func matchAny(globs []string, name string) bool {
 // everyday code. Path traversal counts in paths (and a sensitive file or a
 // NUL byte in a command); SSRF counts in URLs, and in commands for cloud
 // metadata and link-local addresses only.
-func applicable(k fieldKind, fs []guard.Finding) []guard.Finding {
+func applicable(k fieldKind, fs []detect.Finding) []detect.Finding {
 	out := fs[:0]
 	for _, f := range fs {
 		switch f.Detector {
-		case guard.DetectorPathTraversal:
+		case detect.DetectorPathTraversal:
 			if !(k == kindPath || k == kindCommand && f.Rule != "dot_dot") {
 				continue
 			}
-		case guard.DetectorSSRF:
+		case detect.DetectorSSRF:
 			if !(k == kindURL || k == kindCommand && (f.Rule == "metadata" || f.Rule == "link_local")) {
 				continue
 			}
@@ -296,7 +301,7 @@ func applicable(k fieldKind, fs []guard.Finding) []guard.Finding {
 }
 
 // describe names the detectors and rules that fired in one field.
-func describe(field string, fs []guard.Finding) []string {
+func describe(field string, fs []detect.Finding) []string {
 	if len(fs) == 0 {
 		return nil
 	}

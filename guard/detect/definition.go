@@ -1,4 +1,4 @@
-package guard
+package detect
 
 import (
 	"encoding/json"
@@ -224,7 +224,7 @@ func (d *defScan) add(detector, rule string, sev Severity, field, via, excerpt s
 // with [REDACTED:<rule>].
 func RedactSecrets(s string) string {
 	if fs := ScanSecrets(s); len(fs) > 0 {
-		s = replaceFindings(s, fs, func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
+		s = ReplaceFindings(s, fs, func(f Finding) string { return "[REDACTED:" + f.Rule + "]" })
 	}
 	return s
 }

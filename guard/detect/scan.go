@@ -1,4 +1,4 @@
-package guard
+package detect
 
 import (
 	"encoding/binary"
@@ -363,4 +363,23 @@ func userinfoFollows(lower string, i int) bool {
 		}
 	}
 	return false
+}
+
+// ReplaceFindings replaces the non-overlapping, sorted findings in s.
+func ReplaceFindings(s string, fs []Finding, with func(Finding) string) string {
+	if len(fs) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, f := range fs {
+		if f.Start < last {
+			continue
+		}
+		b.WriteString(s[last:f.Start])
+		b.WriteString(with(f))
+		last = f.End
+	}
+	b.WriteString(s[last:])
+	return b.String()
 }

@@ -1,4 +1,4 @@
-package guard
+package detect
 
 // Defaults for Sponge fields left zero.
 const (

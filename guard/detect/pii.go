@@ -1,4 +1,4 @@
-package guard
+package detect
 
 import (
 	"net/netip"
@@ -317,3 +317,7 @@ func dedupe(fs []Finding) []Finding {
 	}
 	return out
 }
+
+// Dedupe drops findings that lie inside another finding and sorts fs by
+// position, as every Scan function returns them.
+func Dedupe(fs []Finding) []Finding { return dedupe(fs) }

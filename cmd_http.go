@@ -66,7 +66,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	}
 	// Bad flags are refused before the config's warnings are logged or
 	// anything is opened.
-	if err := opts.Validate(); err != nil {
+	if err := opts.CheckFlags(); err != nil {
 		return err
 	}
 	logConfigWarnings(cfg, path, &log)

@@ -47,7 +47,7 @@ func HTTP(ctx context.Context, opts *HTTPOptions) error {
 	if opts == nil {
 		panic("serve: HTTP needs options")
 	}
-	if err := opts.Validate(); err != nil {
+	if err := opts.CheckFlags(); err != nil {
 		return err
 	}
 	h, routes, closeHandler, err := newHTTPHandler(opts)
@@ -523,11 +523,11 @@ func (h *httpHandler) endSession(id string) {
 	}
 }
 
-// Validate checks the listener options before anything is opened: TLSCert
+// CheckFlags checks the listener options before anything is opened: TLSCert
 // and TLSKey go together, and a non-loopback Listen needs TLS or
 // InsecureListen. A refusal is an *OptionError. HTTP validates too; a
 // caller validates first to refuse bad flags before it does anything else.
-func (o *HTTPOptions) Validate() error {
+func (o *HTTPOptions) CheckFlags() error {
 	listen := o.Listen
 	if listen == "" {
 		listen = DefaultListen

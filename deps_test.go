@@ -26,8 +26,9 @@ func TestDeps(t *testing.T) {
 		"admin": {"proxy", "upstream", "serve", "cache", "oauthx", "examples"},
 		"audit": {"proxy", "upstream", "guard", "authn", "cache", "oauthx", "examples"},
 		// telemetry observes call events: proxy's types and guard's verdicts
-		// only; it never reaches the upstreams, keys or config edits.
-		"telemetry": {"upstream", "authn", "cache", "oauthx", "examples", "admin", "audit"},
+		// only (authn and cache come through proxy); it never reaches upstreams,
+		// tokens or config edits.
+		"telemetry": {"upstream", "oauthx", "examples", "admin", "audit", "serve"},
 		// serve (the runtime) composes sessions from the domain packages;
 		// it never edits the config, never scans and never installs hooks.
 		"serve": {"admin", "scan", "hook", "examples", "oauthx/oauthxtest"},

@@ -25,22 +25,22 @@ var jsonFlag = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of a table
 
 // adminError is a refusal or a lookup failure caused by the user's input: exit code 1.
 func adminError(format string, args ...any) error {
-	return &exitError{1, fmt.Errorf(format, args...)}
+	return cli.Exit(fmt.Errorf(format, args...), 1)
 }
 
 // usageError is a missing or malformed flag: exit code 2.
 func usageError(format string, args ...any) error {
-	return &exitError{exitUsage, fmt.Errorf(format, args...)}
+	return cli.Exit(fmt.Errorf(format, args...), exitUsage)
 }
 
 // configError marks a config file problem (missing, malformed, invalid
 // result): exit code 3. Errors already carrying an exit code pass through.
 func configError(err error) error {
-	var ee *exitError
+	var ee cli.ExitCoder
 	if err == nil || errors.As(err, &ee) {
 		return err
 	}
-	return &exitError{exitConfig, err}
+	return cli.Exit(err, exitConfig)
 }
 
 // loadAdminConfig loads and validates the config file the command names.
@@ -286,7 +286,7 @@ func cliError(err error) error {
 	case errors.As(err, &ae):
 		return adminError("%v; pass --%s-id", ae, ae.Kind)
 	case errors.As(err, &nf), errors.As(err, &ce), errors.As(err, &rf), errors.As(err, &kn):
-		return &exitError{1, err}
+		return cli.Exit(err, 1)
 	}
 	return configError(err)
 }

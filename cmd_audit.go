@@ -67,12 +67,12 @@ func auditPaths(cmd *cli.Command) ([]string, error) {
 		case err == nil:
 			a = cfg.Audit
 		case !errors.Is(err, fs.ErrNotExist):
-			return nil, &exitError{exitConfig, err}
+			return nil, cli.Exit(err, exitConfig)
 		}
 	}
 	dir, err := a.Dir()
 	if err != nil {
-		return nil, &exitError{exitConfig, err}
+		return nil, cli.Exit(err, exitConfig)
 	}
 	return []string{dir}, nil
 }
@@ -88,10 +88,10 @@ func auditVerify(_ context.Context, cmd *cli.Command) error {
 	}
 	res, err := audit.VerifyPaths(paths, o)
 	if err != nil {
-		return &exitError{exitUsage, err}
+		return cli.Exit(err, exitUsage)
 	}
 	if len(res) == 0 {
-		return &exitError{exitUsage, fmt.Errorf("no audit files in %s", strings.Join(paths, ", "))}
+		return cli.Exit(fmt.Errorf("no audit files in %s", strings.Join(paths, ", ")), exitUsage)
 	}
 	w := cmd.Root().Writer
 	var bad int
@@ -117,7 +117,7 @@ func auditVerify(_ context.Context, cmd *cli.Command) error {
 		}
 	}
 	if bad > 0 {
-		return &exitError{1, fmt.Errorf("%d of %d audit files failed verification", bad, len(res))}
+		return cli.Exit(fmt.Errorf("%d of %d audit files failed verification", bad, len(res)), 1)
 	}
 	return nil
 }
@@ -129,7 +129,7 @@ func auditTail(_ context.Context, cmd *cli.Command) error {
 	}
 	files, err := audit.ListFiles(paths)
 	if err != nil {
-		return &exitError{exitUsage, err}
+		return cli.Exit(err, exitUsage)
 	}
 	n := max(cmd.Int("n"), 0)
 	var ring []audit.Record
@@ -173,15 +173,15 @@ func auditQuery(_ context.Context, cmd *cli.Command) error {
 	now := time.Now()
 	since, err := parseWhen(cmd.String("since"), now)
 	if err != nil {
-		return &exitError{exitUsage, fmt.Errorf("--since: %w", err)}
+		return cli.Exit(fmt.Errorf("--since: %w", err), exitUsage)
 	}
 	until, err := parseWhen(cmd.String("until"), now)
 	if err != nil {
-		return &exitError{exitUsage, fmt.Errorf("--until: %w", err)}
+		return cli.Exit(fmt.Errorf("--until: %w", err), exitUsage)
 	}
 	files, err := audit.ListFiles(paths)
 	if err != nil {
-		return &exitError{exitUsage, err}
+		return cli.Exit(err, exitUsage)
 	}
 	tool, server, kind := cmd.String("tool"), cmd.String("server"), cmd.String("kind")
 	w := cmd.Root().Writer

@@ -177,7 +177,7 @@ func cacheClear(ctx context.Context, cmd *cli.Command) error {
 	switch kind {
 	case cacheTypeAll, cacheTypeGateway, cacheTypeServer:
 	default:
-		return &exitError{exitUsage, fmt.Errorf("--cache-type %q: want all, gateway_config or server_config", kind)}
+		return cli.Exit(fmt.Errorf("--cache-type %q: want all, gateway_config or server_config", kind), exitUsage)
 	}
 	_, store, err := loadForCache(cmd)
 	if err != nil {

@@ -244,7 +244,7 @@ func checkConfigFile(cmd *cli.Command, path, only string) (*config.Config, *chec
 		}
 		for _, p := range providerProblems(c, m.Name, m.Servers) {
 			r.Provider = append(r.Provider, p)
-			r.Errors = append(r.Errors, p.String()+"\n  hint: "+p.Fix)
+			r.Errors = append(r.Errors, p.Line+"\n  hint: "+p.Fix)
 		}
 		for i, s := range m.Servers {
 			if s != nil && s.Config.Command != "" && !strings.ContainsAny(s.Config.Command, `/\`) {
@@ -265,7 +265,7 @@ func configValidate(_ context.Context, cmd *cli.Command) error {
 		// A named MCP config still needs a file that reads, to find it.
 		c, err := config.Load(path, checkDetectors)
 		if err != nil {
-			return &exitError{1, err}
+			return cli.Exit(err, 1)
 		}
 		id, m, err := resolveConfig(cmd, c)
 		if err != nil {
@@ -301,7 +301,7 @@ func configValidate(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	if len(r.Errors) > 0 {
-		return &exitError{1, fmt.Errorf("%s has %d problem(s); it is refused until they are fixed", scope, len(r.Errors))}
+		return cli.Exit(fmt.Errorf("%s has %d problem(s); it is refused until they are fixed", scope, len(r.Errors)), 1)
 	}
 	return nil
 }

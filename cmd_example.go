@@ -29,7 +29,7 @@ func exampleServerCommand() *cli.Command {
 				return nil
 			}
 			if !cmd.Args().Present() {
-				return &exitError{exitUsage, fmt.Errorf("example-server needs a NAME (see --list)")}
+				return cli.Exit(fmt.Errorf("example-server needs a NAME (see --list)"), exitUsage)
 			}
 			return examples.Run(ctx, cmd.Args().First(), &mcp.StdioTransport{})
 		},
@@ -46,7 +46,7 @@ func supervisorCommand() *cli.Command {
 		SkipFlagParsing: true,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if code := upstream.Supervise(cmd.Args().Slice()); code != 0 {
-				return &exitError{code, fmt.Errorf("upstream exited with code %d", code)}
+				return cli.Exit(fmt.Errorf("upstream exited with code %d", code), code)
 			}
 			return nil
 		},

@@ -30,12 +30,12 @@ func generateConfigCommand() *cli.Command {
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			path, err := configPath(cmd)
 			if err != nil {
-				return &exitError{exitConfig, err}
+				return cli.Exit(err, exitConfig)
 			}
 			if _, err := os.Stat(path); err == nil && !cmd.Bool("overwrite") {
-				return &exitError{exitConfig, fmt.Errorf("config file %s already exists\nhint: pass --overwrite to replace it (a backup is kept)", path)}
+				return cli.Exit(fmt.Errorf("config file %s already exists\nhint: pass --overwrite to replace it (a backup is kept)", path), exitConfig)
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return &exitError{exitConfig, fmt.Errorf("config file %s: %w", path, err)}
+				return cli.Exit(fmt.Errorf("config file %s: %w", path, err), exitConfig)
 			}
 			exe, err := executablePath()
 			if err != nil {
@@ -46,7 +46,7 @@ func generateConfigCommand() *cli.Command {
 				return err
 			}
 			if err := config.Save(path, cfg, checkDetectors); err != nil {
-				return &exitError{exitConfig, err}
+				return cli.Exit(err, exitConfig)
 			}
 			if err := writeSchemaBeside(path); err != nil {
 				return err

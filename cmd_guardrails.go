@@ -93,11 +93,8 @@ type providerProblem struct {
 	Detectors []string `json:"detectors"`
 	Why       string   `json:"why"`
 	Fix       string   `json:"fix"`
-}
-
-// String is the problem as one line for logs, validate and instructions.
-func (p providerProblem) String() string {
-	return fmt.Sprintf("server %q (MCP config %q): %s lists %s, %s; it fails closed until fixed", p.Server, p.Config, p.Policy, strings.Join(p.Detectors, ", "), p.Why)
+	// Line is the problem as one line for logs, validate and instructions.
+	Line string `json:"-"`
 }
 
 // providerProblems finds the policies of the servers of MCP config
@@ -153,6 +150,7 @@ func providerProblems(cfg *config.Config, cfgName string, servers []*config.Serv
 				p.Why = fmt.Sprintf("which guardrail provider %q cannot run", prov.Name())
 				p.Fix = "switch the policy to the offline detectors: " + offline + " (or use provider \"enkrypt\")"
 			}
+			p.Line = fmt.Sprintf("server %q (MCP config %q): %s lists %s, %s; it fails closed until fixed", p.Server, p.Config, p.Policy, strings.Join(p.Detectors, ", "), p.Why)
 			out = append(out, p)
 		}
 	}
@@ -170,7 +168,7 @@ func sessionInstructions(problems []providerProblem) string {
 	b.WriteString(proxy.DefaultInstructions)
 	b.WriteString("\n\nGuardrail configuration problems (the gateway fails closed on these):")
 	for _, p := range problems {
-		fmt.Fprintf(&b, "\n- %s. Fix: %s", p, p.Fix)
+		fmt.Fprintf(&b, "\n- %s. Fix: %s", p.Line, p.Fix)
 	}
 	return b.String()
 }
@@ -188,7 +186,7 @@ func logConfigWarnings(cfg *config.Config, path string, log *zerolog.Logger) {
 			continue
 		}
 		for _, p := range providerProblems(cfg, m.Name, m.Servers) {
-			log.Warn().Str("server", p.Server).Str("mcp_config", p.Config).Str("policy", p.Policy).Str("hint", p.Fix).Msg(p.String())
+			log.Warn().Str("server", p.Server).Str("mcp_config", p.Config).Str("policy", p.Policy).Str("hint", p.Fix).Msg(p.Line)
 		}
 	}
 }
@@ -200,7 +198,7 @@ func strictUnknownKeys(cmd *cli.Command, cfg *config.Config, path string) error 
 	if !cmd.Bool("strict") || len(unknown) == 0 {
 		return nil
 	}
-	return &exitError{exitConfig, &config.FileError{Path: path, Err: &config.ValidationError{Problems: unknown}}}
+	return cli.Exit(&config.FileError{Path: path, Err: &config.ValidationError{Problems: unknown}}, exitConfig)
 }
 
 // writeSchemaBeside writes the config's JSON Schema next to the config file

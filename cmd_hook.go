@@ -57,7 +57,7 @@ func runHook(cmd *cli.Command, client string) error {
 	}
 	code, msg := hook.Exec(client, hooks, err, os.Stdin, cmd.Root().Writer)
 	if code != 0 {
-		return &exitError{code, errors.New(msg)}
+		return cli.Exit(errors.New(msg), code)
 	}
 	if msg != "" {
 		fmt.Fprintf(cmd.Root().ErrWriter, "secure-mcp-gateway: %s\n", msg)
@@ -212,8 +212,8 @@ func installClientHooks(client, exe string, args []string, dry bool) (*hookInsta
 	return res, nil
 }
 
-// report writes what installClientHooks did, or would do.
-func (h *hookInstall) report(w io.Writer, dry bool) {
+// reportHooks writes what installClientHooks did, or would do.
+func reportHooks(w io.Writer, h *hookInstall, dry bool) {
 	if h == nil {
 		return
 	}

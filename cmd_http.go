@@ -35,7 +35,7 @@ func httpFlags() []cli.Flag {
 func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
-		return &exitError{exitConfig, err}
+		return cli.Exit(err, exitConfig)
 	}
 	if err := strictUnknownKeys(cmd, cfg, path); err != nil {
 		return err
@@ -43,7 +43,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 	redactor := serve.Secrets(cfg, authn.Credentials{})
 	log, closeLog, err := newLogger(cmd, cfg.Common.LogLevel, redactor)
 	if err != nil {
-		return &exitError{exitUsage, err}
+		return cli.Exit(err, exitUsage)
 	}
 	defer closeLog.Close()
 

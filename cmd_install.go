@@ -247,7 +247,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 			return err
 		}
 		if !cmd.Bool("json") {
-			hooks.report(cmd.Root().Writer, dry)
+			reportHooks(cmd.Root().Writer, hooks, dry)
 		}
 		if dry {
 			return nil
@@ -266,7 +266,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 	w := cmd.Root().Writer
 	if dry {
 		_, err := fmt.Fprintf(w, "Dry run: would write %s (%s) for %s:\n%s", target.path, target.label, who, merged)
-		hooks.report(w, dry)
+		reportHooks(w, hooks, dry)
 		return err
 	}
 	v := map[string]any{"client": client, "path": target.path, "backup": backup, "server_name": name, "key_fingerprint": fp}
@@ -274,7 +274,7 @@ func runInstall(ctx context.Context, cmd *cli.Command) error {
 		v["hooks_path"], v["hooks_backup"] = hooks.path, hooks.backup
 	}
 	if err := out(cmd, v, func(w io.Writer) error {
-		hooks.report(w, false)
+		reportHooks(w, hooks, false)
 		fmt.Fprintf(w, "Installed %q into %s: changed %s\n", name, target.label, target.path)
 		if backup != "" {
 			fmt.Fprintf(w, "Backup of the previous file: %s\n", backup)

@@ -84,7 +84,7 @@ func oauthLogin(ctx context.Context, cmd *cli.Command) error {
 	}
 	name := cmd.Args().First()
 	if name == "" || cmd.Args().Len() > 1 {
-		return &exitError{exitUsage, errors.New("usage: oauth login SERVER [--config-name NAME] [--no-browser] [--new-client]")}
+		return cli.Exit(errors.New("usage: oauth login SERVER [--config-name NAME] [--no-browser] [--new-client]"), exitUsage)
 	}
 	var match []loginServer
 	for _, ls := range loginServers(cfg) {
@@ -94,14 +94,14 @@ func oauthLogin(ctx context.Context, cmd *cli.Command) error {
 	}
 	switch len(match) {
 	case 0:
-		return &exitError{exitUsage, fmt.Errorf("no remote server named %q has an \"oauth\" entry in %s", name, path)}
+		return cli.Exit(fmt.Errorf("no remote server named %q has an \"oauth\" entry in %s", name, path), exitUsage)
 	case 1:
 	default:
 		var names []string
 		for _, m := range match {
 			names = append(names, strconv.Quote(m.config))
 		}
-		return &exitError{exitUsage, fmt.Errorf("server %q is in several MCP configs (%s); choose one with --config-name", name, strings.Join(names, ", "))}
+		return cli.Exit(fmt.Errorf("server %q is in several MCP configs (%s); choose one with --config-name", name, strings.Join(names, ", ")), exitUsage)
 	}
 	ls := match[0]
 	errw := cmd.Root().ErrWriter
@@ -298,7 +298,7 @@ func oauthRevoke(ctx context.Context, cmd *cli.Command) error {
 		}
 	}
 	if !found {
-		return &exitError{exitUsage, fmt.Errorf("no server named %q has oauth_config.enabled or an \"oauth\" login entry in %s", name, path)}
+		return cli.Exit(fmt.Errorf("no server named %q has oauth_config.enabled or an \"oauth\" login entry in %s", name, path), exitUsage)
 	}
 	return errors.Join(errs...)
 }

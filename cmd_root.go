@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -43,6 +44,10 @@ func newRootCommand() *cli.Command {
 			&cli.BoolFlag{Category: commonCategory, Name: "strict", Usage: "refuse to start when the config has keys the gateway does not know (they are warnings otherwise)"},
 		}, httpFlags()...),
 		Action: serveStdio,
+		// Errors, exit codes included (cli.Exit), go back to main, which
+		// prints them once and exits with exitCode; the library must not
+		// exit on its own.
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		Commands: []*cli.Command{
 			generateConfigCommand(),
 			installCommand(),
@@ -107,25 +112,16 @@ func newLogger(cmd *cli.Command, cfgLevel string, redactor *secret.Redactor) (ze
 	return log, closer, nil
 }
 
-// exitError carries a process exit code.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
 // exitCode maps an action's error to the process exit code: the code an
-// exitError carries, exitUsage for an option serving refused, exitConfig
+// cli.Exit error carries, exitUsage for an option serving refused, exitConfig
 // for a config serving cannot run with, else 1.
 func exitCode(err error) int {
-	var ee *exitError
+	var ee cli.ExitCoder
 	var oe *serve.OptionError
 	var ce *serve.ConfigError
 	switch {
 	case errors.As(err, &ee):
-		return ee.code
+		return ee.ExitCode()
 	case errors.As(err, &oe):
 		return exitUsage
 	case errors.As(err, &ce):

@@ -72,8 +72,8 @@ func TestExitCode(t *testing.T) {
 		want int
 	}{
 		{"plain", base, 1},
-		{"exitError", &exitError{exitAuth, base}, exitAuth},
-		{"wrapped exitError", fmt.Errorf("run: %w", &exitError{exitConfig, base}), exitConfig},
+		{"exitError", cli.Exit(base, exitAuth), exitAuth},
+		{"wrapped exitError", fmt.Errorf("run: %w", cli.Exit(base, exitConfig)), exitConfig},
 		{"serve option", fmt.Errorf("serve: %w", &serve.OptionError{Option: "listen", Err: base}), exitUsage},
 		{"serve config", &serve.ConfigError{Err: base}, exitConfig},
 	} {

@@ -41,7 +41,7 @@ func scanCommand() *cli.Command {
 func runScan(ctx context.Context, cmd *cli.Command) error {
 	failOn := guard.Severity(cmd.String("fail-on"))
 	if failOn != guard.SeverityBlock && failOn != guard.SeverityWarn {
-		return &exitError{exitUsage, fmt.Errorf("--fail-on %q: want block or warn", failOn)}
+		return cli.Exit(fmt.Errorf("--fail-on %q: want block or warn", failOn), exitUsage)
 	}
 	var files []scan.ConfigFile
 	if fs := cmd.StringSlice("file"); len(fs) > 0 {
@@ -51,11 +51,11 @@ func runScan(ctx context.Context, cmd *cli.Command) error {
 	} else {
 		cfgPath, err := configPath(cmd)
 		if err != nil {
-			return &exitError{exitScanFailed, err}
+			return cli.Exit(err, exitScanFailed)
 		}
 		files, err = scan.ConfigFiles(scan.Paths{Workspace: cmd.String("workspace"), GatewayConfig: cfgPath}, cmd.StringSlice("client"))
 		if err != nil {
-			return &exitError{exitUsage, err}
+			return cli.Exit(err, exitUsage)
 		}
 	}
 	var servers []*scan.Server
@@ -102,7 +102,7 @@ func runScan(ctx context.Context, cmd *cli.Command) error {
 	}
 	rep, err := scan.Run(ctx, servers, &scan.Options{Timeout: timeout, Pins: pins, Version: version})
 	if err != nil {
-		return &exitError{exitScanFailed, fmt.Errorf("scan: %w", err)}
+		return cli.Exit(fmt.Errorf("scan: %w", err), exitScanFailed)
 	}
 	rep.Configs = append(rep.Configs, configs...)
 	out := cmd.Root().Writer
@@ -115,7 +115,7 @@ func runScan(ctx context.Context, cmd *cli.Command) error {
 		err = rep.WriteTable(out)
 	}
 	if err != nil {
-		return &exitError{exitScanFailed, err}
+		return cli.Exit(err, exitScanFailed)
 	}
 	if w := rep.Worst(); w != "" && w.AtLeast(failOn) {
 		n := 0
@@ -124,10 +124,10 @@ func runScan(ctx context.Context, cmd *cli.Command) error {
 				n++
 			}
 		}
-		return &exitError{exitScanFindings, fmt.Errorf("scan: %d finding(s) at or above %s", n, failOn)}
+		return cli.Exit(fmt.Errorf("scan: %d finding(s) at or above %s", n, failOn), exitScanFindings)
 	}
 	if rep.Failed() {
-		return &exitError{exitScanFailed, fmt.Errorf("scan: a config or a server could not be scanned (see the table)")}
+		return cli.Exit(fmt.Errorf("scan: a config or a server could not be scanned (see the table)"), exitScanFailed)
 	}
 	return nil
 }

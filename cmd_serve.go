@@ -21,11 +21,11 @@ import (
 // environment and serve MCP on stdin/stdout until the client goes away.
 func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Present() {
-		return &exitError{exitUsage, fmt.Errorf("unknown command %q\nhint: secure-mcp-gateway --help lists the commands", cmd.Args().First())}
+		return cli.Exit(fmt.Errorf("unknown command %q\nhint: secure-mcp-gateway --help lists the commands", cmd.Args().First()), exitUsage)
 	}
 	path, err := configPath(cmd)
 	if err != nil {
-		return &exitError{exitConfig, err}
+		return cli.Exit(err, exitConfig)
 	}
 	if cmd.Root().Bool("http") {
 		return serveHTTP(ctx, cmd, path)
@@ -34,24 +34,24 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	// A refused key is one line on stderr (clients show the last line), so
 	// its hint stays on that line.
 	if cred.Key.IsZero() {
-		return &exitError{exitAuth, fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block (hint: secure-mcp-gateway install --client claude-desktop, or cursor, vscode, ..., writes the client entry with a new key)", authn.EnvKey, path)}
+		return cli.Exit(fmt.Errorf("%s is not set: the MCP client must pass a gateway key from %s in its env block (hint: secure-mcp-gateway install --client claude-desktop, or cursor, vscode, ..., writes the client entry with a new key)", authn.EnvKey, path), exitAuth)
 	}
 	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
-		return &exitError{exitConfig, err}
+		return cli.Exit(err, exitConfig)
 	}
 	if err := strictUnknownKeys(cmd, cfg, path); err != nil {
 		return err
 	}
 	principal, err := authn.Authenticate(cfg, cred)
 	if err != nil {
-		return &exitError{exitAuth, fmt.Errorf("the key in %s was refused by %s: %w", authn.EnvKey, path, err)}
+		return cli.Exit(fmt.Errorf("the key in %s was refused by %s: %w", authn.EnvKey, path, err), exitAuth)
 	}
 
 	redactor := serve.Secrets(cfg, cred)
 	log, closeLog, err := newLogger(cmd, cfg.Common.LogLevel, redactor)
 	if err != nil {
-		return &exitError{exitUsage, err}
+		return cli.Exit(err, exitUsage)
 	}
 	defer closeLog.Close()
 	logConfigWarnings(cfg, path, &log)

@@ -161,7 +161,7 @@ func systemHealthCheck(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	if !r.Healthy {
-		return &exitError{1, fmt.Errorf("health check found %d issue(s)", len(r.Issues))}
+		return cli.Exit(fmt.Errorf("health check found %d issue(s)", len(r.Issues)), 1)
 	}
 	return nil
 }

@@ -46,11 +46,11 @@ type timeoutRow struct {
 func timeoutsShow(_ context.Context, cmd *cli.Command) error {
 	path, err := configPath(cmd)
 	if err != nil {
-		return &exitError{exitConfig, err}
+		return cli.Exit(err, exitConfig)
 	}
 	cfg, err := config.Load(path, checkDetectors)
 	if err != nil {
-		return &exitError{exitConfig, err}
+		return cli.Exit(err, exitConfig)
 	}
 	t := cfg.Common.Timeouts
 	b := proxy.BudgetsFromConfig(t)

@@ -108,7 +108,7 @@ func toolsCommand() *cli.Command {
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					s, t := cmd.String("server"), cmd.String("tool")
 					if s == "" || t == "" {
-						return &exitError{exitUsage, fmt.Errorf("tools approve needs --server and --tool")}
+						return cli.Exit(fmt.Errorf("tools approve needs --server and --tool"), exitUsage)
 					}
 					st, err := adminStore(cmd)
 					if err != nil {
@@ -117,10 +117,10 @@ func toolsCommand() *cli.Command {
 					var nf *admin.NotFoundError
 					err = st.ApprovePin(ctx, admin.ApprovePinRequest{Server: s, Tool: t})
 					if errors.As(err, &nf) {
-						return &exitError{exitUsage, fmt.Errorf("tool %q of server %q has no changed definition to approve (see `secure-mcp-gateway tools pins`)", t, s)}
+						return cli.Exit(fmt.Errorf("tool %q of server %q has no changed definition to approve (see `secure-mcp-gateway tools pins`)", t, s), exitUsage)
 					}
 					if err != nil {
-						return &exitError{exitConfig, err}
+						return cli.Exit(err, exitConfig)
 					}
 					fmt.Fprintf(cmd.Root().Writer, "approved the new definition of %s on %s; restart the MCP client's gateway to use it\n", t, s)
 					return nil
@@ -137,7 +137,7 @@ func loadPinsFor(ctx context.Context, cmd *cli.Command) (*guard.Pins, error) {
 	}
 	p, err := st.Pins(ctx)
 	if err != nil {
-		return nil, &exitError{exitConfig, err}
+		return nil, cli.Exit(err, exitConfig)
 	}
 	return p, nil
 }

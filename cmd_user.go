@@ -136,7 +136,7 @@ func issueKey(c *config.Config, uid, pid, rotatedFrom string) (string, string, e
 	k, stored, err := admin.IssueKey(c, uid, pid, rotatedFrom)
 	var rf *admin.RefusedError
 	if errors.As(err, &rf) {
-		return "", "", &exitError{1, err}
+		return "", "", cli.Exit(err, 1)
 	}
 	if err != nil {
 		return "", "", err

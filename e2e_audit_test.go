@@ -127,7 +127,7 @@ func TestE2EAuditTamperMatrix(t *testing.T) {
 func TestE2EAuditRecordsRealCalls(t *testing.T) {
 	const secretArg = "AKIAIOSFODNN7EXAMPLE"
 	s := exampleServer("echo_server", "echo", nil)
-	s.InputGuardrailsPolicy = &config.Policy{Enabled: true, Block: []string{"secrets"}}
+	s.InputGuardrailsPolicy = &config.Policy{Enabled: true, Block: []string{"secrets", "pii"}, AdditionalConfig: map[string]any{"pii_redaction": true}}
 	f := newFixture(t, s)
 	dir := t.TempDir()
 	f.cfg.Audit = &config.Audit{Enabled: true, Path: dir}
@@ -139,6 +139,9 @@ func TestE2EAuditRecordsRealCalls(t *testing.T) {
 	}
 	if res := g.call(t, "echo_server__echo", map[string]any{"message": "key " + secretArg}); !res.IsError {
 		t.Fatalf("a call with an AWS key was forwarded: %s", resultText(res))
+	}
+	if res := g.call(t, "echo_server__echo", map[string]any{"message": "mail alice@example.com"}); res.IsError {
+		t.Fatalf("a call with an email to redact: %s", resultText(res))
 	}
 	if err := g.cs.Close(); err != nil {
 		t.Logf("close: %v", err)
@@ -152,7 +155,7 @@ func TestE2EAuditRecordsRealCalls(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("query exit %d:\n%s", code, out)
 	}
-	var calls, blocks []audit.Record
+	var calls, blocks, redactions []audit.Record
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var r audit.Record
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
@@ -163,6 +166,8 @@ func TestE2EAuditRecordsRealCalls(t *testing.T) {
 			calls = append(calls, r)
 		case audit.KindBlock:
 			blocks = append(blocks, r)
+		case audit.KindRedaction:
+			redactions = append(redactions, r)
 		}
 	}
 	if len(calls) != 1 || calls[0].Tool != "echo_server__echo" || calls[0].Server != "echo_server" || calls[0].Outcome != proxy.OutcomeOK {
@@ -174,6 +179,9 @@ func TestE2EAuditRecordsRealCalls(t *testing.T) {
 	if len(blocks) != 1 || !slices.ContainsFunc(blocks[0].Detectors, func(d string) bool { return strings.Contains(d, "secrets") }) {
 		t.Errorf("block records = %+v; want one naming the secrets detector", blocks)
 	}
+	if len(redactions) != 1 || !slices.Contains(redactions[0].Detectors, "input:pii/email:redact") || redactions[0].Verdict != "redact" {
+		t.Errorf("redaction records = %+v; want one naming input:pii/email:redact", redactions)
+	}
 	files, err := audit.ListFiles([]string{dir})
 	if err != nil || len(files) != 1 {
 		t.Fatalf("audit files %v, %v", files, err)
@@ -182,7 +190,7 @@ func TestE2EAuditRecordsRealCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(raw, []byte(secretArg)) || bytes.Contains(raw, []byte(f.key)) {
+	if bytes.Contains(raw, []byte(secretArg)) || bytes.Contains(raw, []byte(f.key)) || bytes.Contains(raw, []byte("alice@example.com")) {
 		t.Errorf("the audit file holds the blocked secret or the gateway key:\n%s", raw)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -61,7 +62,7 @@ func (p *pipeline) emitCall(c *callState, start time.Time) {
 	if c.routed {
 		server = c.rt.server
 	}
-	p.emit("tools/call", ss, server, c.name, start, c.args, res, c.oc, c.err, c.stages, c.tr)
+	p.emit("tools/call", ss, server, c.name, start, c.args, res, c.oc, c.err, c.stages, c.tr, c.verdicts)
 }
 
 // emitRequest sends the one CallEvent of a resources/read or prompts/get;
@@ -75,13 +76,13 @@ func (p *pipeline) emitRequest(ss *mcp.ServerSession, r *request, start time.Tim
 	if err == nil {
 		oc = callOutcome{outcome: OutcomeOK}
 	}
-	p.emit(r.method, ss, r.server, r.name, start, requestArgs(args), res, oc, err, r.stages, r.tr)
+	p.emit(r.method, ss, r.server, r.name, start, requestArgs(args), res, oc, err, r.stages, r.tr, nil)
 }
 
 // emit builds a CallEvent and sends it to every observer. res is nil or
 // the result the client got; rpcErr is a JSON-RPC error the client got
 // instead of a result.
-func (p *pipeline) emit(method string, ss *mcp.ServerSession, server, tool string, start time.Time, args []byte, res any, oc callOutcome, rpcErr error, stages []StageTiming, tr *traceIDs) {
+func (p *pipeline) emit(method string, ss *mcp.ServerSession, server, tool string, start time.Time, args []byte, res any, oc callOutcome, rpcErr error, stages []StageTiming, tr *traceIDs, verdicts []guard.Verdict) {
 	ev := p.who
 	tr.fill(&ev)
 	ev.Method, ev.Server, ev.Tool, ev.Start, ev.Duration = method, server, tool, start, time.Since(start)
@@ -99,9 +100,10 @@ func (p *pipeline) emit(method string, ss *mcp.ServerSession, server, tool strin
 			ev.ResultBytes, ev.ResultSHA256 = len(b), sha256Hex(b)
 		}
 	}
+	ev.Verdicts = verdicts
 	var be *guard.BlockedError
 	if errors.As(oc.err, &be) {
-		ev.Verdicts = []guard.Verdict{be.Verdict()}
+		ev.Verdicts = append(slices.Clip(verdicts), be.Verdict())
 	}
 	switch {
 	case rpcErr != nil:

@@ -89,6 +89,10 @@ type callState struct {
 	stages  []StageTiming
 	cleanup []func()  // run, last first, once the stages are over
 	tr      *traceIDs // nil unless Options.TraceContext
+	// verdicts are the guard's verdicts on what it let through changed
+	// (redactions); a block's verdict travels in its *guard.BlockedError.
+	verdicts   []guard.Verdict
+	outVerdict chan guard.Verdict // the output check's, when the guard reports verdicts
 }
 
 // finish decides the call's answer; no later stage runs.
@@ -225,8 +229,10 @@ func (p *pipeline) inputGuard(ctx context.Context, c *callState) {
 		return
 	}
 	type verdict struct {
-		args  json.RawMessage
-		check func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
+		args   json.RawMessage
+		check  func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, error)
+		vcheck func(context.Context, *mcp.CallToolResult) (*mcp.CallToolResult, guard.Verdict, error)
+		in     guard.Verdict
 	}
 	rt := c.rt
 	gctx, op := p.timeouts.Start(ctx, KindGuardrail, fmt.Sprintf("input guardrails of tool %q on server %q", rt.tool, rt.server))
@@ -235,8 +241,14 @@ func (p *pipeline) inputGuard(ctx context.Context, c *callState) {
 		run = inline[verdict]
 	}
 	v, err := run(gctx, op, func(ctx context.Context) (verdict, error) {
+		if vc, ok := p.guard.(guard.VerdictChecker); ok {
+			// The guard also reports what it let through changed (a
+			// redaction), for the call's event.
+			a, check, in, err := vc.CheckCallVerdict(ctx, rt.server, rt.tool, c.args)
+			return verdict{args: a, vcheck: check, in: in}, err
+		}
 		a, check, err := p.guard.CheckCall(ctx, rt.server, rt.tool, c.args)
-		return verdict{a, check}, err
+		return verdict{args: a, check: check}, err
 	})
 	op.End(err)
 	if err != nil {
@@ -245,6 +257,21 @@ func (p *pipeline) inputGuard(ctx context.Context, c *callState) {
 		return
 	}
 	c.fwd, c.check = v.args, v.check
+	if len(v.in.Violations) > 0 {
+		c.verdicts = append(c.verdicts, v.in)
+	}
+	if v.vcheck != nil {
+		// The output check may outlive its budget on another goroutine: its
+		// verdict comes back through a channel the output stage drains.
+		c.outVerdict = make(chan guard.Verdict, 1)
+		c.check = func(ctx context.Context, res *mcp.CallToolResult) (*mcp.CallToolResult, error) {
+			out, vd, err := v.vcheck(ctx, res)
+			if err == nil && len(vd.Violations) > 0 {
+				c.outVerdict <- vd
+			}
+			return out, err
+		}
+	}
 }
 
 // forward makes the upstream call within tool_execution_timeout, after
@@ -375,6 +402,11 @@ func (p *pipeline) outputGuard(_ context.Context, c *callState) {
 		return
 	}
 	c.res = checked
+	select {
+	case vd := <-c.outVerdict:
+		c.verdicts = append(c.verdicts, vd)
+	default:
+	}
 }
 
 // unavailable asks Options.OnUnavailable about a call that failed because

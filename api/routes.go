@@ -96,4 +96,3 @@ func raw(v any) (json.RawMessage, error) {
 
 // refOr builds a Ref from a name and an ID field pair, as bodies give them.
 func refOr(name, id string) admin.Ref { return admin.Ref{Name: name, ID: id} }
-

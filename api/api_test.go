@@ -187,6 +187,10 @@ func TestLifecycle(t *testing.T) {
 		{"POST", "/api/v1/projects/team/export", nil, 200},
 		{"POST", "/api/v1/configs/work/export", nil, 200},
 		{"GET", "/api/v1/system/health", nil, 200},
+		{"PUT", "/api/v1/settings/enkrypt-api-key", map[string]any{"api_key": "guardrail-key-value"}, 200},
+		{"GET", "/api/v1/settings/enkrypt-api-key", nil, 200},
+		{"PUT", "/api/v1/settings/telemetry", map[string]any{"enabled": false, "url": "http://localhost:4317"}, 200},
+		{"POST", "/api/v1/system/backup", nil, 200},
 		{"DELETE", "/api/v1/projects/team/users/ana@corp.example", nil, 409}, // a key would keep working
 		{"DELETE", "/api/v1/projects/team/users/ana@corp.example?force=true", nil, 200},
 		{"DELETE", "/api/v1/configs/work/servers/echo", nil, 200},
@@ -203,7 +207,7 @@ func TestLifecycle(t *testing.T) {
 		if s.want == 200 && (r.Body.Status != "success" || r.Body.Timestamp == "" || r.Body.CorrelationID == "" || r.Body.Message == "") {
 			t.Fatalf("%s %s: envelope incomplete: %s", s.method, s.path, r.raw)
 		}
-		if strings.Contains(r.raw, canary) && !strings.HasSuffix(s.path, "/export") {
+		if (strings.Contains(r.raw, canary) || strings.Contains(r.raw, "guardrail-key-value")) && !strings.HasSuffix(s.path, "/export") && !strings.HasSuffix(s.path, "/backup") {
 			t.Fatalf("%s %s: a secret is in the response: %s", s.method, s.path, r.raw)
 		}
 	}
@@ -368,4 +372,33 @@ func TestSpec(t *testing.T) {
 func hexSHA(s string) string {
 	d, _ := storedDigest(s)
 	return hex.EncodeToString(d[:])
+}
+
+// TestBackupResetRestore: a backup taken through the API restores what a
+// reset deleted.
+func TestBackupResetRestore(t *testing.T) {
+	srv, st := server(t, Options{})
+	r := call(t, srv, "POST", "/api/v1/system/backup", adminKey, nil)
+	var b Backup
+	r.data(t, &b)
+	if r.code != 200 || b.BackupVersion != BackupVersion || len(b.Config) == 0 {
+		t.Fatalf("backup: %d %s", r.code, r.raw)
+	}
+	if r := call(t, srv, "POST", "/api/v1/system/reset", adminKey, map[string]any{"confirm": true}); r.code != 200 {
+		t.Fatalf("reset: %d %s", r.code, r.raw)
+	}
+	c, err := st.Load(context.Background())
+	if err != nil || len(c.Users) != 0 {
+		t.Fatalf("after reset: %v, %d users", err, len(c.Users))
+	}
+	if r := call(t, srv, "POST", "/api/v1/system/restore", adminKey, map[string]any{"backup_version": "9", "config": b.Config}); r.code != 422 {
+		t.Fatalf("restore of an unknown backup version: %d %s", r.code, r.raw)
+	}
+	if r := call(t, srv, "POST", "/api/v1/system/restore", adminKey, b); r.code != 200 {
+		t.Fatalf("restore: %d %s", r.code, r.raw)
+	}
+	c, err = st.Load(context.Background())
+	if err != nil || len(c.Users) != 1 || c.AdminAPIKey == "" {
+		t.Fatalf("after restore: %v, %d users, admin key %t", err, len(c.Users), c.AdminAPIKey != "")
+	}
 }

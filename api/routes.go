@@ -45,6 +45,7 @@ func (h *handlers) register(a huma.API) {
 	h.projectRoutes(a)
 	h.userRoutes(a)
 	h.keyRoutes(a)
+	h.settingsRoutes(a)
 	h.systemRoutes(a)
 }
 

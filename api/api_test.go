@@ -84,6 +84,7 @@ func call(t *testing.T, srv *httptest.Server, method, path, key string, body any
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	exercised.add(method, req.URL.Path)
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -166,6 +167,8 @@ func TestLifecycle(t *testing.T) {
 		{"PUT", "/api/v1/configs/work/servers/echo/input-guardrails", map[string]any{"enabled": true, "policy_name": "p", "block": []string{"secrets"}}, 200},
 		{"PUT", "/api/v1/configs/work/servers/echo/guardrails", map[string]any{"output_guardrails_policy": map[string]any{"enabled": true, "block": []string{"pii"}}}, 200},
 		{"PUT", "/api/v1/configs/work/servers/echo/sandbox", map[string]any{}, 200},
+		{"PUT", "/api/v1/configs/work/servers/echo/output-guardrails", map[string]any{"enabled": true, "block": []string{"secrets"}}, 200},
+		{"PUT", "/api/v1/configs/work/servers/echo/tool-guardrails", map[string]any{"enabled": false}, 200},
 		{"GET", "/api/v1/configs/work/servers/echo", nil, 200},
 		{"GET", "/api/v1/configs/work/servers", nil, 200},
 		{"POST", "/api/v1/configs/work/validate", nil, 200},
@@ -175,8 +178,12 @@ func TestLifecycle(t *testing.T) {
 		{"POST", "/api/v1/projects/team/unassign-config", nil, 200},
 		{"POST", "/api/v1/projects/team/assign-config", map[string]any{"config_name": "work"}, 200},
 		{"GET", "/api/v1/projects/team/config", nil, 200},
+		{"GET", "/api/v1/projects", nil, 200},
+		{"GET", "/api/v1/projects/team", nil, 200},
 		{"POST", "/api/v1/users", map[string]any{"email": "ana@example.com"}, 200},
 		{"PUT", "/api/v1/users/ana@example.com", map[string]any{"new_email": "ana@corp.example"}, 200},
+		{"GET", "/api/v1/users", nil, 200},
+		{"GET", "/api/v1/users/ana@corp.example", nil, 200},
 		{"POST", "/api/v1/projects/team/users", map[string]any{"email": "ana@corp.example"}, 200},
 		{"GET", "/api/v1/projects/team/users", nil, 200},
 		{"GET", "/api/v1/users/ana@corp.example/projects", nil, 200},
@@ -193,6 +200,8 @@ func TestLifecycle(t *testing.T) {
 		{"POST", "/api/v1/system/backup", nil, 200},
 		{"DELETE", "/api/v1/projects/team/users/ana@corp.example", nil, 409}, // a key would keep working
 		{"DELETE", "/api/v1/projects/team/users/ana@corp.example?force=true", nil, 200},
+		{"POST", "/api/v1/projects/team/users", map[string]any{"email": "ana@corp.example"}, 200},
+		{"DELETE", "/api/v1/projects/team/users", nil, 200},
 		{"DELETE", "/api/v1/configs/work/servers/echo", nil, 200},
 		{"DELETE", "/api/v1/configs/copy2/servers", nil, 200},
 		{"DELETE", "/api/v1/configs/copy2", nil, 200},
@@ -400,5 +409,26 @@ func TestBackupResetRestore(t *testing.T) {
 	c, err = st.Load(context.Background())
 	if err != nil || len(c.Users) != 1 || c.AdminAPIKey == "" {
 		t.Fatalf("after restore: %v, %d users, admin key %t", err, len(c.Users), c.AdminAPIKey != "")
+	}
+}
+
+// TestExportImport: an exported MCP config imports under a new name with
+// its servers.
+func TestExportImport(t *testing.T) {
+	srv, st := server(t, Options{})
+	r := call(t, srv, "POST", "/api/v1/configs/default_config/export", adminKey, nil)
+	if r.code != 200 {
+		t.Fatalf("export: %d %s", r.code, r.raw)
+	}
+	r = call(t, srv, "POST", "/api/v1/configs/import", adminKey, map[string]any{"config_name": "imported", "config": r.Body.Data})
+	if r.code != 200 {
+		t.Fatalf("import: %d %s", r.code, r.raw)
+	}
+	d, err := st.GetConfig(context.Background(), admin.Ref{Name: "imported"})
+	if err != nil || len(d.Servers) != 2 {
+		t.Fatalf("imported config: %v, %d servers; want 2", err, len(d.Servers))
+	}
+	if r := call(t, srv, "POST", "/api/v1/configs/import", adminKey, map[string]any{"config_name": "x", "config": nil}); r.code != 422 {
+		t.Fatalf("import without a config: %d %s", r.code, r.raw)
 	}
 }

@@ -305,6 +305,7 @@ func TestErrors(t *testing.T) {
 			if r.Body.Status != "error" || r.Body.Error == nil || r.Body.Error.Status != c.want || r.Body.Error.Title == "" ||
 				r.Body.Detail != r.Body.Message || r.Body.CorrelationID == "" {
 				t.Fatalf("not an error envelope with a problem: %s", r.raw)
+
 			}
 			for _, s := range c.says {
 				if !strings.Contains(r.Body.Message, s) {

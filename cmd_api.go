@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/api"
+	"secure-mcp-gateway/audit"
 )
 
 // apiShutdownGrace is how long in-flight admin requests may finish after
@@ -90,13 +92,22 @@ func serveAPI(ctx context.Context, cmd *cli.Command) error {
 	if c.AdminAPIKey == "" {
 		return &exitError{exitConfig, fmt.Errorf("config file %s has no admin_apikey, so no request could be authorized\n  hint: secure-mcp-gateway system rotate-admin-key", path)}
 	}
+	opts := api.Options{Store: st, Version: version, Rate: cmd.Float("rate-limit"),
+		Burst: int(cmd.Int("rate-burst")), MaxBodyBytes: cmd.Int64("max-body-bytes")}
+	if c.Audit != nil && c.Audit.Enabled {
+		al, err := audit.Open(*c.Audit)
+		if err != nil {
+			return &exitError{exitConfig, fmt.Errorf("audit log (audit.path in %s): %w", path, err)}
+		}
+		defer al.Close()
+		opts.OnChange = func(ch api.Change) { al.Write(adminChangeRecord(ch)) }
+	}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return usageError("--listen %s: %v", listen, err)
 	}
 	srv := &http.Server{
-		Handler: api.New(api.Options{Store: st, Version: version, Rate: cmd.Float("rate-limit"),
-			Burst: int(cmd.Int("rate-burst")), MaxBodyBytes: cmd.Int64("max-body-bytes")}),
+		Handler:           api.New(opts),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -130,6 +141,14 @@ func serveAPI(ctx context.Context, cmd *cli.Command) error {
 		return fmt.Errorf("admin API: %w", err)
 	}
 	return nil
+}
+
+// adminChangeRecord is the audit record of an admin API write: who, the
+// route, its outcome and the config file's hash before and after.
+func adminChangeRecord(ch api.Change) audit.Record {
+	return audit.Record{Kind: audit.KindAdminChange, Actor: ch.Actor, Method: ch.Method, Target: ch.Target,
+		Outcome: strconv.Itoa(ch.Status), BeforeSHA256: ch.BeforeSHA256, AfterSHA256: ch.AfterSHA256,
+		Detail: "admin API request " + ch.Correlation}
 }
 
 // loopbackAddr reports whether addr's host is a loopback address or

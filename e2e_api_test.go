@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -15,12 +16,34 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"secure-mcp-gateway/audit"
+	"secure-mcp-gateway/internal/config"
 )
 
 // apiProc is a running "api" command.
 type apiProc struct {
 	base, key string
 	stderr    *syncBuffer
+	cmd       *exec.Cmd
+}
+
+// stop sends SIGINT and waits for a clean exit.
+func (p *apiProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("api exit: %v\n%s", err, p.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("api did not stop on SIGINT")
+	}
 }
 
 // startAPI creates an admin key with "system rotate-admin-key" and starts
@@ -46,10 +69,12 @@ func startAPI(t *testing.T, f *fixture) *apiProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &apiProc{key: rk.Key, stderr: &syncBuffer{}}
+	p := &apiProc{key: rk.Key, stderr: &syncBuffer{}, cmd: cmd}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
 		if t.Failed() {
 			t.Logf("api stderr:\n%s", p.stderr)
 		}
@@ -278,5 +303,56 @@ func TestE2EAPIOpenAPI(t *testing.T) {
 	}
 	if r := p.do(t, "GET", "/docs", "", nil); r.code != http.StatusOK {
 		t.Errorf("/docs: %d", r.code)
+	}
+}
+
+// TestE2EAPIAudit: with the audit log on, every API write is an
+// admin_change record naming the admin key's fingerprint, the route, the
+// outcome and the config's hash before and after; reads are not recorded.
+func TestE2EAPIAudit(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	f.cfg.Audit = &config.Audit{Enabled: true, Path: dir}
+	f.save(t)
+	p := startAPI(t, f)
+	p.must(t, "GET", "/api/v1/configs", nil)
+	p.must(t, "POST", "/api/v1/users", map[string]any{"email": "audited@example.com"})
+	if r := p.do(t, "POST", "/api/v1/users", p.key, map[string]any{"email": "audited@example.com"}); r.code != http.StatusConflict {
+		t.Fatalf("duplicate user: %d %s", r.code, r.raw)
+	}
+	p.stop(t)
+
+	files, err := audit.ListFiles([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []audit.Record
+	if err := audit.ReadRecords(files, func(_ string, r audit.Record) bool {
+		if r.Kind == audit.KindAdminChange {
+			changes = append(changes, r)
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 2 {
+		t.Fatalf("%d admin_change records, want 2 (the two writes): %+v", len(changes), changes)
+	}
+	ok, dup := changes[0], changes[1]
+	if ok.Outcome != "200" || ok.Method != "POST" || ok.Target != "/api/v1/users" || ok.BeforeSHA256 == ok.AfterSHA256 ||
+		!strings.Contains(ok.Actor, "fp:") || strings.Contains(ok.Actor, p.key) {
+		t.Errorf("write record: %+v", ok)
+	}
+	if dup.Outcome != "409" || dup.BeforeSHA256 != dup.AfterSHA256 {
+		t.Errorf("refused write record: %+v", dup)
+	}
+	if res, err := audit.VerifyPaths([]string{dir}, audit.VerifyOptions{}); err != nil || len(res) == 0 {
+		t.Fatalf("verify: %v", err)
+	} else {
+		for _, r := range res {
+			if len(r.Problems) > 0 {
+				t.Errorf("audit file %s: %v", r.File, r.Problems)
+			}
+		}
 	}
 }

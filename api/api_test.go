@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -433,5 +434,35 @@ func TestExportImport(t *testing.T) {
 	}
 	if r := call(t, srv, "POST", "/api/v1/configs/import", adminKey, map[string]any{"config_name": "x", "config": nil}); r.code != 422 {
 		t.Fatalf("import without a config: %d %s", r.code, r.raw)
+	}
+}
+
+// TestOnChange: every write is reported with the file's hash before and
+// after, its status and the admin key's fingerprint; reads are not; a key
+// in a path is reported by fingerprint.
+func TestOnChange(t *testing.T) {
+	var mu sync.Mutex
+	var got []Change
+	srv, _ := server(t, Options{OnChange: func(c Change) { mu.Lock(); got = append(got, c); mu.Unlock() }})
+	call(t, srv, "GET", "/api/v1/configs", adminKey, nil)
+	call(t, srv, "POST", "/api/v1/configs", adminKey, map[string]any{"config_name": "audited"})
+	call(t, srv, "POST", "/api/v1/configs", adminKey, map[string]any{"config_name": "audited"})
+	call(t, srv, "DELETE", "/api/v1/api-keys/plain-gateway-key", adminKey, nil)
+	call(t, srv, "POST", "/api/v1/configs", "", map[string]any{"config_name": "nobody"})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 {
+		t.Fatalf("%d changes reported, want 3 (reads and refused bearers are not writes): %+v", len(got), got)
+	}
+	ok, dup, key := got[0], got[1], got[2]
+	if ok.Status != 200 || ok.BeforeSHA256 == "" || ok.BeforeSHA256 == ok.AfterSHA256 || ok.Target != "/api/v1/configs" ||
+		!strings.Contains(ok.Actor, "fp:") || strings.Contains(ok.Actor, adminKey) || ok.Correlation == "" {
+		t.Errorf("successful write: %+v", ok)
+	}
+	if dup.Status != 409 || dup.BeforeSHA256 != dup.AfterSHA256 {
+		t.Errorf("refused write: %+v", dup)
+	}
+	if key.Status != 404 || strings.Contains(key.Target, "plain-gateway-key") || !strings.Contains(key.Target, "/api-keys/fp:") {
+		t.Errorf("key path: %+v", key)
 	}
 }

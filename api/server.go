@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"secure-mcp-gateway/admin"
+	"secure-mcp-gateway/internal/secret"
 )
 
 // Defaults of Options.
@@ -48,6 +50,23 @@ type Options struct {
 	// DefaultRate and DefaultBurst.
 	Rate  float64
 	Burst int
+	// OnChange, when set, is told of every write request (POST, PUT,
+	// DELETE under /api/v1) after it ran, for the audit log.
+	OnChange func(Change)
+}
+
+// Change is one write request: who sent it, what it named, how it ended,
+// and the SHA-256 of the config file before and after it. It holds no
+// secret: the actor is the admin key's fingerprint, and a gateway key in
+// the path is replaced by its fingerprint.
+type Change struct {
+	Actor        string
+	Method       string
+	Target       string
+	Status       int
+	BeforeSHA256 string
+	AfterSHA256  string
+	Correlation  string
 }
 
 // New returns the API's handler.
@@ -69,7 +88,7 @@ func New(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, Envelope[map[string]string]{Status: "success", Message: "ok",
 			Data: map[string]string{"status": "healthy"}, Timestamp: now(), CorrelationID: correlationID(r.Context())})
 	})
-	g := &gate{store: o.Store, limiters: map[string]*rate.Limiter{}, rate: rate.Limit(o.Rate), burst: o.Burst, maxBody: o.MaxBodyBytes}
+	g := &gate{store: o.Store, limiters: map[string]*rate.Limiter{}, rate: rate.Limit(o.Rate), burst: o.Burst, maxBody: o.MaxBodyBytes, onChange: o.OnChange}
 	return g.wrap(mux)
 }
 
@@ -114,6 +133,7 @@ type gate struct {
 	burst    int
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
+	onChange func(Change)
 }
 
 type ctxKey struct{}
@@ -159,6 +179,10 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 				writeJSON(w, err.GetStatus(), err)
 				return
 			}
+			if g.onChange != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				g.recordChange(w, r, next)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -189,6 +213,64 @@ func (g *gate) authorize(ctx context.Context, r *http.Request) *Error {
 	}
 	return nil
 }
+
+// recordChange serves a write request and tells onChange about it.
+func (g *gate) recordChange(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	before := fileSHA256(g.store.Path())
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	next.ServeHTTP(sw, r)
+	_, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	g.onChange(Change{
+		Actor:        "admin key fp:" + secret.Fingerprint(strings.TrimSpace(tok)) + " from " + clientOf(r),
+		Method:       r.Method,
+		Target:       shownPath(r.URL.Path),
+		Status:       sw.status,
+		BeforeSHA256: before,
+		AfterSHA256:  fileSHA256(g.store.Path()),
+		Correlation:  correlationID(r.Context()),
+	})
+}
+
+// shownPath is a request path safe to record: a gateway key given in an
+// /api-keys path becomes its fingerprint.
+func shownPath(p string) string {
+	const keys = v1 + "/api-keys/"
+	rest, ok := strings.CutPrefix(p, keys)
+	if !ok || rest == "rotate" {
+		return p
+	}
+	key, tail, _ := strings.Cut(rest, "/")
+	if tail != "" {
+		tail = "/" + tail
+	}
+	if l := strings.ToLower(key); !strings.HasPrefix(l, "fp:") && !strings.HasPrefix(l, hashPrefix) {
+		key = "fp:" + secret.Fingerprint(key) // the key itself: record its fingerprint only
+	}
+	return keys + key + tail
+}
+
+func fileSHA256(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // storedDigest is the SHA-256 an admin_apikey entry stands for.
 func storedDigest(entry string) ([sha256.Size]byte, bool) {

@@ -52,22 +52,28 @@ func (h *handlers) register(a huma.API) {
 // Path parameters. A config, project or user may be given by name (email)
 // or by ID, as the CLI accepts either.
 type (
+	// ConfigParam is the {config} of a path.
 	ConfigParam struct {
 		Config string `path:"config" doc:"MCP config name or ID"`
 	}
+	// ServerParam is the {config} and {server} of a path.
 	ServerParam struct {
 		Config string `path:"config" doc:"MCP config name or ID"`
 		Server string `path:"server" doc:"server name"`
 	}
+	// ProjectParam is the {project} of a path.
 	ProjectParam struct {
 		Project string `path:"project" doc:"project name or ID"`
 	}
+	// UserParam is the {user} of a path.
 	UserParam struct {
 		User string `path:"user" doc:"user email or ID"`
 	}
+	// KeyParam is the {key} of a path.
 	KeyParam struct {
 		Key string `path:"key" doc:"gateway key fingerprint (fp:xxxxxxxx, from GET /api/v1/api-keys) or its stored sha256: form"`
 	}
+	// ForceParam is the force query parameter of deletes.
 	ForceParam struct {
 		Force bool `query:"force" doc:"also delete the gateway keys that would otherwise keep working"`
 	}

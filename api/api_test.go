@@ -119,6 +119,7 @@ func TestAuth(t *testing.T) {
 		{"wrong key", "/api/v1/configs", adminKey + "x", http.StatusUnauthorized},
 		{"admin key", "/api/v1/configs", adminKey, http.StatusOK},
 		{"unknown route needs the key too", "/api/v1/nothing", "", http.StatusUnauthorized},
+		{"unknown route", "/api/v1/nothing", adminKey, http.StatusNotFound},
 		{"health open", "/health", "", http.StatusOK},
 		{"openapi open", "/openapi.json", "", http.StatusOK},
 		{"openapi yaml open", "/openapi.yaml", "", http.StatusOK},
@@ -128,6 +129,9 @@ func TestAuth(t *testing.T) {
 			r := call(t, srv, http.MethodGet, c.path, c.key, nil)
 			if r.code != c.want {
 				t.Fatalf("status %d, want %d\n%s", r.code, c.want, r.raw)
+			}
+			if c.want == http.StatusNotFound && (r.Body.Status != "error" || !strings.Contains(r.Body.Message, "/openapi.json")) {
+				t.Fatalf("404 body = %s", r.raw)
 			}
 			if c.want == http.StatusUnauthorized {
 				if r.Body.Status != "error" || r.Body.Error == nil || r.Body.Error.Status != 401 || !strings.Contains(r.Body.Message, "Authorization: Bearer") && !strings.Contains(r.Body.Message, "rotate-admin-key") {
@@ -211,6 +215,10 @@ func TestLifecycle(t *testing.T) {
 		{"DELETE", "/api/v1/configs/copy2", nil, 200},
 		{"DELETE", "/api/v1/projects/team", nil, 200},
 		{"DELETE", "/api/v1/users/ana@corp.example", nil, 200},
+		{"POST", "/api/v1/users", map[string]any{"email": "bob@example.com"}, 200},
+		{"POST", "/api/v1/projects/default_project/users", map[string]any{"email": "bob@example.com"}, 200},
+		{"DELETE", "/api/v1/users/bob@example.com", nil, 409}, // still in a project
+		{"DELETE", "/api/v1/users/bob@example.com", map[string]any{"force": true}, 200},
 	}
 	for _, s := range steps {
 		r := call(t, srv, s.method, s.path, adminKey, s.body)

@@ -88,6 +88,10 @@ func New(o Options) http.Handler {
 		writeJSON(w, http.StatusOK, Envelope[map[string]string]{Status: "success", Message: "ok",
 			Data: map[string]string{"status": "healthy"}, Timestamp: now(), CorrelationID: correlationID(r.Context())})
 	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, newError(r.Context(), http.StatusNotFound,
+			"no route "+r.Method+" "+r.URL.Path+"; the routes are listed in /openapi.json"))
+	})
 	g := &gate{store: o.Store, limiters: map[string]*rate.Limiter{}, rate: rate.Limit(o.Rate), burst: o.Burst, maxBody: o.MaxBodyBytes, onChange: o.OnChange}
 	return g.wrap(mux)
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -354,5 +355,31 @@ func TestE2EAPIAudit(t *testing.T) {
 				t.Errorf("audit file %s: %v", r.File, r.Problems)
 			}
 		}
+	}
+}
+
+// TestE2EAPIStartRefusals: the api command refuses a config without an
+// admin key (exit 3) and plain HTTP on a non-loopback address (exit 2).
+func TestE2EAPIStartRefusals(t *testing.T) {
+	f := newFixture(t)
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"no admin key", []string{"api", "--listen", "127.0.0.1:0"}, exitConfig, "rotate-admin-key"},
+		{"non-loopback without TLS", []string{"api", "--listen", "0.0.0.0:0"}, exitUsage, "--insecure-listen"},
+		{"half a TLS pair", []string{"api", "--tls-cert", "c.pem"}, exitUsage, "--tls-key"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cmd := exec.Command(gatewayBin, append([]string{"--config", f.path}, c.args...)...)
+			cmd.Env = gatewayEnv()
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != c.code || !strings.Contains(string(out), c.says) {
+				t.Fatalf("err %v, output %q; want exit %d saying %q", err, out, c.code, c.says)
+			}
+		})
 	}
 }

@@ -474,3 +474,29 @@ func TestOnChange(t *testing.T) {
 		t.Errorf("key path: %+v", key)
 	}
 }
+
+// TestPins lists pinned tools and approves a changed definition.
+func TestPins(t *testing.T) {
+	srv, st := server(t, Options{})
+	pins := `{"servers":{"echo_server":{"echo":{"sha256":"aa","definition":{"name":"echo"},"pinned_at":"2026-01-01T00:00:00Z",
+		"pending":{"sha256":"bb","definition":{"name":"echo","description":"changed"},"seen_at":"2026-01-02T00:00:00Z"}}}}}`
+	if err := os.WriteFile(st.PinFile(), []byte(pins), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, srv, "GET", "/api/v1/pins", adminKey, nil); r.code != 200 || !strings.Contains(r.raw, `"pending"`) {
+		t.Fatalf("pins: %d %s", r.code, r.raw)
+	}
+	if r := call(t, srv, "POST", "/api/v1/pins/approve", adminKey, map[string]any{"server": "echo_server", "tool": "nope"}); r.code != 404 {
+		t.Fatalf("approve of a tool without a change: %d %s", r.code, r.raw)
+	}
+	if r := call(t, srv, "POST", "/api/v1/pins/approve", adminKey, map[string]any{"server": "echo_server", "tool": "echo"}); r.code != 200 {
+		t.Fatalf("approve: %d %s", r.code, r.raw)
+	}
+	p, err := st.Pins(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pin := p.Servers["echo_server"]["echo"]; pin == nil || pin.Pending != nil || pin.SHA256 != "bb" {
+		t.Fatalf("after approve: %+v", pin)
+	}
+}

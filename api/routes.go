@@ -46,6 +46,7 @@ func (h *handlers) register(a huma.API) {
 	h.userRoutes(a)
 	h.keyRoutes(a)
 	h.settingsRoutes(a)
+	h.pinRoutes(a)
 	h.systemRoutes(a)
 }
 

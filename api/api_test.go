@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -498,5 +499,43 @@ func TestPins(t *testing.T) {
 	}
 	if pin := p.Servers["echo_server"]["echo"]; pin == nil || pin.Pending != nil || pin.SHA256 != "bb" {
 		t.Fatalf("after approve: %+v", pin)
+	}
+}
+
+// TestConcurrentWrites: writes at the same moment all land.
+func TestConcurrentWrites(t *testing.T) {
+	srv, st := server(t, Options{})
+	const n = 16
+	var wg sync.WaitGroup
+	codes := make([]int, n)
+	for i := range n {
+		wg.Go(func() { // no t.Fatal off the test goroutine: a transport error is code 0
+			req, _ := http.NewRequest("POST", srv.URL+"/api/v1/users", strings.NewReader(fmt.Sprintf(`{"email":"u%d@example.com"}`, i)))
+			req.Header.Set("Authorization", "Bearer "+adminKey)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, err := srv.Client().Do(req); err == nil {
+				codes[i] = resp.StatusCode
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 200 {
+			t.Errorf("user %d: status %d", i, c)
+		}
+	}
+	c, err := st.Load(context.Background())
+	if err != nil || len(c.Users) != n+1 {
+		t.Fatalf("%d users (%v), want %d", len(c.Users), err, n+1)
+	}
+}
+
+// TestNoBody: a route that needs a body says so when it has none.
+func TestNoBody(t *testing.T) {
+	srv, _ := server(t, Options{})
+	r := call(t, srv, "POST", "/api/v1/configs", adminKey, nil)
+	if r.code < 400 || r.code >= 500 || r.Body.Status != "error" || !strings.Contains(strings.ToLower(r.Body.Message), "body") {
+		t.Fatalf("no body: %d %s", r.code, r.raw)
 	}
 }

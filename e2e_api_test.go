@@ -247,11 +247,20 @@ func TestE2EAPIConcurrentWithCLI(t *testing.T) {
 				errs <- fmt.Errorf("cli user create %d: %v\n%s", i, err, out)
 			}
 		}()
-		go func() {
+		go func() { // no t.Fatal off the test goroutine: errors go to errs
 			defer wg.Done()
-			r := p.do(t, "POST", "/api/v1/users", p.key, map[string]any{"email": fmt.Sprintf("api%d@example.com", i)})
-			if r.code != http.StatusOK {
-				errs <- fmt.Errorf("api user create %d: %d %s", i, r.code, r.raw)
+			req, _ := http.NewRequest("POST", p.base+"/api/v1/users", strings.NewReader(fmt.Sprintf(`{"email":"api%d@example.com"}`, i)))
+			req.Header.Set("Authorization", "Bearer "+p.key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs <- fmt.Errorf("api user create %d: %v", i, err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				errs <- fmt.Errorf("api user create %d: %d %s", i, resp.StatusCode, b)
 			}
 		}()
 	}

@@ -123,9 +123,11 @@ func (s *Store) ListProjects(ctx context.Context) ([]ProjectSummary, error) {
 	return rows, nil
 }
 
-// CreateProjectRequest creates a project with no config and no users.
+// CreateProjectRequest creates a project with no users and, unless Config
+// names one, no MCP config.
 type CreateProjectRequest struct {
 	ProjectName string `json:"project_name"`
+	Config      Ref    `json:"config,omitzero"`
 }
 
 // CreateProject creates a project under a name no other project has.
@@ -139,10 +141,17 @@ func (s *Store) CreateProject(ctx context.Context, req CreateProjectRequest) (Re
 			return &ConflictError{Kind: "project", Name: req.ProjectName,
 				Detail: fmt.Sprintf("a project named %q already exists (ID %s); choose another name", req.ProjectName, ids[0])}
 		}
+		cid := ""
+		if req.Config != (Ref{}) {
+			var err error
+			if cid, _, err = resolveConfig(c, req.Config); err != nil {
+				return err
+			}
+		}
 		if c.Projects == nil {
 			c.Projects = map[string]*config.Project{}
 		}
-		c.Projects[id] = &config.Project{Name: req.ProjectName, Users: []string{}, CreatedAt: Timestamp()}
+		c.Projects[id] = &config.Project{Name: req.ProjectName, MCPConfigID: cid, Users: []string{}, CreatedAt: Timestamp()}
 		return nil
 	})
 	if err != nil {

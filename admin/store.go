@@ -57,14 +57,29 @@ func (s *Store) update(ctx context.Context, fn func(*config.Config) error) error
 }
 
 // Ref names an entity by ID or by name; exactly one must be set.
+// IDOrName, set alone, is an ID when one exists and a name otherwise, as the
+// REST API's path parameters are.
 type Ref struct {
-	ID   string `json:"id,omitempty"`
-	Name string `json:"name,omitempty"`
+	ID       string `json:"id,omitempty"`
+	Name     string `json:"name,omitempty"`
+	IDOrName string `json:"-"`
 }
+
+// RefOf returns the Ref of s, an ID or a name.
+func RefOf(s string) Ref { return Ref{IDOrName: s} }
 
 // resolve finds an entity by ID or by name. fields are the request's field
 // names for the name and the ID, for a RequestError.
 func resolve(kind string, fields [2]string, r Ref, byName func(string) []string, exists func(string) bool, all func() []string) (string, error) {
+	if r.IDOrName != "" {
+		if r.Name != "" || r.ID != "" {
+			return "", &RequestError{Fields: fields[:], Problem: ProblemExclusive}
+		}
+		if exists(r.IDOrName) {
+			return r.IDOrName, nil
+		}
+		r = Ref{Name: r.IDOrName}
+	}
 	switch {
 	case r.Name == "" && r.ID == "":
 		return "", &RequestError{Fields: fields[:], Problem: ProblemMissing}

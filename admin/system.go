@@ -60,3 +60,20 @@ func (s *Store) HashKeys(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+// RotateAdminKey replaces the REST admin API's key (admin_apikey) with a
+// new one, stored hashed like gateway keys, and returns the new key, which
+// is shown once. The old key is refused from the next request on.
+func (s *Store) RotateAdminKey(ctx context.Context) (string, error) {
+	key, stored, err := authn.NewKey()
+	if err != nil {
+		return "", err
+	}
+	if err := s.update(ctx, func(c *config.Config) error {
+		c.AdminAPIKey = stored
+		return nil
+	}); err != nil {
+		return "", err
+	}
+	return key.Reveal(), nil
+}

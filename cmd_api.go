@@ -90,14 +90,14 @@ func serveAPI(ctx context.Context, cmd *cli.Command) error {
 		return configError(err)
 	}
 	if c.AdminAPIKey == "" {
-		return &exitError{exitConfig, fmt.Errorf("config file %s has no admin_apikey, so no request could be authorized\n  hint: secure-mcp-gateway system rotate-admin-key", path)}
+		return cli.Exit(fmt.Errorf("config file %s has no admin_apikey, so no request could be authorized\n  hint: secure-mcp-gateway system rotate-admin-key", path), exitConfig)
 	}
 	opts := api.Options{Store: st, Version: version, Rate: cmd.Float("rate-limit"),
 		Burst: int(cmd.Int("rate-burst")), MaxBodyBytes: cmd.Int64("max-body-bytes")}
 	if c.Audit != nil && c.Audit.Enabled {
 		al, err := audit.Open(*c.Audit)
 		if err != nil {
-			return &exitError{exitConfig, fmt.Errorf("audit log (audit.path in %s): %w", path, err)}
+			return cli.Exit(fmt.Errorf("audit log (audit.path in %s): %w", path, err), exitConfig)
 		}
 		defer al.Close()
 		opts.OnChange = func(ch api.Change) { al.Write(adminChangeRecord(ch)) }

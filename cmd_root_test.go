@@ -62,7 +62,7 @@ func TestEveryCommandHasExample(t *testing.T) {
 }
 
 // TestExitCode checks the mapping of an action's error to the process exit
-// code, through any wrapping: the code an exitError carries, 2 for an
+// code, through any wrapping: the code a cli.Exit error carries, 2 for an
 // option serving refused, 3 for a config serving cannot run with, else 1.
 func TestExitCode(t *testing.T) {
 	base := errors.New("boom")
@@ -72,8 +72,8 @@ func TestExitCode(t *testing.T) {
 		want int
 	}{
 		{"plain", base, 1},
-		{"exitError", cli.Exit(base, exitAuth), exitAuth},
-		{"wrapped exitError", fmt.Errorf("run: %w", cli.Exit(base, exitConfig)), exitConfig},
+		{"cli.Exit", cli.Exit(base, exitAuth), exitAuth},
+		{"wrapped cli.Exit", fmt.Errorf("run: %w", cli.Exit(base, exitConfig)), exitConfig},
 		{"serve option", fmt.Errorf("serve: %w", &serve.OptionError{Option: "listen", Err: base}), exitUsage},
 		{"serve config", &serve.ConfigError{Err: base}, exitConfig},
 	} {

@@ -25,6 +25,9 @@ func TestDeps(t *testing.T) {
 		// tables) only; main adapts it.
 		"admin": {"proxy", "upstream", "serve", "cache", "oauthx", "examples"},
 		"audit": {"proxy", "upstream", "guard", "authn", "cache", "oauthx", "examples"},
+		// api adapts admin to HTTP: admin, authn and internal/* (audit for
+		// its change records); nothing of the runtime.
+		"api": {"proxy", "upstream", "serve", "cache", "oauthx", "examples", "scan", "hook", "telemetry"},
 		// telemetry observes call events: proxy's types and guard's verdicts
 		// only (authn and cache come through proxy); it never reaches upstreams,
 		// tokens or config edits.
@@ -64,6 +67,9 @@ func TestDeps(t *testing.T) {
 		rules, ok := forbidden[rel]
 		if rel != "" && rel != "serve" {
 			rules = append(slices.Clip(rules), "serve")
+			if rel != "api" {
+				rules = append(rules, "api") // only main serves the admin API
+			}
 		} else if !ok {
 			continue
 		}

@@ -49,13 +49,21 @@ func hookCommand() *cli.Command {
 
 func runHook(cmd *cli.Command, client string) error {
 	var hooks *config.Hooks
+	var auditCfg *config.Audit
 	p, err := configPath(cmd)
 	if err == nil {
 		// Without --config (or ENKRYPT_CONFIG_PATH), no file at the
 		// default path means the built-in defaults.
-		hooks, err = hook.LoadHooks(p, cmd.Root().String("config") == "")
+		hooks, auditCfg, err = hook.LoadHooks(p, cmd.Root().String("config") == "")
 	}
-	code, msg := hook.Exec(client, hooks, err, os.Stdin, cmd.Root().Writer)
+	log, aerr := hook.OpenAudit(auditCfg)
+	err = errors.Join(err, aerr)
+	code, msg := hook.Exec(client, hooks, err, log, os.Stdin, cmd.Root().Writer)
+	if log != nil {
+		if cerr := log.Close(); cerr != nil {
+			fmt.Fprintf(cmd.Root().ErrWriter, "secure-mcp-gateway: audit log: %v\n", cerr)
+		}
+	}
 	if code != 0 {
 		return cli.Exit(errors.New(msg), code)
 	}

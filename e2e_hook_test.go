@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"secure-mcp-gateway/audit"
+	"secure-mcp-gateway/hook"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -654,5 +656,69 @@ func TestHookDeps(t *testing.T) {
 				t.Errorf("hook imports %s", dep)
 			}
 		}
+	}
+}
+
+// TestHookAudit: with the audit block on, both hook programs write one
+// hook_decision record per event (event, tool, verdict, detectors, the
+// event's size and hash, never its text) into a file that verifies; an
+// audit directory that cannot be written makes an event get the fail mode.
+func TestHookAudit(t *testing.T) {
+	event := readHookFixture(t, "claude_pretooluse_bash_aws_key.json")
+	for _, lean := range []bool{false, true} {
+		t.Run(fmt.Sprintf("lean=%v", lean), func(t *testing.T) {
+			bin := gatewayBin
+			if lean {
+				bin = leanHookBin(t)
+			}
+			dir := filepath.Join(t.TempDir(), "audit")
+			f := newFixture(t)
+			f.cfg.Audit = &config.Audit{Enabled: true, Path: dir}
+			f.save(t)
+			env := gatewayEnv("HOME="+t.TempDir(), "USERPROFILE="+t.TempDir())
+			r := runHookProg(t, bin, hookArgs(lean, hook.ClaudeCode, f.path), env, event)
+			if r.code != 0 || !strings.Contains(r.stdout, `"permissionDecision":"deny"`) {
+				t.Fatalf("exit %d, stdout %s, stderr %s: want a deny", r.code, r.stdout, r.stderr)
+			}
+			out, code := runAudit(t, "", "verify", dir)
+			if code != 0 || !strings.Contains(out, "closed, chained") {
+				t.Fatalf("verify exit %d:\n%s", code, out)
+			}
+			out, code = runAudit(t, "", "query", "--kind", audit.KindHookDecision, "--json", dir)
+			var rec audit.Record
+			if code != 0 || json.Unmarshal([]byte(strings.TrimSpace(out)), &rec) != nil {
+				t.Fatalf("query exit %d:\n%s", code, out)
+			}
+			if rec.Method != "PreToolUse" || rec.Tool != "Bash" || rec.Server != hook.ClaudeCode || rec.Verdict != "block" ||
+				rec.ArgBytes != len(event) || rec.ArgSHA256 != audit.HashBytes(event) ||
+				!slices.ContainsFunc(rec.Detectors, func(d string) bool { return strings.HasPrefix(d, "hook:secrets/") }) {
+				t.Errorf("hook_decision record = %+v", rec)
+			}
+			files, err := audit.ListFiles([]string{dir})
+			if err != nil || len(files) != 1 {
+				t.Fatalf("audit files %v, %v", files, err)
+			}
+			raw, err := os.ReadFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(raw, []byte("AKIA")) {
+				t.Error("the audit file holds the key from the event")
+			}
+
+			// The audit path is a file, not a directory: the log cannot
+			// open, and the fail mode applies (closed here: a block).
+			blocker := filepath.Join(t.TempDir(), "not-a-dir")
+			if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			f.cfg.Audit.Path = blocker
+			f.cfg.Hooks = &config.Hooks{FailMode: config.HookFailClosed}
+			f.save(t)
+			r = runHookProg(t, bin, hookArgs(lean, hook.ClaudeCode, f.path), env, readHookFixture(t, "claude_pretooluse_edit_benign.json"))
+			if r.code != 2 || !strings.Contains(r.stderr, "audit log") {
+				t.Errorf("unopenable audit log: exit %d, stderr %q; want 2 and a message naming the audit log", r.code, r.stderr)
+			}
+		})
 	}
 }

@@ -73,6 +73,9 @@ type Verdict struct {
 	Decision Decision
 	// Reason names the guardrail and why it fired, never the matched text.
 	Reason string
+	// Detectors are the detectors and rules that fired, as "detector/rule",
+	// for the audit log.
+	Detectors []string
 }
 
 // EventError says that an event could not be judged: it is malformed, of an
@@ -240,6 +243,11 @@ func (h *Hook) Judge(raw []byte) (Verdict, error) {
 		fs := p.scanner.Scan(f.text, nil)
 		fs = applicable(f.kind, fs)
 		reasons = append(reasons, describe(f.name, fs)...)
+		for _, x := range fs {
+			if d := x.Detector + "/" + x.Rule; !slices.Contains(v.Detectors, d) {
+				v.Detectors = append(v.Detectors, d)
+			}
+		}
 	}
 	if len(reasons) == 0 {
 		return v, nil
@@ -333,20 +341,28 @@ func dedupe(s []string) []string {
 // message for stderr (empty for none). It never panics on bad input: an
 // unreadable event gets the fail mode's answer.
 func (h *Hook) Run(r io.Reader, w io.Writer) (code int, stderr string) {
-	raw, err := io.ReadAll(io.LimitReader(r, DefaultMaxEventBytes+1))
+	_, _, code, stderr, _ = h.run(r, w)
+	return code, stderr
+}
+
+// run is Run that also returns the verdict, the event's bytes and the
+// error that kept the event from being judged, for the audit record.
+func (h *Hook) run(r io.Reader, w io.Writer) (v Verdict, raw []byte, code int, stderr string, err error) {
+	raw, err = io.ReadAll(io.LimitReader(r, DefaultMaxEventBytes+1))
 	if err == nil && len(raw) > DefaultMaxEventBytes {
 		err = &EventError{Client: h.client, Problem: fmt.Sprintf("larger than %d bytes", DefaultMaxEventBytes)}
 	}
-	var v Verdict
 	if err == nil {
 		v, err = h.Judge(raw)
 	} else if !errors.As(err, new(*EventError)) {
 		err = &EventError{Client: h.client, Problem: "read stdin: " + err.Error()}
 	}
 	if err != nil {
-		return h.Fail(v.Event, err)
+		code, stderr = h.Fail(v.Event, err)
+		return v, raw, code, stderr, err
 	}
-	return h.answer(v, w)
+	code, stderr = h.answer(v, w)
+	return v, raw, code, stderr, nil
 }
 
 // Fail answers an event that could not be judged because of err: fail

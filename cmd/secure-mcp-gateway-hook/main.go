@@ -19,6 +19,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -61,6 +62,7 @@ func run(args []string, envConfig string, stdin io.Reader, stdout, stderr io.Wri
 		cfgPath = envConfig
 	}
 	var hooks *config.Hooks
+	var auditCfg *config.Audit
 	optional := cfgPath == ""
 	if optional {
 		cfgPath, err = config.DefaultPath()
@@ -69,13 +71,20 @@ func run(args []string, envConfig string, stdin io.Reader, stdout, stderr io.Wri
 		}
 	}
 	if err == nil {
-		hooks, err = hook.LoadHooks(cfgPath, optional)
+		hooks, auditCfg, err = hook.LoadHooks(cfgPath, optional)
 	}
-	code, msg := hook.Exec(client, hooks, err, stdin, stdout)
+	log, aerr := hook.OpenAudit(auditCfg)
+	err = errors.Join(err, aerr)
+	code, msg := hook.Exec(client, hooks, err, log, stdin, stdout)
 	if msg != "" {
 		// The gateway's prefix, so the client shows the same message from
 		// either program.
 		fmt.Fprintf(stderr, "secure-mcp-gateway: %s\n", msg)
+	}
+	if log != nil {
+		if cerr := log.Close(); cerr != nil {
+			fmt.Fprintf(stderr, "secure-mcp-gateway: audit log: %v\n", cerr)
+		}
 	}
 	return code
 }

@@ -327,12 +327,13 @@ func (e *Engine) CheckCallVerdict(ctx context.Context, server, tool string, args
 	var vault *Vault
 	if sp.input.enabled {
 		var strs, numbers []string // numbers: the tail of strs, the numbers' texts
+		nstr := 0
 		if len(bytes.TrimSpace(args)) > 0 {
 			if !json.Valid(args) {
 				return nil, nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}, Violations: checkBlock("input", CheckFormat)}
 			}
 			strs = jsonStrings(args, false, nil)
-			nstr := len(strs)
+			nstr = len(strs)
 			strs = jsonNumbers(args, strs)
 			numbers = strs[nstr:]
 		}
@@ -349,7 +350,11 @@ func (e *Engine) CheckCallVerdict(ctx context.Context, server, tool string, args
 		}
 		e.logAll(server, tool, "input", strs, per, len(blocking) > 0)
 		if len(blocking) > 0 {
-			return nil, nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking), Violations: violations("input", ActionBlock, blocking)}
+			in := &sp.input
+			vs := fieldViolations("input", ActionBlock, per, stringPaths(args, "arguments"), func(i int, f Finding) bool {
+				return in.block[f.Detector] && (f.Detector != DetectorPII || !in.piiRedaction || i >= nstr)
+			})
+			return nil, nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: reasons(blocking), Violations: vs}
 		}
 		if err := e.remote(ctx, &sp.input, "input", strs); err != nil {
 			return nil, nil, vd, remoteBlock(server, tool, "", "input", err)
@@ -359,6 +364,7 @@ func (e *Engine) CheckCallVerdict(ctx context.Context, server, tool string, args
 			if err != nil {
 				return nil, nil, vd, &BlockedError{Server: server, Tool: tool, Stage: "input", Reasons: []string{"the arguments are not valid JSON"}, Violations: checkBlock("input", CheckFormat)}
 			}
+			paths := stringPaths(args, "arguments")
 			vault = newVault(string(args))
 			v = vault.redactValue(v)
 			b, err := marshalJSON(v)
@@ -366,13 +372,7 @@ func (e *Engine) CheckCallVerdict(ctx context.Context, server, tool string, args
 				return nil, nil, vd, fmt.Errorf("re-encode redacted arguments: %w", err)
 			}
 			args = b
-			var pii []Finding
-			for _, f := range all {
-				if f.Detector == DetectorPII {
-					pii = append(pii, f)
-				}
-			}
-			vd.Violations = violations("input", ActionRedact, pii)
+			vd.Violations = fieldViolations("input", ActionRedact, per, paths, func(_ int, f Finding) bool { return f.Detector == DetectorPII })
 		}
 	}
 	return args, e.outputChecker(server, tool, sp, vault), vd, nil

@@ -120,7 +120,7 @@ func TestAllowedVerdicts(t *testing.T) {
 		input, output []Violation
 	}{
 		{"clean", in, `{"q": "weather"}`, textResult("sunny"), nil, nil},
-		{"pii placeholders", in, `{"to": "jane@example.com"}`, textResult("sent to <EMAIL_1>"), []Violation{{Stage: "input", Detector: "pii", Rule: "email", Action: ActionRedact}}, nil},
+		{"pii placeholders", in, `{"to": "jane@example.com"}`, textResult("sent to <EMAIL_1>"), []Violation{{Stage: "input", Detector: "pii", Rule: "email", Field: "arguments.to", Action: ActionRedact}}, nil},
 		{"redacted result", out, `{}`, textResult("key " + testAWSKey), nil, []Violation{{Stage: "output", Detector: "secrets", Rule: "aws_access_key_id", Action: ActionRedact}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -34,6 +35,17 @@ type metrics struct {
 	calls      metric.Int64Counter
 	stage      metric.Float64Histogram
 	violations metric.Int64Counter
+	stageSets  sync.Map // stage name → metric.MeasurementOption, built once
+}
+
+// stageAttrs is the attribute option of one stage, built once per name.
+func (m *metrics) stageAttrs(name string) metric.MeasurementOption {
+	if o, ok := m.stageSets.Load(name); ok {
+		return o.(metric.MeasurementOption)
+	}
+	o := metric.WithAttributeSet(attribute.NewSet(attribute.String("stage", name)))
+	m.stageSets.Store(name, o)
+	return o
 }
 
 func newMetrics(exp sdkmetric.Exporter, res *resource.Resource, interval time.Duration) (*metrics, error) {
@@ -83,7 +95,7 @@ func (m *metrics) record(ctx context.Context, ev *proxy.CallEvent, spanAttrs []a
 		m.calls.Add(ctx, 1, metric.WithAttributes(AttrServer.String(ev.Server), semconv.GenAIToolName(tool), AttrOutcome.String(ev.Outcome)))
 	}
 	for _, st := range ev.Stages {
-		m.stage.Record(ctx, st.Duration.Seconds(), metric.WithAttributes(attribute.String("stage", st.Name)))
+		m.stage.Record(ctx, st.Duration.Seconds(), m.stageAttrs(st.Name))
 	}
 	for _, v := range ev.Verdicts {
 		for _, x := range v.Violations {

@@ -314,6 +314,13 @@ func (t *Tracing) record(ev *proxy.CallEvent) {
 	ctx = want(ctx, "", "")
 	at := ev.Start
 	for _, st := range ev.Stages {
+		if !spanned[st.Name] {
+			// A bookkeeping stage (authorise, deny/pin check) takes
+			// microseconds; a span of its own would cost more than it
+			// shows. Its time stays in the stage metric.
+			at = at.Add(st.Duration)
+			continue
+		}
 		kind, sctx := trace.SpanKindInternal, ctx
 		if st.Name == proxy.StageForward { // the upstream round trip
 			kind, sctx = trace.SpanKindClient, want(ctx, "", ev.ForwardSpanID)
@@ -330,6 +337,10 @@ func (t *Tracing) record(ev *proxy.CallEvent) {
 		t.metrics.record(ctx, ev, attrs)
 	}
 }
+
+// spanned are the stages that get a span of their own: the guard's checks
+// and the upstream round trip.
+var spanned = map[string]bool{proxy.StageInputGuard: true, proxy.StageForward: true, proxy.StageOutputGuard: true}
 
 // signalURL is the endpoint of one signal ("traces", "metrics"). Over
 // HTTP a bare collector address gets the signal's standard path, and a

@@ -45,13 +45,25 @@ func generateConfigCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			// The admin API's key, hashed like gateway keys; rotate it with
+			// `system rotate-admin-key`.
+			adminKey, storedAdmin, err := authn.NewKey()
+			if err != nil {
+				return fmt.Errorf("generate the admin API key: %w", err)
+			}
+			cfg.AdminAPIKey = storedAdmin
 			if err := config.Save(path, cfg, checkDetectors); err != nil {
 				return cli.Exit(err, exitConfig)
 			}
 			if err := writeSchemaBeside(path); err != nil {
 				return err
 			}
-			return printClientSnippet(cmd.Root().Writer, path, exe, key, cmd.Root().String("config") != "")
+			w := cmd.Root().Writer
+			if err := printClientSnippet(w, path, exe, key, cmd.Root().String("config") != ""); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(w, "\nAdmin API key for `secure-mcp-gateway api` (shown once; only its hash is stored):\n  %s\n", adminKey.Reveal())
+			return err
 		},
 	}
 }

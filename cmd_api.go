@@ -14,6 +14,7 @@ import (
 	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/api"
 	"secure-mcp-gateway/audit"
+	"secure-mcp-gateway/serve"
 )
 
 // apiShutdownGrace is how long in-flight admin requests may finish after
@@ -71,11 +72,10 @@ func withAdminKeyCommand(system *cli.Command) *cli.Command {
 // in-flight requests finish.
 func serveAPI(ctx context.Context, cmd *cli.Command) error {
 	listen, cert, key := cmd.String("listen"), cmd.String("tls-cert"), cmd.String("tls-key")
-	if (cert == "") != (key == "") {
-		return usageError("--tls-cert and --tls-key go together")
-	}
-	if !loopbackAddr(listen) && cert == "" && !cmd.Bool("insecure-listen") {
-		return usageError("--listen %s is not a loopback address: pass --tls-cert and --tls-key, or --insecure-listen if a TLS proxy sits in front", listen)
+	// The same listener rules as --http: TLS in pairs, loopback or TLS or
+	// an explicit --insecure-listen (a *serve.OptionError: exit 2).
+	if err := (&serve.HTTPOptions{Listen: listen, TLSCert: cert, TLSKey: key, InsecureListen: cmd.Bool("insecure-listen")}).CheckFlags(); err != nil {
+		return err
 	}
 	if cmd.Float("rate-limit") <= 0 || cmd.Int("rate-burst") <= 0 || cmd.Int64("max-body-bytes") <= 0 {
 		return usageError("--rate-limit, --rate-burst and --max-body-bytes must be positive")
@@ -149,18 +149,4 @@ func adminChangeRecord(ch api.Change) audit.Record {
 	return audit.Record{Kind: audit.KindAdminChange, Actor: ch.Actor, Method: ch.Method, Target: ch.Target,
 		Outcome: strconv.Itoa(ch.Status), BeforeSHA256: ch.BeforeSHA256, AfterSHA256: ch.AfterSHA256,
 		Detail: "admin API request " + ch.Correlation}
-}
-
-// loopbackAddr reports whether addr's host is a loopback address or
-// "localhost".
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -28,7 +28,8 @@ type CallEvent struct {
 	// Server is the upstream server, empty when the name was unknown.
 	Server string
 	// Tool is the name the client used (exported name), or the resource URI
-	// or prompt name for those methods.
+	// or prompt name for those methods, with any secret or PII in it
+	// masked (guard.Mask).
 	Tool string
 	// Start is when the request arrived; Duration its total time.
 	Start    time.Time

@@ -85,7 +85,9 @@ func (p *pipeline) emitRequest(ss *mcp.ServerSession, r *request, start time.Tim
 func (p *pipeline) emit(method string, ss *mcp.ServerSession, server, tool string, start time.Time, args []byte, res any, oc callOutcome, rpcErr error, stages []StageTiming, tr *traceIDs, verdicts []guard.Verdict) {
 	ev := p.who
 	tr.fill(&ev)
-	ev.Method, ev.Server, ev.Tool, ev.Start, ev.Duration = method, server, tool, start, time.Since(start)
+	// The name the client used (a resource URI above all) may carry what a
+	// guardrail blocked: observers get it masked, as the logs do.
+	ev.Method, ev.Server, ev.Tool, ev.Start, ev.Duration = method, server, guard.Mask(tool), start, time.Since(start)
 	ev.Stages = stages
 	ev.SessionID = p.sessionID
 	if ss != nil {

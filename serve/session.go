@@ -61,6 +61,7 @@ func open(o *Options) (*shared, func(), error) {
 	}
 	cfg := r.opts.Config
 	r.timeouts = proxy.NewTimeoutTracker(proxy.BudgetsFromConfig(cfg.Common.Timeouts), &r.log)
+	r.observers = append(r.observers, callLog{r.log})
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {

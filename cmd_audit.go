@@ -151,31 +151,17 @@ func auditTail(_ context.Context, cmd *cli.Command) error {
 	return nil
 }
 
-// parseWhen reads an RFC 3339 time or a duration before now.
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration (1h)", s)
-}
-
 func auditQuery(_ context.Context, cmd *cli.Command) error {
 	paths, err := auditPaths(cmd)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
-	since, err := parseWhen(cmd.String("since"), now)
+	since, err := audit.ParseWhen(cmd.String("since"), now)
 	if err != nil {
 		return cli.Exit(fmt.Errorf("--since: %w", err), exitUsage)
 	}
-	until, err := parseWhen(cmd.String("until"), now)
+	until, err := audit.ParseWhen(cmd.String("until"), now)
 	if err != nil {
 		return cli.Exit(fmt.Errorf("--until: %w", err), exitUsage)
 	}
@@ -183,7 +169,7 @@ func auditQuery(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return cli.Exit(err, exitUsage)
 	}
-	tool, server, kind := cmd.String("tool"), cmd.String("server"), cmd.String("kind")
+	filter := audit.Filter{Tool: cmd.String("tool"), Server: cmd.String("server"), Kind: cmd.String("kind"), Since: since, Until: until}
 	w := cmd.Root().Writer
 	asJSON := cmd.Bool("json")
 	enc := json.NewEncoder(w)
@@ -192,8 +178,7 @@ func auditQuery(_ context.Context, cmd *cli.Command) error {
 	}
 	var werr error
 	err = audit.ReadRecords(files, func(_ string, r audit.Record) bool {
-		if (tool != "" && r.Tool != tool) || (server != "" && r.Server != server) || (kind != "" && r.Kind != kind) ||
-			(!since.IsZero() && r.Time.Before(since)) || (!until.IsZero() && !r.Time.Before(until)) {
+		if !filter.Match(r) {
 			return true
 		}
 		if asJSON {

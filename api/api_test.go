@@ -18,6 +18,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"secure-mcp-gateway/admin"
+	"secure-mcp-gateway/audit"
+	"secure-mcp-gateway/internal/config"
 )
 
 const (
@@ -537,5 +539,52 @@ func TestNoBody(t *testing.T) {
 	r := call(t, srv, "POST", "/api/v1/configs", adminKey, nil)
 	if r.code < 400 || r.code >= 500 || r.Body.Status != "error" || !strings.Contains(strings.ToLower(r.Body.Message), "body") {
 		t.Fatalf("no body: %d %s", r.code, r.raw)
+	}
+}
+
+// TestAuditQuery reads the audit log the config names with the filters of
+// `audit query`: by kind, the newest within a limit, a bad time bound (422
+// naming the parameter), and no log at all (404 saying how to turn it on).
+func TestAuditQuery(t *testing.T) {
+	srv, st := server(t, Options{})
+	dir := filepath.Join(t.TempDir(), "audit")
+	if err := config.Update(st.Path(), func(c *config.Config) error {
+		c.Audit = &config.Audit{Enabled: true, Path: dir}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := call(t, srv, "GET", "/api/v1/audit/records", adminKey, nil)
+	if r.code != http.StatusNotFound || !strings.Contains(r.Body.Message, `"enabled": true`) {
+		t.Fatalf("no log yet: %d %s", r.code, r.raw)
+	}
+	l, err := audit.New(audit.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, kind := range []string{audit.KindToolCall, audit.KindBlock, audit.KindToolCall, audit.KindBlock} {
+		l.Write(audit.Record{Kind: kind, Server: "s", Tool: fmt.Sprintf("t%d", i)})
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got AuditRecords
+	r = call(t, srv, "GET", "/api/v1/audit/records?kind=block&limit=1", adminKey, nil)
+	if r.code != http.StatusOK || json.Unmarshal(r.Body.Data, &got) != nil {
+		t.Fatalf("query: %d %s", r.code, r.raw)
+	}
+	if got.Matched != 2 || len(got.Records) != 1 || got.Records[0].Tool != "t3" || got.Dir != dir {
+		t.Errorf("kind=block&limit=1 = %+v; want the newest of 2 blocks (t3)", got)
+	}
+	r = call(t, srv, "GET", "/api/v1/audit/records?server=s&since=1h", adminKey, nil)
+	if r.code != http.StatusOK || json.Unmarshal(r.Body.Data, &got) != nil || got.Matched != 4 {
+		t.Errorf("server=s&since=1h: %d %s; want 4", r.code, r.raw)
+	}
+	r = call(t, srv, "GET", "/api/v1/audit/records?since=yesterday", adminKey, nil)
+	if r.code != http.StatusUnprocessableEntity || r.Body.Error == nil || len(r.Body.Error.Errors) != 1 || r.Body.Error.Errors[0].Location != "query.since" {
+		t.Errorf("since=yesterday: %d %s; want 422 at query.since", r.code, r.raw)
+	}
+	if r := call(t, srv, "GET", "/api/v1/audit/records", "", nil); r.code != http.StatusUnauthorized {
+		t.Errorf("without the admin key: %d", r.code)
 	}
 }

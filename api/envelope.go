@@ -124,8 +124,11 @@ func fail(ctx context.Context, err error) error {
 		inv *admin.InvalidError
 		em  *admin.InvalidEmailError
 		ve  *config.ValidationError
+		ae  *Error
 	)
 	switch {
+	case errors.As(err, &ae): // a handler's own answer
+		return ae
 	case errors.As(err, &nf):
 		msg := err.Error()
 		if nf.DidYouMean != "" {

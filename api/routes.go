@@ -48,6 +48,7 @@ func (h *handlers) register(a huma.API) {
 	h.settingsRoutes(a)
 	h.pinRoutes(a)
 	h.systemRoutes(a)
+	h.auditRoutes(a)
 }
 
 // Path parameters. A config, project or user may be given by name (email)

@@ -71,10 +71,19 @@ func (p *pipeline) blocked(r *request, stage string, err error) error {
 }
 
 func (p *pipeline) readResource(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
-	start := time.Now()
 	r := &request{method: "resources/read", name: req.Params.URI, tr: p.traceOf(req.Params.Meta, req.Extra)}
-	res, err := timed(ctx, p.timeouts, "resources/read", func(ctx context.Context) (*mcp.ReadResourceResult, error) {
-		res, err := p.readResourceNow(ctx, req, r)
+	return runRequest(ctx, p, req.Session, r, req.Params, func(ctx context.Context) (*mcp.ReadResourceResult, error) {
+		return p.readResourceNow(ctx, req, r)
+	})
+}
+
+// runRequest runs r (a resources/read or prompts/get) through now within
+// its budget, records how it failed, and emits its CallEvent; args are the
+// request's arguments for the event's size and hash.
+func runRequest[R any](ctx context.Context, p *pipeline, ss *mcp.ServerSession, r *request, args any, now func(context.Context) (*R, error)) (*R, error) {
+	start := time.Now()
+	res, err := timed(ctx, p.timeouts, r.method, func(ctx context.Context) (*R, error) {
+		res, err := now(ctx)
 		if err != nil {
 			r.failed(ctx, err)
 		}
@@ -84,7 +93,7 @@ func (p *pipeline) readResource(ctx context.Context, req *mcp.ReadResourceReques
 	if res != nil {
 		out = res
 	}
-	p.emitRequest(req.Session, r, start, req.Params, out, err)
+	p.emitRequest(ss, r, start, args, out, err)
 	return res, err
 }
 
@@ -132,21 +141,10 @@ func (p *pipeline) readResourceNow(ctx context.Context, req *mcp.ReadResourceReq
 }
 
 func (p *pipeline) getPrompt(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
-	start := time.Now()
 	r := &request{method: "prompts/get", name: req.Params.Name, tr: p.traceOf(req.Params.Meta, req.Extra)}
-	res, err := timed(ctx, p.timeouts, "prompts/get", func(ctx context.Context) (*mcp.GetPromptResult, error) {
-		res, err := p.getPromptNow(ctx, req, r)
-		if err != nil {
-			r.failed(ctx, err)
-		}
-		return res, err
+	return runRequest(ctx, p, req.Session, r, req.Params.Arguments, func(ctx context.Context) (*mcp.GetPromptResult, error) {
+		return p.getPromptNow(ctx, req, r)
 	})
-	var out any
-	if res != nil {
-		out = res
-	}
-	p.emitRequest(req.Session, r, start, req.Params.Arguments, out, err)
-	return res, err
 }
 
 func (p *pipeline) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest, r *request) (res *mcp.GetPromptResult, err error) {

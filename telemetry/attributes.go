@@ -29,7 +29,8 @@ const (
 // that acted. Never values, emails or error texts.
 func Attributes(ev *proxy.CallEvent) []attribute.KeyValue {
 	method := firstNonEmpty(ev.Method, "tools/call")
-	a := []attribute.KeyValue{semconv.McpMethodNameKey.String(method)}
+	a := make([]attribute.KeyValue, 0, 16)
+	a = append(a, semconv.McpMethodNameKey.String(method))
 	if ev.SessionID != "" {
 		a = append(a, semconv.McpSessionID(ev.SessionID))
 	}
@@ -64,7 +65,6 @@ func Attributes(ev *proxy.CallEvent) []attribute.KeyValue {
 // "redact", "warn" or "allow") and each violation as
 // "stage:detector[/rule]:action".
 func summarize(vs []guard.Verdict) (string, []string) {
-	rank := map[string]int{guard.ActionWarn: 1, guard.ActionRedact: 2, guard.ActionBlock: 3}
 	best, verdict := 0, "allow"
 	var ds []string
 	for _, v := range vs {
@@ -74,12 +74,25 @@ func summarize(vs []guard.Verdict) (string, []string) {
 				d += "/" + x.Rule
 			}
 			ds = append(ds, d+":"+x.Action)
-			if r := rank[x.Action]; r > best {
+			if r := actionRank(x.Action); r > best {
 				best, verdict = r, x.Action
 			}
 		}
 	}
 	return verdict, ds
+}
+
+// actionRank orders guard actions by strength; unknown ones rank lowest.
+func actionRank(action string) int {
+	switch action {
+	case guard.ActionWarn:
+		return 1
+	case guard.ActionRedact:
+		return 2
+	case guard.ActionBlock:
+		return 3
+	}
+	return 0
 }
 
 // statusOf maps an outcome to a span status: blocks, withheld tools and

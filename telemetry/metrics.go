@@ -36,7 +36,21 @@ type metrics struct {
 	stage      metric.Float64Histogram
 	violations metric.Int64Counter
 	stageSets  sync.Map // stage name → metric.MeasurementOption, built once
+	labels     map[labelKey]*labelSets
 }
+
+// maxLabelSets bounds the cache of attribute sets built for
+// (method, server, tool, outcome) label values.
+const maxLabelSets = 4096
+
+// labelKey is what the operation-duration and tool-call series are
+// labelled by.
+type labelKey struct{ method, tool, server, outcome, errType string }
+
+// labelSets are the attribute sets of one labelKey, built once: building
+// a set sorts and copies its attributes, which is most of what a
+// measurement costs.
+type labelSets struct{ op, calls metric.MeasurementOption }
 
 // stageAttrs is the attribute option of one stage, built once per name.
 func (m *metrics) stageAttrs(name string) metric.MeasurementOption {
@@ -54,7 +68,7 @@ func newMetrics(exp sdkmetric.Exporter, res *resource.Resource, interval time.Du
 		ro = append(ro, sdkmetric.WithInterval(interval))
 	}
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, ro...)))
-	m := &metrics{mp: mp}
+	m := &metrics{mp: mp, labels: map[labelKey]*labelSets{}}
 	meter := mp.Meter("secure-mcp-gateway")
 	var err error
 	if m.opDuration, err = meter.Float64Histogram(MetricOperationDuration, metric.WithUnit("s"),
@@ -77,22 +91,41 @@ func newMetrics(exp sdkmetric.Exporter, res *resource.Resource, interval time.Du
 }
 
 // record adds one event; spanAttrs are its span's attributes, of which the
-// low-cardinality ones label the operation duration.
-func (m *metrics) record(ctx context.Context, ev *proxy.CallEvent, spanAttrs []attribute.KeyValue) {
-	var op []attribute.KeyValue
-	for _, a := range spanAttrs {
-		switch a.Key {
-		case semconv.McpMethodNameKey, semconv.GenAIToolNameKey, semconv.ErrorTypeKey, AttrServer:
-			op = append(op, a)
-		}
+// low-cardinality ones label the operation duration. It runs on the one
+// goroutine that turns events into spans, so its attribute-set cache needs
+// no lock.
+func (m *metrics) record(ctx context.Context, ev *proxy.CallEvent) {
+	method := firstNonEmpty(ev.Method, "tools/call")
+	tool := ""
+	if method == "tools/call" && ev.Server != "" {
+		tool = ev.Tool // a name the client made up (no server) is not a label value
 	}
-	m.opDuration.Record(ctx, ev.Duration.Seconds(), metric.WithAttributes(op...))
-	if firstNonEmpty(ev.Method, "tools/call") == "tools/call" {
-		tool := ev.Tool
-		if ev.Server == "" {
-			tool = "" // a name the client made up: not a label value
+	errType := ""
+	if ev.Outcome != "" && ev.Outcome != proxy.OutcomeOK {
+		errType = ev.Outcome
+	}
+	k := labelKey{method: method, tool: tool, server: ev.Server, outcome: ev.Outcome, errType: errType}
+	o := m.labels[k]
+	if o == nil {
+		if len(m.labels) >= maxLabelSets {
+			clear(m.labels) // bounded: a churn of names rebuilds sets, never grows memory
 		}
-		m.calls.Add(ctx, 1, metric.WithAttributes(AttrServer.String(ev.Server), semconv.GenAIToolName(tool), AttrOutcome.String(ev.Outcome)))
+		op := []attribute.KeyValue{semconv.McpMethodNameKey.String(method), AttrServer.String(ev.Server)}
+		if tool != "" {
+			op = append(op, semconv.GenAIToolName(tool))
+		}
+		if errType != "" {
+			op = append(op, semconv.ErrorTypeKey.String(errType))
+		}
+		o = &labelSets{
+			op:    metric.WithAttributeSet(attribute.NewSet(op...)),
+			calls: metric.WithAttributeSet(attribute.NewSet(AttrServer.String(ev.Server), semconv.GenAIToolName(tool), AttrOutcome.String(ev.Outcome))),
+		}
+		m.labels[k] = o
+	}
+	m.opDuration.Record(ctx, ev.Duration.Seconds(), o.op)
+	if method == "tools/call" {
+		m.calls.Add(ctx, 1, o.calls)
 	}
 	for _, st := range ev.Stages {
 		m.stage.Record(ctx, st.Duration.Seconds(), m.stageAttrs(st.Name))

@@ -39,6 +39,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/telemetry/otlptest"
 )
 
 // Default sizes of a run; flags override them.
@@ -87,6 +88,7 @@ type options struct {
 	bin, only, nodeDir       string
 	jsonOut, profileDir      string
 	gatewayEnv               []string
+	otlpEnv                  []string // set when a target traces
 	ts                       bool
 }
 
@@ -137,6 +139,19 @@ func run(ctx context.Context, o *options, out io.Writer) error {
 	if o.only != "" {
 		keep := strings.Split(o.only, ",")
 		targets = slices.DeleteFunc(targets, func(t *target) bool { return !slices.Contains(keep, t.name) })
+	}
+	if slices.ContainsFunc(targets, func(t *target) bool { return t.otlp }) {
+		// A receiver that decodes every export and counts its spans, as a
+		// collector's OTLP receiver does, in this process.
+		col, err := otlptest.StartCounting()
+		if err != nil {
+			return fmt.Errorf("otlp receiver: %w", err)
+		}
+		defer func() {
+			fmt.Fprintf(os.Stderr, "otlp receiver: %d spans\n", col.Counted())
+			col.Close()
+		}()
+		o.otlpEnv = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + col.GRPCAddr, "OTEL_EXPORTER_OTLP_INSECURE=true"}
 	}
 	var all []result
 	for i := range o.runs {
@@ -195,6 +210,7 @@ type target struct {
 	node  bool   // needs the Node peers
 	guard bool   // gateway with guardrails on
 	gw    bool   // the gateway itself (config and key needed)
+	otlp  bool   // gateway tracing every call to the bench's own OTLP receiver
 	argv  []string
 }
 
@@ -205,6 +221,7 @@ func allTargets(o *options) []*target {
 		{name: "direct", tool: "echo", argv: echo},
 		{name: "stdio", tool: "echo_server__echo", gw: true, argv: []string{o.bin}},
 		{name: "stdio+guard", tool: "echo_server__echo", gw: true, guard: true, argv: []string{o.bin}},
+		{name: "stdio+guard+otlp", tool: "echo_server__echo", gw: true, guard: true, otlp: true, argv: []string{o.bin}},
 		{name: "http+guard", tool: "echo_server__echo", gw: true, guard: true, http: true, argv: []string{o.bin, "--http", "--listen", "127.0.0.1:0", "--rate-limit", "1000000", "--rate-burst", "1000000"}},
 		{name: "mcp-proxy", tool: "echo", http: true, node: true,
 			argv: append([]string{filepath.Join(bin, "mcp-proxy"), "--port", "PORT", "--host", "127.0.0.1", "--server", "stream", "--"}, echo...)},
@@ -244,6 +261,9 @@ func prepare(o *options, t *target, run int, client string) (*instance, error) {
 		}
 		in.key = key
 		env = append(env, o.gatewayEnv...)
+		if t.otlp {
+			env = append(env, o.otlpEnv...)
+		}
 		argv = append(argv[:1], append([]string{"--config", path, "--log-level", "info"}, argv[1:]...)...)
 		if !t.http {
 			env = append(env, "ENKRYPT_GATEWAY_KEY="+key)

@@ -48,6 +48,7 @@ type RedisOptions struct {
 // redisStore is the shared tier. It never fails its caller: an error marks
 // Redis down for Retry, logs one warning per outage, and reads as a miss.
 type redisStore struct {
+	what   string // what the log lines say uses Redis: "discovery cache", "rate limit"
 	opts   RedisOptions
 	log    zerolog.Logger
 	client *redis.Client
@@ -60,7 +61,7 @@ type redisStore struct {
 var redisLogOnce sync.Once
 
 func newRedisStore(o *RedisOptions, log zerolog.Logger) *redisStore {
-	r := &redisStore{opts: *o, log: log}
+	r := &redisStore{what: "discovery cache", opts: *o, log: log}
 	if r.opts.Addr == "" {
 		r.opts.Addr = DefaultRedisAddr
 	}
@@ -113,7 +114,7 @@ func (r *redisStore) result(err error) {
 	defer r.mu.Unlock()
 	if err == nil {
 		if r.down {
-			r.log.Info().Str("redis", r.opts.Addr).Msg("discovery cache: Redis is reachable again")
+			r.log.Info().Str("redis", r.opts.Addr).Msg(r.what + ": Redis is reachable again")
 		}
 		r.down, r.downUntil = false, time.Time{}
 		return
@@ -124,7 +125,7 @@ func (r *redisStore) result(err error) {
 		// The error text names the address and the failure (refused,
 		// WRONGPASS, ...), never the password.
 		r.log.Warn().Str("redis", r.opts.Addr).Err(err).
-			Msg("discovery cache: Redis unavailable; carrying on with the local tiers")
+			Msg(r.what + ": Redis unavailable; carrying on with local state on this replica")
 	}
 }
 

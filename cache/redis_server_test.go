@@ -18,7 +18,7 @@ import (
 // startRedis runs a real redis-server on a free loopback port, with
 // password, for the life of the test. Without redis-server the test fails
 // in CI (CI set) and is skipped elsewhere.
-func startRedis(t *testing.T, password string) (addr string, cmd *exec.Cmd) {
+func startRedis(t testing.TB, password string) (addr string, cmd *exec.Cmd) {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {

@@ -129,7 +129,6 @@ func TestLimiterBoundsLocalBuckets(t *testing.T) {
 	}
 }
 
-
 // BenchmarkLimiter is what a request pays for its rate limit: a local
 // bucket, or one Lua round trip to a real redis-server on loopback.
 func BenchmarkLimiter(b *testing.B) {

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"time"
@@ -10,6 +11,9 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
+
+	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
 )
 
 // DefaultRateLimitPrefix namespaces the rate-limit keys in Redis, beside
@@ -171,4 +175,29 @@ func (l *Limiter) allowRedis(ctx context.Context, key string) (bool, error) {
 		return false, fmt.Errorf("rate limit in Redis: %w", err)
 	}
 	return n == 1, nil
+}
+
+// RedisFromConfig is the Redis the config's common settings name
+// (enkrypt_mcp_use_external_cache and the enkrypt_cache_* fields, as the
+// Python gateway reads them), or nil when the external cache is off. The
+// discovery cache and the shared rate limit use the same Redis.
+func RedisFromConfig(c *config.Common) *RedisOptions {
+	if c == nil || !c.UseExternalCache {
+		return nil
+	}
+	host, port := c.CacheHost, c.CachePort
+	if host == "" {
+		host = "localhost"
+	}
+	if port == 0 {
+		port = 6379
+	}
+	ro := &RedisOptions{Addr: net.JoinHostPort(host, strconv.Itoa(port)), DB: c.CacheDB}
+	if c.CachePassword != nil {
+		ro.Password = secret.String(*c.CachePassword)
+	}
+	if c.Timeouts.Cache > 0 {
+		ro.Timeout = c.Timeouts.CacheTimeout()
+	}
+	return ro
 }

@@ -276,21 +276,35 @@ func (t *Tracing) Flush(ctx context.Context) error {
 	return err
 }
 
+// drainEvery is how often queued events become spans. The converter
+// sleeps between rounds instead of waiting on the queue: a call's send
+// then never wakes a goroutine (a wake-up per call cost more CPU than the
+// spans themselves), and the queue absorbs what arrives in between.
+const drainEvery = 50 * time.Millisecond
+
 func (t *Tracing) run() {
 	defer close(t.drained)
+	tick := time.NewTicker(drainEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			t.drain()
+		case <-t.done:
+			t.drain()
+			return
+		}
+	}
+}
+
+// drain turns every event queued so far into spans.
+func (t *Tracing) drain() {
 	for {
 		select {
 		case ev := <-t.events:
 			t.record(ev)
-		case <-t.done:
-			for {
-				select {
-				case ev := <-t.events:
-					t.record(ev)
-				default:
-					return
-				}
-			}
+		default:
+			return
 		}
 	}
 }

@@ -71,6 +71,7 @@ func main() {
 	flag.StringVar(&o.nodeDir, "node", "testdata/bench-node", "directory with the installed Node peers")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run's raw figures to this file")
 	flag.StringVar(&o.profileDir, "profile", "", "write CPU and heap profiles of gateway processes into this directory")
+	flag.StringVar(&o.otlpProtocol, "otlp-protocol", "grpc", "how the +otlp targets export: grpc or http/protobuf")
 	flag.Func("gateway-env", "KEY=VALUE added to the environment of gateway processes only (repeatable)", func(kv string) error {
 		o.gatewayEnv = append(o.gatewayEnv, kv)
 		return nil
@@ -89,6 +90,7 @@ type options struct {
 	jsonOut, profileDir      string
 	gatewayEnv               []string
 	otlpEnv                  []string // set when a target traces
+	otlpProtocol             string
 	ts                       bool
 }
 
@@ -152,6 +154,9 @@ func run(ctx context.Context, o *options, out io.Writer) error {
 			col.Close()
 		}()
 		o.otlpEnv = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://" + col.GRPCAddr, "OTEL_EXPORTER_OTLP_INSECURE=true"}
+		if o.otlpProtocol == "http/protobuf" {
+			o.otlpEnv = []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + strings.TrimSuffix(col.HTTPURL, "/v1/traces"), "OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf"}
+		}
 	}
 	var all []result
 	for i := range o.runs {

@@ -348,7 +348,7 @@ func (t *Tracing) record(ev *proxy.CallEvent) {
 	}
 	span.End(trace.WithTimestamp(ev.Start.Add(ev.Duration)))
 	if t.metrics != nil {
-		t.metrics.record(ctx, ev)
+		t.metrics.record(ev)
 	}
 }
 

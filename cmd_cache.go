@@ -98,7 +98,9 @@ func (t toolCache) Inspect(ctx context.Context, configID string, s *config.Serve
 	return out
 }
 
-func (t toolCache) Clear(ctx context.Context, server string) (int, error) { return t.store.Clear(ctx, server) }
+func (t toolCache) Clear(ctx context.Context, server string) (int, error) {
+	return t.store.Clear(ctx, server)
+}
 
 func (t toolCache) ClearServer(ctx context.Context, configID string, s *config.Server) (bool, error) {
 	return t.store.ClearTools(ctx, configID, s)
@@ -112,9 +114,9 @@ func cacheCommand() *cli.Command {
 		Usage: "inspect or clear the discovery cache (persistent store and Redis)",
 		Commands: []*cli.Command{
 			{
-				Name:  "status",
-				Usage: "show, per server, whether its tool list is cached, how many tools, its age, expiry and tier",
-				Flags: append(cacheScopeFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
+				Name:   "status",
+				Usage:  "show, per server, whether its tool list is cached, how many tools, its age, expiry and tier",
+				Flags:  append(cacheScopeFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
 				Action: cacheStatus,
 			},
 			{
@@ -210,4 +212,3 @@ func cacheClear(ctx context.Context, cmd *cli.Command) error {
 	}
 	return cliError(err)
 }
-

@@ -24,7 +24,9 @@ type OriginError struct {
 	Err    error
 }
 
-func (e *OriginError) Error() string { return "allowed origin " + strconv.Quote(e.Origin) + ": " + e.Err.Error() }
+func (e *OriginError) Error() string {
+	return "allowed origin " + strconv.Quote(e.Origin) + ": " + e.Err.Error()
+}
 
 // Unwrap returns the cause.
 func (e *OriginError) Unwrap() error { return e.Err }

@@ -210,5 +210,5 @@ func cacheClear(ctx context.Context, cmd *cli.Command) error {
 	}); perr != nil {
 		return perr
 	}
-	return cliError(err)
+	return err // a tier that failed to clear
 }

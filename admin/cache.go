@@ -44,7 +44,7 @@ func (sc CacheScope) servers(c *config.Config) ([]scoped, error) {
 	var only string
 	switch {
 	case sc.APIKey != "" && sc.Config != (Ref{}):
-		return nil, &RequestError{Fields: []string{"api_key", "config"}, Problem: ProblemExclusive}
+		return nil, &RequestError{Fields: []string{"api_key", "config_name"}, Problem: ProblemExclusive}
 	case sc.APIKey != "":
 		_, rec, err := resolveKey(c, sc.APIKey)
 		if err != nil {

@@ -98,7 +98,7 @@ func TestCacheRoutes(t *testing.T) {
 		{"a key's config, with the key itself", map[string]any{"api_key": k.APIKey}, 200, "/remote", `of MCP config "default_config"`},
 		{"gateway_config", map[string]any{"cache_type": "gateway_config"}, 200, "", "gateway_config: nothing persisted"},
 		{"unknown cache type", map[string]any{"cache_type": "tools"}, 422, "", "body.cache_type"},
-		{"key and config", map[string]any{"api_key": k.Fingerprint, "config_name": "default_config"}, 422, "", "give only one of api_key and config"},
+		{"key and config", map[string]any{"api_key": k.Fingerprint, "config_name": "default_config"}, 422, "", "give only one of api_key and config_name"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			mc.cleared = nil

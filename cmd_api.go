@@ -35,7 +35,7 @@ const apiShutdownGrace = 10 * time.Second
 func apiCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "api",
-		Usage: "serve the REST admin API (configs, servers, projects, users, gateway keys) with its OpenAPI document",
+		Usage: "serve the REST admin API (configs, servers, projects, users, gateway keys, cache, OAuth tokens, health) with its OpenAPI document",
 		Description: "Every /api/v1 route needs \"Authorization: Bearer <admin key>\"; create the key with\n" +
 			"\"secure-mcp-gateway system rotate-admin-key\" (it is printed once and stored hashed as admin_apikey).\n" +
 			"/health, /openapi.json, /openapi.yaml and the docs at /docs are open. There is no CORS unless\n" +

@@ -40,7 +40,9 @@ const (
 
 // Options configure the API handler.
 type Options struct {
-	// Store runs every operation.
+	// Store runs every operation. The cache, OAuth token and health probe
+	// routes need a Store opened with admin.OpenWith and the gateway's
+	// runtime; without it they answer 501.
 	Store *admin.Store
 	// Version is the gateway's version, shown in the OpenAPI document.
 	Version string

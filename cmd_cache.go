@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -14,16 +14,10 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
-)
-
-// Cache types accepted by `cache clear --cache-type`, as in the Python gateway.
-const (
-	cacheTypeAll     = "all"
-	cacheTypeGateway = "gateway_config"
-	cacheTypeServer  = "server_config"
 )
 
 // openToolCache builds the discovery cache from the config's common
@@ -60,6 +54,60 @@ func openToolCache(cfg *config.Config, path string, log *zerolog.Logger) (*cache
 	return store, nil
 }
 
+// toolCache is the discovery cache as the admin operations see it.
+type toolCache struct{ store *cache.Store }
+
+// cacheOpener opens the discovery cache of the config file at path for the
+// admin operations.
+type cacheOpener struct {
+	path string
+	log  *zerolog.Logger
+}
+
+// OpenCache implements admin.CacheOpener.
+func (o cacheOpener) OpenCache(_ context.Context, c *config.Config) (admin.ToolCache, error) {
+	st, err := openToolCache(c, o.path, o.log)
+	if err != nil {
+		return nil, err
+	}
+	return toolCache{st}, nil
+}
+
+func (t toolCache) Tiers() []string {
+	var out []string
+	for _, tier := range t.store.Tiers() {
+		out = append(out, tierName(tier))
+	}
+	return out
+}
+
+// tierName is a cache tier's name in admin results.
+func tierName(t cache.Tier) string {
+	if t == cache.TierMemory {
+		return admin.MemoryTier
+	}
+	return string(t)
+}
+
+func (t toolCache) Inspect(ctx context.Context, configID string, s *config.Server) []admin.CachedCopy {
+	var out []admin.CachedCopy
+	for _, f := range t.store.Inspect(ctx, cache.Key(configID, s)) {
+		out = append(out, admin.CachedCopy{Tier: tierName(f.Tier), StoredAt: f.Entry.StoredAt, ExpiresAt: f.Entry.ExpiresAt,
+			Tools: f.Entry.ToolCount(), Usable: f.Usable})
+	}
+	return out
+}
+
+func (t toolCache) Clear(ctx context.Context, server string) (int, error) {
+	return t.store.Clear(ctx, server)
+}
+
+func (t toolCache) ClearServer(ctx context.Context, configID string, s *config.Server) (bool, error) {
+	return t.store.ClearTools(ctx, configID, s)
+}
+
+func (t toolCache) Close() error { return t.store.Close() }
+
 func cacheCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "cache",
@@ -68,139 +116,99 @@ func cacheCommand() *cli.Command {
 			{
 				Name:   "status",
 				Usage:  "show, per server, whether its tool list is cached, how many tools, its age, expiry and tier",
-				Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+				Flags:  append(cacheScopeFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
 				Action: cacheStatus,
 			},
 			{
 				Name:  "clear",
 				Usage: "clear cached tool lists in every tier, so the next session lists its upstreams live",
-				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "server-name", Usage: "clear only this server's entries (default: all servers)"},
-					&cli.StringFlag{Name: "cache-type", Value: cacheTypeAll, Usage: "all, gateway_config or server_config"},
-				},
+				Flags: append(cacheScopeFlags(),
+					&cli.StringFlag{Name: "cache-type", Value: admin.CacheTypeAll, Usage: "all, gateway_config or server_config"},
+					&cli.BoolFlag{Name: "json", Usage: "print JSON"}),
 				Action: cacheClear,
 			},
 		},
 	}
 }
 
-// cacheRow is one line of `cache status`.
-type cacheRow struct {
-	ConfigID   string     `json:"mcp_config_id"`
-	ConfigName string     `json:"mcp_config_name"`
-	Server     string     `json:"server_name"`
-	Cached     bool       `json:"cached"`
-	Stale      bool       `json:"stale,omitempty"`
-	Tools      int        `json:"tool_count,omitempty"`
-	StoredAt   *time.Time `json:"stored_at,omitempty"`
-	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
-	Tiers      []string   `json:"tiers,omitempty"`
+// cacheScopeFlags select the servers of a cache command.
+func cacheScopeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "server-name", Usage: "only this server's entries (default: all servers)"},
+		&cli.StringFlag{Name: "config-name", Usage: "only the servers of this MCP config"},
+		&cli.StringFlag{Name: "config-id", Usage: "only the servers of the MCP config with this ID"},
+		&cli.StringFlag{Name: "api-key", Usage: "only the servers of the MCP config this gateway key's project uses (the key or its fp: fingerprint)"},
+	}
 }
 
-func loadForCache(cmd *cli.Command) (*config.Config, *cache.Store, error) {
-	cfg, path, err := loadAdminConfig(cmd)
+func cacheScope(cmd *cli.Command) admin.CacheScope {
+	return admin.CacheScope{Config: configRef(cmd), ServerName: cmd.String("server-name"), APIKey: cmd.String("api-key")}
+}
+
+// runtimeStore opens the admin store of the command's config file with
+// the gateway's runtime (cache, OAuth tokens, probes).
+func runtimeStore(cmd *cli.Command) (*admin.Store, error) {
+	path, err := configPath(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, configError(err)
 	}
 	log := zerolog.New(cmd.Root().ErrWriter).Level(zerolog.WarnLevel)
-	store, err := openToolCache(cfg, path, &log)
-	if err != nil {
-		return nil, nil, err
-	}
-	return cfg, store, nil
+	return admin.OpenWith(path, adminRuntime(path, &log)), nil
 }
 
 func cacheStatus(ctx context.Context, cmd *cli.Command) error {
-	cfg, store, err := loadForCache(cmd)
+	st, err := runtimeStore(cmd)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	status, err := st.CacheStatus(ctx, cacheScope(cmd))
+	if err != nil {
+		return cliError(err)
+	}
 	now := time.Now()
-	var rows []cacheRow
-	ids := make([]string, 0, len(cfg.MCPConfigs))
-	for id := range cfg.MCPConfigs {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		mc := cfg.MCPConfigs[id]
-		if mc == nil {
-			continue
-		}
-		for _, s := range mc.Servers {
-			row := cacheRow{ConfigID: id, ConfigName: mc.Name, Server: s.Name}
-			for _, f := range store.Inspect(ctx, cache.Key(id, s)) {
-				if !f.Usable {
-					continue
-				}
-				if !row.Cached {
-					e := f.Entry
-					row.Cached, row.Tools = true, e.ToolCount()
-					row.StoredAt, row.ExpiresAt = &e.StoredAt, &e.ExpiresAt
-					row.Stale = !now.Before(e.ExpiresAt)
-				}
-				row.Tiers = append(row.Tiers, string(f.Tier))
+	return out(cmd, status, func(w io.Writer) error {
+		fmt.Fprintf(w, "tiers: %v\n", status.Tiers)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "CONFIG\tSERVER\tCACHED\tTOOLS\tAGE\tEXPIRES\tTIER")
+		for _, r := range status.Servers {
+			if !r.Cached {
+				fmt.Fprintf(tw, "%s\t%s\tno\t-\t-\t-\t-\n", r.ConfigName, r.Server)
+				continue
 			}
-			rows = append(rows, row)
+			expires := "in " + r.ExpiresAt.Sub(now).Round(time.Second).String()
+			if r.Stale {
+				expires = "stale (revalidated on next use)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\tyes\t%d\t%s\t%s\t%v\n", r.ConfigName, r.Server, r.Tools,
+				now.Sub(*r.StoredAt).Round(time.Second), expires, r.Tiers)
 		}
-	}
-	w := cmd.Root().Writer
-	if cmd.Bool("json") {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if rows == nil {
-			rows = []cacheRow{}
-		}
-		return enc.Encode(map[string]any{"tiers": store.Tiers(), "servers": rows})
-	}
-	fmt.Fprintf(w, "tiers: %v\n", store.Tiers())
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONFIG\tSERVER\tCACHED\tTOOLS\tAGE\tEXPIRES\tTIER")
-	for _, r := range rows {
-		if !r.Cached {
-			fmt.Fprintf(tw, "%s\t%s\tno\t-\t-\t-\t-\n", r.ConfigName, r.Server)
-			continue
-		}
-		expires := "in " + r.ExpiresAt.Sub(now).Round(time.Second).String()
-		if r.Stale {
-			expires = "stale (revalidated on next use)"
-		}
-		fmt.Fprintf(tw, "%s\t%s\tyes\t%d\t%s\t%s\t%v\n", r.ConfigName, r.Server, r.Tools,
-			now.Sub(*r.StoredAt).Round(time.Second), expires, r.Tiers)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func cacheClear(ctx context.Context, cmd *cli.Command) error {
-	kind := cmd.String("cache-type")
-	switch kind {
-	case cacheTypeAll, cacheTypeGateway, cacheTypeServer:
-	default:
-		return cli.Exit(fmt.Errorf("--cache-type %q: want all, gateway_config or server_config", kind), exitUsage)
-	}
-	_, store, err := loadForCache(cmd)
+	st, err := runtimeStore(cmd)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	w := cmd.Root().Writer
-	if kind == cacheTypeAll || kind == cacheTypeGateway {
-		// Resolved keys and configs are cached only in each gateway's own
-		// memory and die with it; nothing is persisted to clear.
-		fmt.Fprintln(w, "gateway_config: nothing persisted (kept only in each running gateway's memory)")
+	res, err := st.ClearCache(ctx, admin.ClearCacheRequest{CacheType: cmd.String("cache-type"), CacheScope: cacheScope(cmd)})
+	var ie *admin.InvalidError
+	switch {
+	case errors.As(err, &ie):
+		return usageError("--cache-type %v", ie.Err)
+	case err != nil && res.CacheType == "":
+		return cliError(err)
 	}
-	if kind == cacheTypeAll || kind == cacheTypeServer {
-		server := cmd.String("server-name")
-		n, err := store.Clear(ctx, server)
-		what := "all servers"
-		if server != "" {
-			what = fmt.Sprintf("server %q", server)
+	if perr := out(cmd, res, func(w io.Writer) error {
+		if res.GatewayConfig != "" {
+			fmt.Fprintln(w, "gateway_config: "+res.GatewayConfig)
 		}
-		fmt.Fprintf(w, "server_config: cleared %d cached tool list entries of %s in %v\n", n, what, store.Tiers()[1:])
-		if err != nil {
-			return fmt.Errorf("clear discovery cache: %w", err)
+		if res.CacheType != admin.CacheTypeGateway {
+			fmt.Fprintf(w, "server_config: cleared %d cached tool list entries of %s in %v\n", res.Entries, res.Scope, res.Tiers)
 		}
+		return nil
+	}); perr != nil {
+		return perr
 	}
-	return nil
+	return err // a tier that failed to clear
 }

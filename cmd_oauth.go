@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/oauthx"
 	"secure-mcp-gateway/serve"
@@ -44,6 +46,7 @@ func oauthCommand() *cli.Command {
 				Name:    "status",
 				Aliases: []string{"list"},
 				Usage:   "show each OAuth server's cached token (masked: a fingerprint, never the token)",
+				Flags:   []cli.Flag{jsonFlag},
 				Action:  oauthStatus,
 			},
 			{
@@ -51,6 +54,9 @@ func oauthCommand() *cli.Command {
 				Usage: "revoke a server's cached token (RFC 7009: OAUTH_REVOCATION_URL, or the login's revocation_endpoint) and forget it",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "server", Usage: "server name (as in server_name)", Required: true},
+					&cli.StringFlag{Name: "config-name", Usage: "only the server of this MCP config (default: every MCP config with a server of that name)"},
+					&cli.StringFlag{Name: "config-id", Usage: "only the server of the MCP config with this ID"},
+					jsonFlag,
 				},
 				Action: oauthRevoke,
 			},
@@ -131,7 +137,7 @@ func oauthLogin(ctx context.Context, cmd *cli.Command) error {
 		refresh = "refreshed automatically"
 	}
 	fmt.Fprintf(cmd.Root().Writer, "server %q (config %q): logged in at %s; token %s, %s, %s\n",
-		ls.server.Name, ls.config, endpointForDisplay(res.Issuer), res.Fingerprint, expires, refresh)
+		ls.server.Name, ls.config, admin.ShownEndpoint(res.Issuer), res.Fingerprint, expires, refresh)
 	return nil
 }
 
@@ -157,162 +163,144 @@ func openBrowser(u string) error {
 	return nil
 }
 
-// oauthServer is one OAuth-enabled server entry of the config.
-type oauthServer struct {
-	config string // MCP config name
-	name   string
-	oauth  *config.OAuthConfig
-}
+// tokenKeeper reads and revokes the OAuth tokens cached beside the config
+// file at path, for the admin operations.
+type tokenKeeper struct{ path string }
 
-func oauthServers(cfg *config.Config) []oauthServer {
-	var out []oauthServer
-	for _, mc := range cfg.MCPConfigs {
-		for _, s := range mc.Servers {
-			if s.OAuth != nil && s.OAuth.Enabled {
-				out = append(out, oauthServer{config: mc.Name, name: s.Name, oauth: s.OAuth})
-			}
-		}
+func (k tokenKeeper) options(c *config.Config) *oauthx.Options {
+	return &oauthx.Options{
+		CacheFile: oauthx.CachePath(k.path),
+		Transport: upstream.NewHTTPTransport(c.Common.Timeouts.ConnectivityTimeout()),
+		CheckURL:  upstream.CheckURL,
+		Timeout:   c.Common.Timeouts.AuthTimeout(),
 	}
-	return out
 }
 
-func oauthStatus(_ context.Context, cmd *cli.Command) error {
-	cfg, path, err := loadAdminConfig(cmd)
+// Token implements admin.TokenKeeper.
+func (k tokenKeeper) Token(_ context.Context, kind admin.TokenKind, configName string, s *config.Server) (admin.TokenState, error) {
+	file := oauthx.CachePath(k.path)
+	if kind == admin.TokenClientCredentials {
+		st, err := oauthx.Inspect(file, s.Name, s.OAuth)
+		return admin.TokenState{Cached: st.Cached, Fingerprint: st.Fingerprint, Scope: st.Scope, Obtained: st.Obtained, Expiry: st.Expiry}, err
+	}
+	st, err := oauthx.InspectLogin(file, s.Name, s.Config.URL)
+	return admin.TokenState{Cached: st.Cached, Fingerprint: st.Fingerprint, Scope: st.Scope, Obtained: st.Obtained, Expiry: st.Expiry,
+		Issuer: st.Issuer, Refreshable: st.Refreshable, StepUp: st.StepUp,
+		LoginCommand: serve.LoginTarget(s, configName, k.path).Command}, err
+}
+
+// Revoke implements admin.TokenKeeper.
+func (k tokenKeeper) Revoke(ctx context.Context, c *config.Config, kind admin.TokenKind, configName string, s *config.Server) (bool, error) {
+	if kind == admin.TokenClientCredentials {
+		src, err := oauthx.New(s.Name, s.OAuth, k.options(c))
+		if err != nil {
+			return false, err
+		}
+		had, err := src.Revoke(ctx)
+		if errors.Is(err, oauthx.ErrNoRevocationURL) {
+			err = fmt.Errorf("%w: %w", admin.ErrNotRevocable, err)
+		}
+		return had, err
+	}
+	had, err := oauthx.NewLoginSource(serve.LoginTarget(s, configName, k.path), k.options(c)).Revoke(ctx)
+	if errors.Is(err, oauthx.ErrRevocationNotAdvertised) {
+		err = fmt.Errorf("%w: %w", admin.ErrNotRevocable, err)
+	}
+	return had, err
+}
+
+func oauthStatus(ctx context.Context, cmd *cli.Command) error {
+	st, err := runtimeStore(cmd)
 	if err != nil {
 		return err
 	}
-	servers := oauthServers(cfg)
-	logins := loginServers(cfg)
-	w := cmd.Root().Writer
-	if len(servers) == 0 && len(logins) == 0 {
-		fmt.Fprintln(w, "no server has oauth_config.enabled or an \"oauth\" login entry")
-		return nil
+	tokens, err := st.OAuthTokens(ctx)
+	if err != nil {
+		return cliError(err)
 	}
-	cache := oauthx.CachePath(path)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tCONFIG\tTOKEN ENDPOINT / ISSUER\tTOKEN\tEXPIRES")
-	now := time.Now()
-	for _, s := range servers {
-		st, err := oauthx.Inspect(cache, s.name, s.oauth)
-		state, expires := "none cached", "-"
-		switch {
-		case err != nil:
-			state = "unreadable cache: " + err.Error()
-		case st.Cached:
-			state = "cached " + st.Fingerprint
-			if st.Expiry.IsZero() {
-				expires = "unknown"
-			} else if st.Expiry.After(now) {
-				expires = "in " + st.Expiry.Sub(now).Round(time.Second).String()
-			} else {
-				expires = "expired"
-			}
+	return out(cmd, tokens, func(w io.Writer) error {
+		if len(tokens) == 0 {
+			fmt.Fprintln(w, "no server has oauth_config.enabled or an \"oauth\" login entry")
+			return nil
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.name, s.config, endpointForDisplay(s.oauth.TokenURL), state, expires)
-	}
-	for _, ls := range logins {
-		st, err := oauthx.InspectLogin(cache, ls.server.Name, ls.server.Config.URL)
-		issuer, state, expires := "-", "not logged in: run "+serve.LoginTarget(ls.server, ls.config, path).Command, "-"
-		switch {
-		case err != nil:
-			state = "unreadable cache: " + err.Error()
-		case st.Cached:
-			issuer = endpointForDisplay(st.Issuer)
-			state = "cached " + st.Fingerprint
-			if st.Refreshable {
-				state += " (refreshable)"
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVER\tCONFIG\tTOKEN ENDPOINT / ISSUER\tTOKEN\tEXPIRES")
+		now := time.Now()
+		for _, t := range tokens {
+			endpoint, state, expires := t.Endpoint, "none cached", "-"
+			if t.Kind == admin.TokenLogin {
+				state = "not logged in: run " + t.LoginCommand
 			}
-			if len(st.StepUp) > 0 {
-				state += fmt.Sprintf(" (needs login for scopes %q)", strings.Join(st.StepUp, " "))
+			switch {
+			case t.Problem != "":
+				state = t.Problem
+			case t.Cached:
+				state = "cached " + t.Fingerprint
+				if t.Refreshable {
+					state += " (refreshable)"
+				}
+				if len(t.StepUpScopes) > 0 {
+					state += fmt.Sprintf(" (needs login for scopes %q)", strings.Join(t.StepUpScopes, " "))
+				}
+				switch {
+				case t.ExpiresAt == nil:
+					expires = "unknown"
+				case t.Expired:
+					expires = "expired"
+				default:
+					expires = "in " + t.ExpiresAt.Sub(now).Round(time.Second).String()
+				}
 			}
-			if st.Expiry.IsZero() {
-				expires = "unknown"
-			} else if st.Expiry.After(now) {
-				expires = "in " + st.Expiry.Sub(now).Round(time.Second).String()
-			} else {
-				expires = "expired"
+			if endpoint == "" {
+				endpoint = "-"
 			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Server, t.ConfigName, endpoint, state, expires)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ls.server.Name, ls.config, issuer, state, expires)
-	}
-	return tw.Flush()
+		return tw.Flush()
+	})
 }
 
 func oauthRevoke(ctx context.Context, cmd *cli.Command) error {
-	cfg, path, err := loadAdminConfig(cmd)
+	st, err := runtimeStore(cmd)
 	if err != nil {
 		return err
 	}
-	name := cmd.String("server")
-	var errs []error
-	found := false
-	w := cmd.Root().Writer
-	for _, s := range oauthServers(cfg) {
-		if s.name != name {
-			continue
-		}
-		found = true
-		src, err := oauthx.New(s.name, s.oauth, &oauthx.Options{
-			CacheFile: oauthx.CachePath(path),
-			Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
-			CheckURL:  upstream.CheckURL,
-			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
-		})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		had, err := src.Revoke(ctx)
-		switch {
-		case !had:
-			fmt.Fprintf(w, "server %q (config %q): no cached token\n", s.name, s.config)
-		case errors.Is(err, oauthx.ErrNoRevocationURL):
-			fmt.Fprintf(w, "server %q (config %q): token forgotten locally; not revoked at the issuer (no OAUTH_REVOCATION_URL)\n", s.name, s.config)
-		case err != nil:
-			errs = append(errs, err)
-		default:
-			fmt.Fprintf(w, "server %q (config %q): token revoked\n", s.name, s.config)
-		}
+	res, err := st.RevokeOAuthToken(ctx, admin.RevokeTokenRequest{ServerName: cmd.String("server"), Config: configRef(cmd)})
+	var re *admin.RevokeError
+	if err != nil && !errors.As(err, &re) {
+		return cliError(err)
 	}
-	for _, ls := range loginServers(cfg) {
-		if ls.server.Name != name {
-			continue
+	if perr := out(cmd, res, func(w io.Writer) error {
+		for _, r := range res {
+			login := r.Kind == admin.TokenLogin
+			var msg string
+			switch r.Outcome {
+			case admin.RevokeNoToken:
+				msg = "no cached token"
+				if login {
+					msg = "not logged in"
+				}
+			case admin.RevokeForgotten:
+				msg = "token forgotten locally; not revoked at the issuer (no OAUTH_REVOCATION_URL)"
+				if login {
+					msg = "login forgotten locally; not revoked at the issuer (it advertises no revocation_endpoint)"
+				}
+			case admin.RevokeRevoked:
+				msg = "token revoked"
+				if login {
+					msg = "login revoked at the issuer and forgotten"
+				}
+			default:
+				msg = "revocation failed: " + r.Problem
+			}
+			fmt.Fprintf(w, "server %q (config %q): %s\n", r.Server, r.ConfigName, msg)
 		}
-		found = true
-		src := oauthx.NewLoginSource(serve.LoginTarget(ls.server, ls.config, path), &oauthx.Options{
-			CacheFile: oauthx.CachePath(path),
-			Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
-			CheckURL:  upstream.CheckURL,
-			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
-		})
-		had, err := src.Revoke(ctx)
-		switch {
-		case !had:
-			fmt.Fprintf(w, "server %q (config %q): not logged in\n", name, ls.config)
-		case errors.Is(err, oauthx.ErrRevocationNotAdvertised):
-			fmt.Fprintf(w, "server %q (config %q): login forgotten locally; not revoked at the issuer (it advertises no revocation_endpoint)\n", name, ls.config)
-		case err != nil:
-			errs = append(errs, err)
-		default:
-			fmt.Fprintf(w, "server %q (config %q): login revoked at the issuer and forgotten\n", name, ls.config)
-		}
+		return nil
+	}); perr != nil {
+		return perr
 	}
-	if !found {
-		return cli.Exit(fmt.Errorf("no server named %q has oauth_config.enabled or an \"oauth\" login entry in %s", name, path), exitUsage)
+	if re != nil {
+		return cli.Exit(re, 1)
 	}
-	return errors.Join(errs...)
-}
-
-// endpointForDisplay strips credentials, query and fragment from a URL.
-func endpointForDisplay(u string) string {
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		u = u[:i]
-	}
-	if scheme, rest, ok := strings.Cut(u, "://"); ok {
-		if at := strings.LastIndex(rest, "@"); at >= 0 && at < strings.IndexByte(rest+"/", '/') {
-			rest = rest[at+1:]
-		}
-		u = scheme + "://" + rest
-	}
-	return u
+	return nil
 }

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,8 +20,10 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/audit"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/oauthx/oauthxtest"
 )
 
 // apiProc is a running "api" command.
@@ -48,8 +52,8 @@ func (p *apiProc) stop(t *testing.T) {
 }
 
 // startAPI creates an admin key with "system rotate-admin-key" and starts
-// the api command for f on a port the system picks.
-func startAPI(t *testing.T, f *fixture) *apiProc {
+// the api command for f on a port the system picks, with args added.
+func startAPI(t *testing.T, f *fixture, args ...string) *apiProc {
 	t.Helper()
 	out, err := exec.Command(gatewayBin, "--config", f.path, "system", "rotate-admin-key", "--json").Output()
 	if err != nil {
@@ -61,7 +65,7 @@ func startAPI(t *testing.T, f *fixture) *apiProc {
 	if err := json.Unmarshal(out, &rk); err != nil || rk.Key == "" {
 		t.Fatalf("rotate-admin-key printed %q (%v)", out, err)
 	}
-	cmd := exec.Command(gatewayBin, "--config", f.path, "api", "--listen", "127.0.0.1:0")
+	cmd := exec.Command(gatewayBin, append([]string{"--config", f.path, "api", "--listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = gatewayEnv()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -306,7 +310,8 @@ func TestE2EAPIOpenAPI(t *testing.T) {
 		t.Fatalf("validate: %v", err)
 	}
 	for _, path := range []string{"/api/v1/configs", "/api/v1/configs/{config}/servers/{server}", "/api/v1/projects/{project}/assign-config",
-		"/api/v1/users/{user}/api-keys", "/api/v1/api-keys/rotate", "/api/v1/system/health"} {
+		"/api/v1/users/{user}/api-keys", "/api/v1/api-keys/rotate", "/api/v1/system/health", "/api/v1/cache/status", "/api/v1/cache/clear",
+		"/api/v1/oauth/tokens", "/api/v1/oauth/tokens/{server}", "/api/v1/audit/records", "/api/v1/pins"} {
 		if doc.Paths.Find(path) == nil {
 			t.Errorf("%s is not documented", path)
 		}
@@ -380,6 +385,7 @@ func TestE2EAPIStartRefusals(t *testing.T) {
 		{"no admin key", []string{"api", "--listen", "127.0.0.1:0"}, exitConfig, "rotate-admin-key"},
 		{"non-loopback without TLS", []string{"api", "--listen", "0.0.0.0:0"}, exitUsage, "--insecure-listen"},
 		{"half a TLS pair", []string{"api", "--tls-cert", "c.pem"}, exitUsage, "--tls-key"},
+		{"an allowed origin with a path", []string{"api", "--allowed-origin", "https://admin.example.com/ui"}, exitUsage, "--allowed-origin"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cmd := exec.Command(gatewayBin, append([]string{"--config", f.path}, c.args...)...)
@@ -390,5 +396,165 @@ func TestE2EAPIStartRefusals(t *testing.T) {
 				t.Fatalf("err %v, output %q; want exit %d saying %q", err, out, c.code, c.says)
 			}
 		})
+	}
+}
+
+// TestE2EAPIRuntime: the cache, OAuth token and health routes of the real
+// binary act on the same state as the CLI, through the same operations: a
+// session's discovered tools appear in GET /cache/status exactly as in
+// `cache status --json`, and POST /cache/clear empties them; a login token
+// is listed by its fingerprint and revoked at the issuer by DELETE
+// /oauth/tokens/{server}; health?probe=true tells the reachable upstreams
+// from a dead one, and shows none of their secrets.
+func TestE2EAPIRuntime(t *testing.T) {
+	const canary = "CANARY-api-runtime-secret"
+	as := oauthxtest.NewAuthServer()
+	t.Cleanup(as.Close)
+	up := oauthxtest.NewUpstream(as, nil)
+	t.Cleanup(up.Close)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadAddr := l.Addr().String()
+	l.Close() // nothing listens there any more
+
+	f := newFixture(t, exampleServer("echo", "echo", map[string]string{"ECHO_TOKEN": canary}))
+	var configName string
+	for _, mc := range f.cfg.MCPConfigs {
+		configName = mc.Name
+	}
+	p := startAPI(t, f)
+
+	// 1. A session discovers echo's tools; both surfaces see the same entry.
+	g := startGateway(t, f)
+	if names := g.toolNames(t); len(names) == 0 {
+		t.Fatal("the session listed no tools")
+	}
+	g.cs.Close()
+	var apiStatus admin.CacheStatus
+	waitFor(t, 30*time.Second, "echo's tool list in the cache", func() bool {
+		r := p.must(t, "GET", "/api/v1/cache/status?server_name=echo", nil)
+		apiStatus = admin.CacheStatus{}
+		if err := json.Unmarshal(r.Body.Data, &apiStatus); err != nil {
+			t.Fatal(err)
+		}
+		return len(apiStatus.Servers) == 1 && apiStatus.Servers[0].Cached
+	})
+	var cliStatus admin.CacheStatus
+	if err := json.Unmarshal([]byte(runCLI(t, "--config", f.path, "cache", "status", "--server-name", "echo", "--json")), &cliStatus); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := json.Marshal(apiStatus)
+	c, _ := json.Marshal(cliStatus)
+	if !bytes.Equal(a, c) || !slices.Contains(apiStatus.Servers[0].Tiers, "disk") {
+		t.Fatalf("API and CLI disagree on the cache:\nAPI %s\nCLI %s", a, c)
+	}
+
+	// 2. Clearing it through the API makes the CLI see it gone.
+	r := p.must(t, "POST", "/api/v1/cache/clear", map[string]any{"server_name": "echo", "config_name": configName})
+	var cleared admin.CacheCleared
+	if err := json.Unmarshal(r.Body.Data, &cleared); err != nil || cleared.Entries != 1 {
+		t.Fatalf("clear: %v %s", err, r.raw)
+	}
+	if out := runCLI(t, "--config", f.path, "cache", "status", "--json"); !strings.Contains(out, `"cached": false`) || strings.Contains(out, `"cached": true`) {
+		t.Fatalf("cache status after the API's clear:\n%s", out)
+	}
+
+	// 3. A login token, listed by fingerprint and revoked through the API.
+	if err := config.Update(f.path, func(c *config.Config) error {
+		for _, mc := range c.MCPConfigs {
+			mc.Servers = append(mc.Servers, loginServerEntry("crm", up.URL), &config.Server{Name: "gone",
+				Config: config.ServerConfig{URL: "http://user:" + canary + "@" + deadAddr + "/mcp?key=" + canary,
+					Headers: map[string]string{"Authorization": "Bearer " + canary}}, Tools: map[string]json.RawMessage{}})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr, err := runLogin(t, f, "crm", configName); err != nil {
+		t.Fatalf("oauth login: %v\n%s\n%s", err, stdout, stderr)
+	}
+	r = p.must(t, "GET", "/api/v1/oauth/tokens", nil)
+	var tokens []admin.OAuthToken
+	if err := json.Unmarshal(r.Body.Data, &tokens); err != nil || len(tokens) != 1 {
+		t.Fatalf("tokens: %v %s", err, r.raw)
+	}
+	if tk := tokens[0]; tk.Server != "crm" || tk.Kind != admin.TokenLogin || !tk.Cached || len(tk.Fingerprint) != 8 || !tk.Refreshable {
+		t.Fatalf("token row %+v", tk)
+	}
+	outputs := []string{r.raw}
+	r = p.must(t, "DELETE", "/api/v1/oauth/tokens/crm", nil)
+	outputs = append(outputs, r.raw)
+	var revoked []admin.TokenRevocation
+	if err := json.Unmarshal(r.Body.Data, &revoked); err != nil || len(revoked) != 1 || revoked[0].Outcome != admin.RevokeRevoked {
+		t.Fatalf("revoke: %v %s", err, r.raw)
+	}
+	for _, tok := range as.Tokens() {
+		if strings.HasPrefix(tok, "rt-") && !as.Revoked(tok) {
+			t.Error("the refresh token is still valid at the authorization server")
+		}
+		for _, o := range outputs {
+			if strings.Contains(o, tok) {
+				t.Error("a token appears in an API response")
+			}
+		}
+	}
+	if out, _ := runOAuthCLI(t, f, "oauth", "status"); !strings.Contains(out, "not logged in: run") {
+		t.Errorf("oauth status after the API's revoke:\n%s", out)
+	}
+	if r := p.do(t, "DELETE", "/api/v1/oauth/tokens/echo", p.key, nil); r.code != http.StatusNotFound {
+		t.Errorf("revoke for a server without OAuth: %d %s", r.code, r.raw)
+	}
+
+	// 4. Health: cheap without probe; with it, one entry per upstream.
+	r = p.must(t, "GET", "/api/v1/system/health", nil)
+	var h admin.Health
+	if err := json.Unmarshal(r.Body.Data, &h); err != nil || !h.Healthy || h.Upstreams != nil || h.Cache == nil || h.Cache.Servers != 3 {
+		t.Fatalf("health: %v %s", err, r.raw)
+	}
+	r = p.must(t, "GET", "/api/v1/system/health?probe=true&timeout_seconds=5", nil)
+	h = admin.Health{}
+	if err := json.Unmarshal(r.Body.Data, &h); err != nil || h.Healthy || len(h.Upstreams) != 3 {
+		t.Fatalf("probe: %v %s", err, r.raw)
+	}
+	for _, u := range h.Upstreams {
+		want := u.Server != "gone"
+		if u.Reachable != want {
+			t.Errorf("%s reachable = %v, want %v: %s", u.Server, u.Reachable, want, u.Detail)
+		}
+	}
+	if strings.Contains(r.raw, canary) {
+		t.Errorf("a secret of an upstream is in the health report:\n%s", r.raw)
+	}
+}
+
+// TestE2EAPIAllowedOrigin: with --allowed-origin, that origin gets CORS
+// answers (preflight included) and no other does.
+func TestE2EAPIAllowedOrigin(t *testing.T) {
+	const origin = "https://admin.example.com"
+	f := newFixture(t)
+	p := startAPI(t, f, "--allowed-origin", origin)
+	preflight := func(from string) *http.Response {
+		req, err := http.NewRequest(http.MethodOptions, p.base+"/api/v1/configs", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Origin", from)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := preflight(origin); resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+		!strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+		t.Fatalf("preflight of the allowed origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := preflight("https://evil.example"); resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("preflight of another origin: %d %v", resp.StatusCode, resp.Header)
 	}
 }

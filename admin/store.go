@@ -21,6 +21,7 @@ var checkDetectors = config.WithDetectors(&config.Detectors{Offline: guard.Offli
 // Store runs admin operations on one config file.
 type Store struct {
 	path string
+	rt   Runtime
 }
 
 // Open returns a Store for the config file at path. The file is read by

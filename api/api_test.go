@@ -30,6 +30,12 @@ const (
 // server starts the API on a copy of testdata/config.json.
 func server(t *testing.T, o Options) (*httptest.Server, *admin.Store) {
 	t.Helper()
+	return serverWith(t, o, admin.Runtime{})
+}
+
+// serverWith is server whose store reaches rt.
+func serverWith(t *testing.T, o Options, rt admin.Runtime) (*httptest.Server, *admin.Store) {
+	t.Helper()
 	b, err := os.ReadFile("testdata/config.json")
 	if err != nil {
 		t.Fatal(err)
@@ -38,11 +44,15 @@ func server(t *testing.T, o Options) (*httptest.Server, *admin.Store) {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o.Store = admin.Open(path)
+	o.Store = admin.OpenWith(path, rt)
 	if o.Rate == 0 { // only TestLimits tests the limit; the others must not meet it however fast they run
 		o.Rate, o.Burst = 1e9, 1e9
 	}
-	srv := httptest.NewServer(New(o))
+	h, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv, o.Store
 }

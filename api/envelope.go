@@ -125,6 +125,8 @@ func fail(ctx context.Context, err error) error {
 		em  *admin.InvalidEmailError
 		ve  *config.ValidationError
 		ae  *Error
+		ua  *admin.UnavailableError
+		rv  *admin.RevokeError
 	)
 	switch {
 	case errors.As(err, &ae): // a handler's own answer
@@ -163,6 +165,10 @@ func fail(ctx context.Context, err error) error {
 			parts[i] = p.Path + ": " + m
 		}
 		return newError(ctx, http.StatusUnprocessableEntity, "the change would make the config invalid: "+strings.Join(parts, "; "), fields...)
+	case errors.As(err, &ua):
+		return newError(ctx, http.StatusNotImplemented, err.Error()+" in this API server")
+	case errors.As(err, &rv):
+		return newError(ctx, http.StatusBadGateway, err.Error()+"; check the issuer, then revoke again")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return newError(ctx, http.StatusServiceUnavailable, "the request was cancelled; retry it")
 	}

@@ -29,7 +29,7 @@ func route[I, O any](a huma.API, h *handlers, method, path, id, tag, summary str
 		Tags:          []string{tag},
 		MaxBodyBytes:  h.maxBody,
 		DefaultStatus: http.StatusOK,
-		Errors:        []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity},
+		Errors:        append([]int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}, moreErrors[id]...),
 	}, func(ctx context.Context, in *I) (*O, error) {
 		out, err := fn(ctx, in)
 		if err != nil {
@@ -37,6 +37,17 @@ func route[I, O any](a huma.API, h *handlers, method, path, id, tag, summary str
 		}
 		return out, nil
 	})
+}
+
+// moreErrors are the statuses some operations answer besides the common
+// ones: 501 when the server runs without the gateway's runtime, 502 when
+// an issuer refused a revocation.
+var moreErrors = map[string][]int{
+	"cache-status":       {http.StatusNotImplemented},
+	"clear-cache":        {http.StatusNotImplemented},
+	"list-oauth-tokens":  {http.StatusNotImplemented},
+	"revoke-oauth-token": {http.StatusNotImplemented, http.StatusBadGateway},
+	"system-health":      {http.StatusNotImplemented},
 }
 
 func (h *handlers) register(a huma.API) {
@@ -49,6 +60,8 @@ func (h *handlers) register(a huma.API) {
 	h.pinRoutes(a)
 	h.systemRoutes(a)
 	h.auditRoutes(a)
+	h.cacheRoutes(a)
+	h.oauthRoutes(a)
 }
 
 // Path parameters. A config, project or user may be given by name (email)

@@ -40,7 +40,9 @@ const (
 
 // Options configure the API handler.
 type Options struct {
-	// Store runs every operation.
+	// Store runs every operation. The cache, OAuth token and health probe
+	// routes need a Store opened with admin.OpenWith and the gateway's
+	// runtime; without it they answer 501.
 	Store *admin.Store
 	// Version is the gateway's version, shown in the OpenAPI document.
 	Version string
@@ -53,6 +55,10 @@ type Options struct {
 	// OnChange, when set, is told of every write request (POST, PUT,
 	// DELETE under /api/v1) after it ran, for the audit log.
 	OnChange func(Change)
+	// AllowedOrigins are the browser origins (scheme://host[:port]) that
+	// get CORS answers and may send cross-origin writes. Empty: no CORS
+	// headers at all, and cross-origin browser writes are refused.
+	AllowedOrigins []string
 }
 
 // Change is one write request: who sent it, what it named, how it ended,
@@ -69,8 +75,9 @@ type Change struct {
 	Correlation  string
 }
 
-// New returns the API's handler.
-func New(o Options) http.Handler {
+// New returns the API's handler. An allowed origin that is not of the
+// form scheme://host[:port] is an *OriginError.
+func New(o Options) (http.Handler, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -79,6 +86,10 @@ func New(o Options) http.Handler {
 	}
 	if o.Burst <= 0 {
 		o.Burst = DefaultBurst
+	}
+	orig, err := newOrigins(o.AllowedOrigins)
+	if err != nil {
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	h := &handlers{st: o.Store, maxBody: o.MaxBodyBytes}
@@ -92,8 +103,9 @@ func New(o Options) http.Handler {
 		writeJSON(w, http.StatusNotFound, newError(r.Context(), http.StatusNotFound,
 			"no route "+r.Method+" "+r.URL.Path+"; the routes are listed in /openapi.json"))
 	})
-	g := &gate{store: o.Store, limiters: map[string]*rate.Limiter{}, rate: rate.Limit(o.Rate), burst: o.Burst, maxBody: o.MaxBodyBytes, onChange: o.OnChange}
-	return g.wrap(mux)
+	g := &gate{store: o.Store, limiters: map[string]*rate.Limiter{}, rate: rate.Limit(o.Rate), burst: o.Burst,
+		maxBody: o.MaxBodyBytes, onChange: o.OnChange, origins: orig}
+	return g.wrap(mux), nil
 }
 
 // Spec returns the OpenAPI document of the API, for tools and tests.
@@ -138,6 +150,7 @@ type gate struct {
 	mu       sync.Mutex
 	limiters map[string]*rate.Limiter
 	onChange func(Change)
+	origins  *origins
 }
 
 type ctxKey struct{}
@@ -165,6 +178,20 @@ func (g *gate) wrap(next http.Handler) http.Handler {
 		w.Header().Set("X-Correlation-ID", id)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Cache-Control", "no-store")
+		answered, refused := g.origins.handle(w, r)
+		if answered {
+			return
+		}
+		if refused {
+			writeJSON(w, http.StatusForbidden, newError(ctx, http.StatusForbidden,
+				"origin "+strconv.Quote(r.Header.Get("Origin"))+" is not allowed; start the API with --allowed-origin for it"))
+			return
+		}
+		if err := g.origins.check(r); err != nil {
+			writeJSON(w, http.StatusForbidden, newError(ctx, http.StatusForbidden,
+				"cross-origin request refused ("+err.Error()+"); start the API with --allowed-origin for the page's origin"))
+			return
+		}
 		if !g.allow(clientOf(r)) {
 			w.Header().Set("Retry-After", "1")
 			writeJSON(w, http.StatusTooManyRequests, newError(ctx, http.StatusTooManyRequests,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -18,13 +19,9 @@ import (
 const BackupVersion = "1.0"
 
 type (
-	// Health is the result of GET /system/health.
-	Health struct {
-		Healthy     bool           `json:"healthy"`
-		ConfigValid bool           `json:"config_valid"`
-		ConfigPath  string         `json:"config_path"`
-		Problems    []string       `json:"problems"`
-		Stats       map[string]int `json:"stats"`
+	healthIn struct {
+		Probe       bool `query:"probe" doc:"also check that every upstream server can be reached (each within timeout_seconds, several at once); without it nothing is contacted beyond the cache's tiers"`
+		TimeoutSecs int  `query:"timeout_seconds" minimum:"0" maximum:"30" doc:"bound of each server's probe (default 5)"`
 	}
 	// Backup is the whole config, as "system backup" writes it.
 	Backup struct {
@@ -52,27 +49,26 @@ type (
 
 func (h *handlers) systemRoutes(a huma.API) {
 	const tag = "system"
-	route(a, h, http.MethodGet, "/system/health", "system-health", tag, "Check that the config file loads and validates",
-		func(ctx context.Context, _ *none) (*Reply[Health], error) {
-			r := Health{ConfigPath: h.st.Path(), Problems: []string{}, Stats: map[string]int{}}
-			c, err := h.st.Load(ctx)
-			var ve *config.ValidationError
-			switch {
-			case errors.As(err, &ve):
-				for _, p := range ve.Problems {
-					r.Problems = append(r.Problems, p.Error())
-				}
-			case err != nil:
-				r.Problems = append(r.Problems, err.Error())
-			default:
-				r.ConfigValid = true
-				r.Stats = map[string]int{"mcp_configs": len(c.MCPConfigs), "projects": len(c.Projects),
-					"users": len(c.Users), "api_keys": len(c.APIKeys)}
+	route(a, h, http.MethodGet, "/system/health", "system-health", tag, "Check the config file, the discovery cache and the audit log; with probe=true, that every upstream can be reached",
+		func(ctx context.Context, in *healthIn) (*Reply[admin.Health], error) {
+			r, err := h.st.Health(ctx, admin.HealthRequest{Probe: in.Probe, ProbeTimeout: time.Duration(in.TimeoutSecs) * time.Second})
+			if err != nil {
+				return nil, err
 			}
-			r.Healthy = r.ConfigValid
 			msg := "healthy"
-			if !r.Healthy {
-				msg = fmt.Sprintf("%d problem(s)", len(r.Problems))
+			switch {
+			case !r.ConfigValid:
+				msg = fmt.Sprintf("the config is invalid: %d problem(s)", len(r.Problems))
+			case r.Audit != nil && r.Audit.Problem != "":
+				msg = "audit log: " + r.Audit.Problem
+			case !r.Healthy:
+				n := 0
+				for _, u := range r.Upstreams {
+					if u.Status == admin.ProbeUnreachable {
+						n++
+					}
+				}
+				msg = fmt.Sprintf("%d of %d upstream server(s) unreachable", n, len(r.Upstreams))
 			}
 			return reply(ctx, msg, r)
 		})

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
-	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
-	"secure-mcp-gateway/internal/secret"
 )
 
 // openToolCache builds the discovery cache from the config's common
@@ -30,23 +27,7 @@ func openToolCache(cfg *config.Config, path string, log *zerolog.Logger) (*cache
 		ToolTTL: time.Duration(c.ToolCacheExpiration * float64(time.Hour)),
 		Logger:  log,
 	}
-	if c.UseExternalCache {
-		host, port := c.CacheHost, c.CachePort
-		if host == "" {
-			host = "localhost"
-		}
-		if port == 0 {
-			port = 6379
-		}
-		ro := &cache.RedisOptions{Addr: net.JoinHostPort(host, strconv.Itoa(port)), DB: c.CacheDB}
-		if c.CachePassword != nil {
-			ro.Password = secret.String(*c.CachePassword)
-		}
-		if c.Timeouts.Cache > 0 {
-			ro.Timeout = c.Timeouts.CacheTimeout()
-		}
-		opts.Redis = ro
-	}
+	opts.Redis = cache.RedisFromConfig(&c)
 	store, err := cache.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("open discovery cache: %w", err)

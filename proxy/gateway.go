@@ -33,8 +33,10 @@ const (
 )
 
 // SupportedProtocolVersions are the MCP versions the gateway speaks to
-// clients, newest first.
-var SupportedProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+// clients, newest first. A client of 2026-07-28 sends server/discover and
+// the protocol version, its info and capabilities with every request; the
+// older ones keep the initialize handshake and the session.
+var SupportedProtocolVersions = []string{ModernProtocolVersion, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 // Outcomes of a tool call, as OnCall reports them.
 const (
@@ -258,13 +260,11 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 			Logging:     &mcp.LoggingCapabilities{},
 			Completions: &mcp.CompletionCapabilities{},
 		},
-		SubscribeHandler:   g.cat.feat.subscribe,
-		UnsubscribeHandler: g.cat.feat.unsubscribe,
-		CompletionHandler:  g.cat.feat.complete,
-		// The draft 2026-07-28 protocol (stateless discover, result caching)
-		// is left out until the gateway forwards its semantics; clients that
-		// ask for it fall back to the 2025-11-25 handshake.
+		SubscribeHandler:          g.cat.feat.subscribe,
+		UnsubscribeHandler:        g.cat.feat.unsubscribe,
+		CompletionHandler:         g.cat.feat.complete,
 		SupportedProtocolVersions: SupportedProtocolVersions,
+		SetCacheable:              g.setCacheable,
 		InitializedHandler:        g.initialized,
 	})
 	g.server.AddReceivingMiddleware(g.middleware)
@@ -294,8 +294,22 @@ func (g *Gateway) Run(ctx context.Context, t mcp.Transport) error {
 
 // middleware answers tools/list and tools/call itself, so that no mirror of
 // the upstream tools has to be kept in the SDK's registry; everything else
-// goes to the SDK.
+// goes to the SDK. Each answer is fitted to the client's protocol version
+// (shape).
 func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	answer := g.answer(next)
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := answer(ctx, method, req)
+		if err != nil {
+			return res, err
+		}
+		return g.shape(req, res), nil
+	}
+}
+
+// answer is the handler of middleware, before the answer is fitted to the
+// client's protocol version.
+func (g *Gateway) answer(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch method {
 		case "tools/list":

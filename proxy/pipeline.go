@@ -76,6 +76,7 @@ type callState struct {
 	args   json.RawMessage      // as the client sent them
 	rt     route
 	routed bool   // rt is known
+	direct bool   // a tools/call of the client's own, not one of a meta-tool
 	why    string // why the guard or the pins withhold name, when it does not route
 
 	fwd   json.RawMessage // the arguments to forward, possibly redacted
@@ -114,7 +115,7 @@ var toolStages = []struct {
 
 // callTool answers a direct tools/call.
 func (p *pipeline) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	c := &callState{req: req, name: req.Params.Name, args: req.Params.Arguments}
+	c := &callState{req: req, name: req.Params.Name, args: req.Params.Arguments, direct: true}
 	c.tr = p.traceOf(req.Params.Meta, req.Extra)
 	p.run(ctx, c)
 	return c.res, c.err
@@ -251,6 +252,9 @@ func (p *pipeline) inputGuard(ctx context.Context, c *callState) {
 		return verdict{args: a, check: check}, err
 	})
 	op.End(err)
+	if err == nil {
+		err = p.checkAnswers(ctx, c)
+	}
 	if err != nil {
 		p.log.Warn().Str("server", rt.server).Str("tool", guard.Mask(c.name)).Err(err).Msg("call blocked")
 		c.finish(errorResult(blockedText(err, c.name, rt.server, "input")), callOutcome{OutcomeBlocked, "input", err}, nil)
@@ -311,6 +315,13 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 	if c.tr != nil {
 		params.Meta = c.tr.upstreamMeta(nil)
 	}
+	if c.multiRoundTrip() {
+		// A 2026-07-28 client's retry: its answers (checked by the input
+		// stage) and the upstream's opaque state go back as they came.
+		params.InputResponses, params.RequestState = c.req.Params.InputResponses, c.req.Params.RequestState
+	}
+	ask := &refusedAsk{}
+	ctx = context.WithValue(ctx, refusedAskKey{}, ask)
 	c.cleanup = append(c.cleanup, p.inflight.push(rt.server, ctx))
 	if token := progressToken(c.req); token != nil {
 		// The upstream gets a token of the gateway's own, so that calls
@@ -325,6 +336,16 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 		if p.failed(ctx, c, err) {
 			callErr = nil // the upstream answered
 		}
+		return
+	}
+	if m := ask.get(); m != "" {
+		err := callFailure(fmt.Sprintf("Tool %q on server %q asked the client a question (%s) during the call, which the gateway cannot relay to an MCP 2026-07-28 client; call it from a client of an earlier protocol version.", name, rt.server, m))
+		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
+		return
+	}
+	if res.NeedsInput() && !c.multiRoundTrip() {
+		err := callFailure(fmt.Sprintf("Tool %q on server %q needs input the gateway cannot ask for here; call it directly.", name, rt.server))
+		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
 		return
 	}
 	c.res = res

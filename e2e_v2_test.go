@@ -75,9 +75,11 @@ func v2RemoteServer(t *testing.T, name string) *config.Server {
 // and streamable HTTP): the pool retries the refused 2025 handshake with
 // server/discover, and the tool list and calls pass through. An upstream's
 // input_required question reaches the old client as elicitation/create,
-// and its answer goes back as the retry's inputResponses.
+// and its answer goes back as the retry's inputResponses; a question
+// carrying a credential is blocked by the output guardrails before the
+// client sees it.
 func TestE2EV2OldClientModernUpstream(t *testing.T) {
-	f := newFixture(t, v2Server(t), v2RemoteServer(t, "v2http"))
+	f := newFixture(t, guarded(v2Server(t)), v2RemoteServer(t, "v2http"))
 	cmd := exec.Command(gatewayBin, "--config", f.path, "--log-level", "debug")
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -138,6 +140,21 @@ func TestE2EV2OldClientModernUpstream(t *testing.T) {
 			}
 		})
 	}
+	t.Run("question with a credential", func(t *testing.T) {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "v2__confirm", Arguments: map[string]any{"action": "leak"}})
+		var text string
+		if err != nil {
+			text = err.Error()
+		} else {
+			text = resultText(res)
+			if !res.IsError {
+				t.Errorf("call v2__confirm leak = %q, want an error", text)
+			}
+		}
+		if !strings.Contains(text, "output guardrails") || strings.Contains(text, plantedToken) {
+			t.Errorf("call v2__confirm leak: %q, want a refusal naming the output guardrails", text)
+		}
+	})
 	var questions []string
 	for len(asked) > 0 {
 		questions = append(questions, <-asked)

@@ -344,7 +344,7 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 		return
 	}
 	if res.NeedsInput() && !c.multiRoundTrip() {
-		err := callFailure(fmt.Sprintf("Tool %q on server %q needs input the gateway cannot ask for here; call it directly.", name, rt.server))
+		err := callFailure(fmt.Sprintf("Tool %q on server %q asked for input (input_required), which the gateway passes on only to a direct tools/call of an MCP 2026-07-28 client.", name, rt.server))
 		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
 		return
 	}

@@ -57,9 +57,10 @@ func runV2Client(t *testing.T, f *fixture, mode string, ops []map[string]any) v2
 // an old upstream (the echo example) and a 2026-07-28-only one; the
 // 2026-07-28 upstream's input_required passes through to the client and
 // its retry back (an elicitation round trip); an old upstream's
-// server-initiated elicitation, which a 2026-07-28 client cannot take, ends
-// the call with a tool error saying so; a question carrying a credential
-// and an answer carrying one are both blocked by the guardrails.
+// server-initiated elicitation, which a 2026-07-28 client cannot take,
+// reaches it as the gateway's own input_required, and the answer in the
+// retry goes to the waiting upstream; a question carrying a credential and
+// an answer carrying one are both blocked by the guardrails.
 func TestE2EV2ModernClientStdio(t *testing.T) {
 	f := newFixture(t, exampleServer("echo", "echo", nil), guarded(v2Server(t)), exampleServer("raw", "raw_hostile", nil))
 	clientToken := "ghp_CLIENTS0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5"
@@ -75,8 +76,8 @@ func TestE2EV2ModernClientStdio(t *testing.T) {
 		{name: "2026 upstream", op: map[string]any{"op": "call", "name": "v2__echo", "arguments": map[string]any{"text": "from v2"}}, want: "echo: from v2"},
 		{name: "input_required round trip", op: map[string]any{"op": "call", "name": "v2__confirm", "arguments": map[string]any{"action": "deploy"}},
 			want: "confirmed deploy: true", elicited: "Confirm deploy?"},
-		{name: "old upstream elicits", op: map[string]any{"op": "call", "name": "raw__elicit", "arguments": map[string]any{}},
-			want: "cannot relay to an MCP 2026-07-28 client", isError: true},
+		{name: "old upstream elicits", op: map[string]any{"op": "call", "name": "raw__elicit", "arguments": map[string]any{}, "answer": map[string]any{"answer": "Ada"}},
+			want: "the user answered", elicited: "Please enter your name."},
 		{name: "question with a credential", op: map[string]any{"op": "call", "name": "v2__confirm", "arguments": map[string]any{"action": "leak"}},
 			want: "output guardrails", isError: true, notInReply: plantedToken},
 		{name: "answer with a credential", op: map[string]any{"op": "call", "name": "v2__confirm", "arguments": map[string]any{"action": "publish"},
@@ -140,10 +141,11 @@ func TestE2EV2ModernClientStdio(t *testing.T) {
 // TestE2EV2GoClientStdio: the go-sdk client at its default protocol
 // (2026-07-28: server/discover, no initialize) reaches through the gateway
 // over stdio an old upstream and a 2026-07-28-only one; the SDK answers the
-// upstream's input_required through its elicitation handler and retries
-// through the gateway.
+// 2026 upstream's input_required, and the gateway's for the old upstream's
+// elicitation/create, through its elicitation handler, and retries through
+// the gateway.
 func TestE2EV2GoClientStdio(t *testing.T) {
-	f := newFixture(t, exampleServer("echo", "echo", nil), v2Server(t))
+	f := newFixture(t, exampleServer("echo", "echo", nil), v2Server(t), exampleServer("raw", "raw_hostile", nil))
 	cmd := exec.Command(gatewayBin, "--config", f.path)
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
@@ -152,6 +154,9 @@ func TestE2EV2GoClientStdio(t *testing.T) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "go-2026", Version: "1"}, &mcp.ClientOptions{
 		ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			asked <- r.Params.Message
+			if strings.Contains(r.Params.Message, "name") {
+				return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"answer": "Ada"}}, nil
+			}
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
 		},
 	})
@@ -180,22 +185,22 @@ func TestE2EV2GoClientStdio(t *testing.T) {
 		{"echo__echo", map[string]any{"message": "old upstream"}, "old upstream"},
 		{"v2__echo", map[string]any{"text": "modern"}, "echo: modern"},
 		{"v2__confirm", map[string]any{"action": "deploy"}, "confirmed deploy: true"},
+		{"raw__elicit", map[string]any{}, "the user answered "},
 	} {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: tc.tool, Arguments: tc.args})
 		if err != nil {
 			t.Fatalf("call %s: %v\nstderr:\n%s", tc.tool, err, stderr)
 		}
-		if res.IsError || resultText(res) != tc.want {
-			t.Errorf("call %s = %q (isError %v), want %q", tc.tool, resultText(res), res.IsError, tc.want)
+		if res.IsError || !strings.HasPrefix(resultText(res), tc.want) {
+			t.Errorf("call %s = %q (isError %v), want %q…", tc.tool, resultText(res), res.IsError, tc.want)
 		}
 	}
-	select {
-	case q := <-asked:
-		if q != "Confirm deploy?" {
-			t.Errorf("the client was asked %q, want %q", q, "Confirm deploy?")
-		}
-	default:
-		t.Error("the client was never asked: the upstream's input_required did not reach it")
+	var questions []string
+	for len(asked) > 0 {
+		questions = append(questions, <-asked)
+	}
+	if want := []string{"Confirm deploy?", "Please enter your name."}; strings.Join(questions, "|") != strings.Join(want, "|") {
+		t.Errorf("the client was asked %q, want %q", questions, want)
 	}
 }
 

@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -108,12 +109,13 @@ func (g *Gateway) relayRequest(ctx context.Context, server, method string, req m
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "no client connected to the gateway"}
 	}
 	down := g.inflight.latest(server)
-	if modernSession(ss) {
-		// A 2026-07-28 client takes no server-initiated requests: the
-		// question would have to travel in an input_required result of the
-		// call, which the upstream did not send. The call in flight is told,
-		// so that the client gets a tool error whatever the upstream makes
-		// of the refusal.
+	pc := pendingOf(down)
+	if modernSession(ss) && pc == nil {
+		// A 2026-07-28 client takes no server-initiated requests, and this
+		// one came outside a call the gateway can turn into input_required
+		// (a meta-tool's, or none). The call in flight is told, so that
+		// the client gets a tool error whatever the upstream makes of the
+		// refusal.
 		g.log.Warn().Str("server", server).Str("method", method).Msg("upstream request refused: the client speaks MCP 2026-07-28")
 		if down != nil {
 			if a, ok := down.Value(refusedAskKey{}).(*refusedAsk); ok {
@@ -124,7 +126,7 @@ func (g *Gateway) relayRequest(ctx context.Context, server, method string, req m
 			"the gateway cannot relay %s to its client: the client speaks MCP %s, where a server asks through an input_required result", method, ss.InitializeParams().ProtocolVersion)}
 	}
 	g.log.Debug().Str("server", server).Str("method", method).Msg("forwarding upstream request to the client")
-	if down != nil {
+	if down != nil && pc == nil {
 		// Over HTTP, a request sent with the in-flight client call's
 		// context travels on that call's stream; otherwise it would go to
 		// the standalone stream most clients never open.
@@ -154,11 +156,23 @@ func (g *Gateway) relayRequest(ctx context.Context, server, method string, req m
 	var err error
 	switch r := req.(type) {
 	case *mcp.CreateMessageWithToolsRequest:
-		res, err = ss.CreateMessageWithTools(ctx, r.Params)
+		if pc != nil {
+			res, err = askedBy[mcp.CreateMessageWithToolsResult](ctx, pc, method, r.Params)
+		} else {
+			res, err = ss.CreateMessageWithTools(ctx, r.Params)
+		}
 	case *mcp.ElicitRequest:
-		res, err = ss.Elicit(ctx, r.Params)
+		if pc != nil {
+			res, err = askedBy[mcp.ElicitResult](ctx, pc, method, r.Params)
+		} else {
+			res, err = ss.Elicit(ctx, r.Params)
+		}
 	case *mcp.ListRootsRequest:
-		res, err = ss.ListRoots(ctx, r.Params)
+		if pc != nil {
+			res, err = askedBy[mcp.ListRootsResult](ctx, pc, method, r.Params)
+		} else {
+			res, err = ss.ListRoots(ctx, r.Params)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -194,4 +208,30 @@ func (a *refusedAsk) get() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.method
+}
+
+// askedBy asks question through pc's client call (a 2026-07-28 client
+// answers in its retry) and returns the answer as an R.
+func askedBy[R any, PR interface {
+	*R
+	mcp.Result
+}](ctx context.Context, pc *pendingCall, method string, question mcp.InputRequest) (mcp.Result, error) {
+	ans, err := pc.ask(ctx, method, question)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := ans.(PR); ok {
+		return r, nil
+	}
+	// The SDK guesses an answer's type from its keys; the upstream asked
+	// for an R.
+	b, err := json.Marshal(ans)
+	if err != nil {
+		return nil, err
+	}
+	r := PR(new(R))
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("the answer to %s is not one: %w", method, err)
+	}
+	return r, nil
 }

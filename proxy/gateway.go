@@ -184,6 +184,7 @@ type Gateway struct {
 	closeOnce sync.Once     // arms OnClose once
 	progress  progressRelay // gateway progress tokens -> the client's
 	inflight  inflightCalls // client call contexts per server
+	pending   pendingCalls  // calls waiting on a 2026-07-28 client's answer
 	notes     notifier      // log relay: rate limits, drops, the bounded queue to the client
 	toxic     toxicFlow     // prompt injections seen in this session; arms the toxic-flow rule
 }
@@ -239,7 +240,7 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	g.cat.feat = &features{log: g.log, servers: g.servers, sessions: sessions, chk: g.chk, timeouts: g.timeouts, discoveryTimeout: g.opts.DiscoveryTimeout}
 	g.pipe = &pipeline{log: g.log, cat: g.cat, chk: g.chk, guard: g.opts.Guard, sessions: sessions, timeouts: g.timeouts,
 		callTimeout: g.opts.CallTimeout, allowEgress: g.opts.AllowEgressAfterInjection, toxic: &g.toxic,
-		progress: &g.progress, inflight: &g.inflight, onUnavailable: g.opts.OnUnavailable,
+		progress: &g.progress, inflight: &g.inflight, pending: &g.pending, onUnavailable: g.opts.OnUnavailable,
 		observers: observersOf(&g.opts), who: principalIDs(principal), sessionID: g.opts.SessionID,
 		traceContext: g.opts.TraceContext}
 	g.meta = &metaSurface{servers: g.servers, cat: g.cat, pipe: g.pipe, guard: g.opts.Guard, rawCache: rawCache, timeouts: g.timeouts}

@@ -53,6 +53,7 @@ type pipeline struct {
 	toxic       *toxicFlow
 	progress    *progressRelay
 	inflight    *inflightCalls
+	pending     *pendingCalls // calls of old upstreams waiting on a 2026-07-28 client's answer
 	// onUnavailable is Options.OnUnavailable; nil means none.
 	onUnavailable func(ctx context.Context, ss *mcp.ServerSession, server string, err error) error
 
@@ -315,14 +316,19 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 	if c.tr != nil {
 		params.Meta = c.tr.upstreamMeta(nil)
 	}
-	if c.multiRoundTrip() {
-		// A 2026-07-28 client's retry: its answers (checked by the input
-		// stage) and the upstream's opaque state go back as they came.
+	if c.multiRoundTrip() && !gatewayState(c.req.Params.RequestState) {
+		// A 2026-07-28 client's retry for the upstream: its answers
+		// (checked by the input stage) and the upstream's opaque state go
+		// back as they came.
 		params.InputResponses, params.RequestState = c.req.Params.InputResponses, c.req.Params.RequestState
 	}
 	ask := &refusedAsk{}
 	ctx = context.WithValue(ctx, refusedAskKey{}, ask)
-	c.cleanup = append(c.cleanup, p.inflight.push(rt.server, ctx))
+	if !c.multiRoundTrip() {
+		// A 2026-07-28 client's call is in flight as its upstream call
+		// (callAsking), which may outlive this request.
+		c.cleanup = append(c.cleanup, p.inflight.push(rt.server, ctx))
+	}
 	if token := progressToken(c.req); token != nil {
 		// The upstream gets a token of the gateway's own, so that calls
 		// with the same client token on two upstreams never cross.
@@ -330,8 +336,19 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 		c.cleanup = append(c.cleanup, done)
 		params.SetProgressToken(t)
 	}
-	res, err := cs.CallTool(ctx, params)
+	var res *mcp.CallToolResult
+	if c.multiRoundTrip() {
+		res, err = p.callAsking(ctx, c, cs, params)
+	} else {
+		res, err = cs.CallTool(ctx, params)
+	}
 	callErr = err
+	if errors.Is(err, errUnknownState) || errors.Is(err, errNoAnswer) {
+		callErr = nil
+		err = callFailure(fmt.Sprintf("Tool %q on server %q: %v.", name, rt.server, err))
+		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
+		return
+	}
 	if err != nil {
 		if p.failed(ctx, c, err) {
 			callErr = nil // the upstream answered

@@ -29,5 +29,12 @@ func (p *pipeline) checkAnswers(ctx context.Context, c *callState) error {
 	if !c.multiRoundTrip() || len(c.req.Params.InputResponses) == 0 {
 		return nil
 	}
-	return p.chk.in(ctx, c.rt.server, fmt.Sprintf("The answers to the questions of tool %q", c.rt.tool), c.req.Params.InputResponses)
+	err := p.chk.in(ctx, c.rt.server, fmt.Sprintf("The answers to the questions of tool %q", c.rt.tool), c.req.Params.InputResponses)
+	if err != nil && gatewayState(c.req.Params.RequestState) {
+		// The call waiting for this answer will not get it.
+		if pc, e := p.pending.resume(c.req.Params.RequestState, c.rt); e == nil {
+			pc.cancel()
+		}
+	}
+	return err
 }

@@ -40,6 +40,14 @@ var errUnknownState = errors.New("the call this retry continues is unknown: it e
 // answering its question.
 var errNoAnswer = errors.New("the retry carries no answer to the question (inputResponses." + askID + "); the call is abandoned")
 
+// errTooManyPending refuses to park one more call.
+var errTooManyPending = errors.New("too many calls are waiting for answers; answer or abandon one first")
+
+// maxPendingCalls bounds the calls a gateway keeps waiting for its client's
+// answers; each holds an upstream call open until it is answered or its
+// tool_execution_timeout ends it.
+const maxPendingCalls = 64
+
 // pendingCalls are the calls waiting for a 2026-07-28 client's answer, by
 // nonce.
 type pendingCalls struct {
@@ -100,12 +108,16 @@ func (t *pendingCalls) sign(nonce string, rt route) string {
 }
 
 // park keeps pc until the client's retry, and returns its requestState.
-func (t *pendingCalls) park(pc *pendingCall) string {
+func (t *pendingCalls) park(pc *pendingCall) (string, error) {
 	t.init()
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	nonce := base64.RawURLEncoding.EncodeToString(b)
 	t.mu.Lock()
+	if len(t.m) >= maxPendingCalls {
+		t.mu.Unlock()
+		return "", errTooManyPending
+	}
 	t.m[nonce] = pc
 	t.mu.Unlock()
 	go func() {
@@ -114,7 +126,7 @@ func (t *pendingCalls) park(pc *pendingCall) string {
 		delete(t.m, nonce)
 		t.mu.Unlock()
 	}()
-	return t.sign(nonce, pc.rt)
+	return t.sign(nonce, pc.rt), nil
 }
 
 // resume returns, and forgets, the call parked under state for a retry of
@@ -180,7 +192,13 @@ func (p *pipeline) callAsking(ctx context.Context, c *callState, cs *mcp.ClientS
 		pc.mu.Lock()
 		pc.asking = ask
 		pc.mu.Unlock()
-		return inputRequired(ask.question, p.pending.park(pc))
+		state, err := p.pending.park(pc)
+		if err != nil {
+			pc.cancel()
+			<-pc.done
+			return nil, err
+		}
+		return inputRequired(ask.question, state)
 	case <-ctx.Done():
 		pc.cancel()
 		<-pc.done

@@ -343,7 +343,7 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 		res, err = cs.CallTool(ctx, params)
 	}
 	callErr = err
-	if errors.Is(err, errUnknownState) || errors.Is(err, errNoAnswer) {
+	if errors.Is(err, errUnknownState) || errors.Is(err, errNoAnswer) || errors.Is(err, errTooManyPending) {
 		callErr = nil
 		err = callFailure(fmt.Sprintf("Tool %q on server %q: %v.", name, rt.server, err))
 		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
@@ -356,7 +356,7 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 		return
 	}
 	if m := ask.get(); m != "" {
-		err := callFailure(fmt.Sprintf("Tool %q on server %q asked the client a question (%s) during the call, which the gateway cannot relay to an MCP 2026-07-28 client; call it from a client of an earlier protocol version.", name, rt.server, m))
+		err := callFailure(fmt.Sprintf("Tool %q on server %q asked the client a question (%s) during the call, which the gateway relays to an MCP 2026-07-28 client only in a direct tools/call.", name, rt.server, m))
 		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
 		return
 	}

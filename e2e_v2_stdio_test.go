@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/examples"
 )
 
 // Clients of MCP 2026-07-28 in front of the gateway over stdio, and what
@@ -59,10 +60,13 @@ func runV2Client(t *testing.T, f *fixture, mode string, ops []map[string]any) v2
 // its retry back (an elicitation round trip); an old upstream's
 // server-initiated elicitation, which a 2026-07-28 client cannot take,
 // reaches it as the gateway's own input_required, and the answer in the
-// retry goes to the waiting upstream; a question carrying a credential and
-// an answer carrying one are both blocked by the guardrails.
+// retry goes to the waiting upstream; a question carrying a credential (of
+// the 2026 upstream) or an injection (of the old one), and an answer
+// carrying a credential, are blocked by the guardrails.
 func TestE2EV2ModernClientStdio(t *testing.T) {
-	f := newFixture(t, exampleServer("echo", "echo", nil), guarded(v2Server(t)), exampleServer("raw", "raw_hostile", nil))
+	f := newFixture(t, exampleServer("echo", "echo", nil), guarded(v2Server(t)), guarded(exampleServer("raw", "raw_hostile", nil)))
+	f.cfg.Common.EgressAfterInjection = "allow" // raw_hostile's poisoned listings would refuse its tools
+	f.save(t)
 	clientToken := "ghp_CLIENTS0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5"
 	tests := []struct {
 		name       string
@@ -78,6 +82,8 @@ func TestE2EV2ModernClientStdio(t *testing.T) {
 			want: "confirmed deploy: true", elicited: "Confirm deploy?"},
 		{name: "old upstream elicits", op: map[string]any{"op": "call", "name": "raw__elicit", "arguments": map[string]any{}, "answer": map[string]any{"answer": "Ada"}},
 			want: "the user answered", elicited: "Please enter your name."},
+		{name: "old upstream's question with an injection", op: map[string]any{"op": "call", "name": "raw__elicit", "arguments": map[string]any{"kind": "injection"}},
+			want: "the user answered"}, // the upstream got a refusal, and says so its way
 		{name: "question with a credential", op: map[string]any{"op": "call", "name": "v2__confirm", "arguments": map[string]any{"action": "leak"}},
 			want: "output guardrails", isError: true, notInReply: plantedToken},
 		{name: "answer with a credential", op: map[string]any{"op": "call", "name": "v2__confirm", "arguments": map[string]any{"action": "publish"},
@@ -133,8 +139,11 @@ func TestE2EV2ModernClientStdio(t *testing.T) {
 			}
 		})
 	}
-	if strings.Contains(elicited, plantedToken) {
-		t.Errorf("the client was asked %q: the planted credential passed", r.Elicitations)
+	if strings.Contains(elicited, plantedToken) || strings.Contains(elicited, examples.RawInjection) {
+		t.Errorf("the client was asked %q: a blocked question passed", r.Elicitations)
+	}
+	if n := len(r.Elicitations); n != 3 {
+		t.Errorf("the client was asked %d questions (%q), want 3", n, r.Elicitations)
 	}
 }
 

@@ -73,14 +73,24 @@ func v2RemoteServer(t *testing.T, name string) *config.Server {
 // TestE2EV2OldClientModernUpstream: a 2025-11-25 client reaches, through
 // the gateway over stdio, upstreams that speak only 2026-07-28 (over stdio
 // and streamable HTTP): the pool retries the refused 2025 handshake with
-// server/discover, and the tool list and calls pass through.
+// server/discover, and the tool list and calls pass through. An upstream's
+// input_required question reaches the old client as elicitation/create,
+// and its answer goes back as the retry's inputResponses; a question
+// carrying a credential is blocked by the output guardrails before the
+// client sees it.
 func TestE2EV2OldClientModernUpstream(t *testing.T) {
-	f := newFixture(t, v2Server(t), v2RemoteServer(t, "v2http"))
+	f := newFixture(t, guarded(v2Server(t)), v2RemoteServer(t, "v2http"))
 	cmd := exec.Command(gatewayBin, "--config", f.path, "--log-level", "debug")
 	stderr := &syncBuffer{}
 	cmd.Stderr = stderr
 	cmd.Env = gatewayEnv(authn.EnvKey + "=" + f.key)
-	client := mcp.NewClient(&mcp.Implementation{Name: "old", Version: "1"}, nil)
+	asked := make(chan string, 4)
+	client := mcp.NewClient(&mcp.Implementation{Name: "old", Version: "1"}, &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			asked <- r.Params.Message
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
+		},
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second},
@@ -116,6 +126,8 @@ func TestE2EV2OldClientModernUpstream(t *testing.T) {
 		{"plain call", "v2__echo", map[string]any{"text": "hello"}, "echo: hello"},
 		{"another call", "v2__echo", map[string]any{"text": "again"}, "echo: again"},
 		{"remote upstream", "v2http__echo", map[string]any{"text": "remote"}, "echo: remote"},
+		{"elicitation round trip", "v2__confirm", map[string]any{"action": "deploy"}, "confirmed deploy: true"},
+		{"elicitation round trip, remote", "v2http__confirm", map[string]any{"action": "ship"}, "confirmed ship: true"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +139,28 @@ func TestE2EV2OldClientModernUpstream(t *testing.T) {
 				t.Fatalf("call %s = %q (isError %v), want %q\nstderr:\n%s", tc.tool, resultText(res), res.IsError, tc.want, stderr)
 			}
 		})
+	}
+	t.Run("question with a credential", func(t *testing.T) {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "v2__confirm", Arguments: map[string]any{"action": "leak"}})
+		var text string
+		if err != nil {
+			text = err.Error()
+		} else {
+			text = resultText(res)
+			if !res.IsError {
+				t.Errorf("call v2__confirm leak = %q, want an error", text)
+			}
+		}
+		if !strings.Contains(text, "output guardrails") || strings.Contains(text, plantedToken) {
+			t.Errorf("call v2__confirm leak: %q, want a refusal naming the output guardrails", text)
+		}
+	})
+	var questions []string
+	for len(asked) > 0 {
+		questions = append(questions, <-asked)
+	}
+	if want := []string{"Confirm deploy?", "Confirm ship?"}; strings.Join(questions, "|") != strings.Join(want, "|") {
+		t.Errorf("the client was asked %q, want %q", questions, want)
 	}
 	if !strings.Contains(stderr.String(), "2026-07-28") {
 		t.Errorf("the gateway log does not mention the stateless protocol retry:\n%s", stderr)

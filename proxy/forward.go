@@ -46,6 +46,7 @@ func (g *Gateway) client() *mcp.ServerSession {
 // It is meant for upstream.Options.NewClient.
 func (g *Gateway) NewUpstreamClient(server string) *mcp.Client {
 	caps := &mcp.ClientCapabilities{}
+	modern := modernSession(g.client())
 	if ss := g.client(); ss != nil && ss.InitializeParams() != nil && ss.InitializeParams().Capabilities != nil {
 		dc := ss.InitializeParams().Capabilities
 		if dc.Sampling != nil && g.policy(server, "sampling") == PolicyForward {
@@ -58,7 +59,7 @@ func (g *Gateway) NewUpstreamClient(server string) *mcp.Client {
 			caps.RootsV2 = &mcp.RootCapabilities{ListChanged: dc.Roots.ListChanged || (dc.RootsV2 != nil && dc.RootsV2.ListChanged)}
 		}
 	}
-	c := mcp.NewClient(&mcp.Implementation{Name: g.opts.Name, Version: g.opts.Version}, &mcp.ClientOptions{
+	opts := &mcp.ClientOptions{
 		Capabilities: caps,
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
 			g.UpstreamToolsChanged(server)
@@ -87,112 +88,32 @@ func (g *Gateway) NewUpstreamClient(server string) *mcp.Client {
 		ProgressNotificationHandler: func(ctx context.Context, req *mcp.ProgressNotificationClientRequest) {
 			g.relayProgress(ctx, server, req.Params)
 		},
-	})
+	}
+	if modern {
+		// A 2026-07-28 client answers an upstream's input_required itself:
+		// the result reaches it as is and its retry carries the answers
+		// (pipeline.forward).
+		opts.MultiRoundTrip = &mcp.MultiRoundTripOptions{Disabled: true}
+	} else {
+		// The SDK fulfils an upstream's input_required by calling these
+		// handlers, then retries the call: they ask the client the way a
+		// server-initiated request does. A handler is set only for what
+		// the client may be asked, since a handler also advertises its
+		// capability.
+		if caps.Elicitation != nil {
+			opts.ElicitationHandler = func(ctx context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+				return relayed[*mcp.ElicitResult](g.relayRequest(ctx, server, "elicitation/create", r))
+			}
+		}
+		if caps.Sampling != nil {
+			opts.CreateMessageWithToolsHandler = func(ctx context.Context, r *mcp.CreateMessageWithToolsRequest) (*mcp.CreateMessageWithToolsResult, error) {
+				return relayed[*mcp.CreateMessageWithToolsResult](g.relayRequest(ctx, server, "sampling/createMessage", r))
+			}
+		}
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: g.opts.Name, Version: g.opts.Version}, opts)
 	c.AddReceivingMiddleware(g.upstreamRequests(server))
 	return c
-}
-
-// policy returns the client_requests policy of server for kind ("sampling",
-// "elicitation" or "roots"); anything but an explicit deny forwards.
-func (g *Gateway) policy(server, kind string) string {
-	for _, s := range g.servers {
-		if s.Name != server || s.ClientRequests == nil {
-			continue
-		}
-		var v string
-		switch kind {
-		case "sampling":
-			v = s.ClientRequests.Sampling
-		case "elicitation":
-			v = s.ClientRequests.Elicitation
-		case "roots":
-			v = s.ClientRequests.Roots
-		}
-		if v == PolicyDeny {
-			return PolicyDeny
-		}
-	}
-	return PolicyForward
-}
-
-// upstreamRequests answers the requests an upstream sends to its client by
-// asking the real client, untouched (the SDK's own handlers would validate
-// elicitation schemas more strictly than clients do), or by refusing them
-// per policy. The gateway never approves anything by itself.
-func (g *Gateway) upstreamRequests(server string) mcp.Middleware {
-	return func(next mcp.MethodHandler) mcp.MethodHandler {
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			var kind string
-			switch method {
-			case "sampling/createMessage":
-				kind = "sampling"
-			case "elicitation/create":
-				kind = "elicitation"
-			case "roots/list":
-				kind = "roots"
-			default:
-				return next(ctx, method, req)
-			}
-			if g.policy(server, kind) == PolicyDeny {
-				g.log.Info().Str("server", server).Str("method", method).Msg("upstream request denied by policy")
-				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest,
-					Message: fmt.Sprintf("the gateway's policy denies %s requests from server %q", kind, server)}
-			}
-			ss := g.client()
-			if ss == nil {
-				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "no client connected to the gateway"}
-			}
-			g.log.Debug().Str("server", server).Str("method", method).Msg("forwarding upstream request to the client")
-			if down := g.inflight.latest(server); down != nil {
-				// Over HTTP, a request sent with the in-flight client call's
-				// context travels on that call's stream; otherwise it would
-				// go to the standalone stream most clients never open.
-				dctx, cancel := context.WithCancel(down)
-				defer cancel()
-				defer context.AfterFunc(ctx, cancel)()
-				ctx = dctx
-			}
-			// What the upstream asks passes its output policy before the
-			// client (or the user) sees it; the answer passes its input
-			// policy before the upstream does.
-			var params any
-			switch r := req.(type) {
-			case *mcp.CreateMessageWithToolsRequest:
-				params = r.Params
-			case *mcp.ElicitRequest:
-				params = r.Params
-			case *mcp.ListRootsRequest:
-				params = r.Params
-			default:
-				return next(ctx, method, req)
-			}
-			what := map[string]string{"sampling": "A sampling request", "elicitation": "An elicitation request", "roots": "A roots request"}[kind]
-			if err := g.chk.out(ctx, server, what, params); err != nil {
-				g.log.Warn().Str("server", server).Str("method", method).Err(err).Msg("upstream request blocked by the output guardrails")
-				g.chk.note(err, server, fmt.Sprintf("a %s request of server %q", kind, server))
-				return nil, g.chk.blocked(err)
-			}
-			var res mcp.Result
-			var err error
-			switch r := req.(type) {
-			case *mcp.CreateMessageWithToolsRequest:
-				res, err = ss.CreateMessageWithTools(ctx, r.Params)
-			case *mcp.ElicitRequest:
-				res, err = ss.Elicit(ctx, r.Params)
-			case *mcp.ListRootsRequest:
-				res, err = ss.ListRoots(ctx, r.Params)
-			}
-			if err != nil {
-				return nil, err
-			}
-			answer := map[string]string{"sampling": "The answer to a sampling request", "elicitation": "The answer to an elicitation request", "roots": "The answer to a roots request"}[kind]
-			if err := g.chk.in(ctx, server, answer, res); err != nil {
-				g.log.Warn().Str("server", server).Str("method", method).Err(err).Msg("answer to an upstream request blocked by the input guardrails")
-				return nil, g.chk.blocked(err)
-			}
-			return res, nil
-		}
-	}
 }
 
 // relayLog relays an upstream's log message to the client: within the

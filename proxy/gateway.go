@@ -33,8 +33,10 @@ const (
 )
 
 // SupportedProtocolVersions are the MCP versions the gateway speaks to
-// clients, newest first.
-var SupportedProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+// clients, newest first. A client of 2026-07-28 sends server/discover and
+// the protocol version, its info and capabilities with every request; the
+// older ones keep the initialize handshake and the session.
+var SupportedProtocolVersions = []string{ModernProtocolVersion, "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 // Outcomes of a tool call, as OnCall reports them.
 const (
@@ -182,6 +184,7 @@ type Gateway struct {
 	closeOnce sync.Once     // arms OnClose once
 	progress  progressRelay // gateway progress tokens -> the client's
 	inflight  inflightCalls // client call contexts per server
+	pending   pendingCalls  // calls waiting on a 2026-07-28 client's answer
 	notes     notifier      // log relay: rate limits, drops, the bounded queue to the client
 	toxic     toxicFlow     // prompt injections seen in this session; arms the toxic-flow rule
 }
@@ -237,7 +240,7 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 	g.cat.feat = &features{log: g.log, servers: g.servers, sessions: sessions, chk: g.chk, timeouts: g.timeouts, discoveryTimeout: g.opts.DiscoveryTimeout}
 	g.pipe = &pipeline{log: g.log, cat: g.cat, chk: g.chk, guard: g.opts.Guard, sessions: sessions, timeouts: g.timeouts,
 		callTimeout: g.opts.CallTimeout, allowEgress: g.opts.AllowEgressAfterInjection, toxic: &g.toxic,
-		progress: &g.progress, inflight: &g.inflight, onUnavailable: g.opts.OnUnavailable,
+		progress: &g.progress, inflight: &g.inflight, pending: &g.pending, onUnavailable: g.opts.OnUnavailable,
 		observers: observersOf(&g.opts), who: principalIDs(principal), sessionID: g.opts.SessionID,
 		traceContext: g.opts.TraceContext}
 	g.meta = &metaSurface{servers: g.servers, cat: g.cat, pipe: g.pipe, guard: g.opts.Guard, rawCache: rawCache, timeouts: g.timeouts}
@@ -258,13 +261,11 @@ func New(principal *authn.Principal, sessions Sessions, opts *Options) *Gateway 
 			Logging:     &mcp.LoggingCapabilities{},
 			Completions: &mcp.CompletionCapabilities{},
 		},
-		SubscribeHandler:   g.cat.feat.subscribe,
-		UnsubscribeHandler: g.cat.feat.unsubscribe,
-		CompletionHandler:  g.cat.feat.complete,
-		// The draft 2026-07-28 protocol (stateless discover, result caching)
-		// is left out until the gateway forwards its semantics; clients that
-		// ask for it fall back to the 2025-11-25 handshake.
+		SubscribeHandler:          g.cat.feat.subscribe,
+		UnsubscribeHandler:        g.cat.feat.unsubscribe,
+		CompletionHandler:         g.cat.feat.complete,
 		SupportedProtocolVersions: SupportedProtocolVersions,
+		SetCacheable:              g.setCacheable,
 		InitializedHandler:        g.initialized,
 	})
 	g.server.AddReceivingMiddleware(g.middleware)
@@ -294,8 +295,22 @@ func (g *Gateway) Run(ctx context.Context, t mcp.Transport) error {
 
 // middleware answers tools/list and tools/call itself, so that no mirror of
 // the upstream tools has to be kept in the SDK's registry; everything else
-// goes to the SDK.
+// goes to the SDK. Each answer is fitted to the client's protocol version
+// (shape).
 func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
+	answer := g.answer(next)
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := answer(ctx, method, req)
+		if err != nil {
+			return res, err
+		}
+		return g.shape(req, res), nil
+	}
+}
+
+// answer is the handler of middleware, before the answer is fitted to the
+// client's protocol version.
+func (g *Gateway) answer(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		switch method {
 		case "tools/list":

@@ -53,6 +53,7 @@ type pipeline struct {
 	toxic       *toxicFlow
 	progress    *progressRelay
 	inflight    *inflightCalls
+	pending     *pendingCalls // calls of old upstreams waiting on a 2026-07-28 client's answer
 	// onUnavailable is Options.OnUnavailable; nil means none.
 	onUnavailable func(ctx context.Context, ss *mcp.ServerSession, server string, err error) error
 
@@ -76,6 +77,7 @@ type callState struct {
 	args   json.RawMessage      // as the client sent them
 	rt     route
 	routed bool   // rt is known
+	direct bool   // a tools/call of the client's own, not one of a meta-tool
 	why    string // why the guard or the pins withhold name, when it does not route
 
 	fwd   json.RawMessage // the arguments to forward, possibly redacted
@@ -114,7 +116,7 @@ var toolStages = []struct {
 
 // callTool answers a direct tools/call.
 func (p *pipeline) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-	c := &callState{req: req, name: req.Params.Name, args: req.Params.Arguments}
+	c := &callState{req: req, name: req.Params.Name, args: req.Params.Arguments, direct: true}
 	c.tr = p.traceOf(req.Params.Meta, req.Extra)
 	p.run(ctx, c)
 	return c.res, c.err
@@ -251,6 +253,9 @@ func (p *pipeline) inputGuard(ctx context.Context, c *callState) {
 		return verdict{args: a, check: check}, err
 	})
 	op.End(err)
+	if err == nil {
+		err = p.checkAnswers(ctx, c)
+	}
 	if err != nil {
 		p.log.Warn().Str("server", rt.server).Str("tool", guard.Mask(c.name)).Err(err).Msg("call blocked")
 		c.finish(errorResult(blockedText(err, c.name, rt.server, "input")), callOutcome{OutcomeBlocked, "input", err}, nil)
@@ -311,7 +316,19 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 	if c.tr != nil {
 		params.Meta = c.tr.upstreamMeta(nil)
 	}
-	c.cleanup = append(c.cleanup, p.inflight.push(rt.server, ctx))
+	if c.multiRoundTrip() && !gatewayState(c.req.Params.RequestState) {
+		// A 2026-07-28 client's retry for the upstream: its answers
+		// (checked by the input stage) and the upstream's opaque state go
+		// back as they came.
+		params.InputResponses, params.RequestState = c.req.Params.InputResponses, c.req.Params.RequestState
+	}
+	ask := &refusedAsk{}
+	ctx = context.WithValue(ctx, refusedAskKey{}, ask)
+	if !c.multiRoundTrip() {
+		// A 2026-07-28 client's call is in flight as its upstream call
+		// (callAsking), which may outlive this request.
+		c.cleanup = append(c.cleanup, p.inflight.push(rt.server, ctx))
+	}
 	if token := progressToken(c.req); token != nil {
 		// The upstream gets a token of the gateway's own, so that calls
 		// with the same client token on two upstreams never cross.
@@ -319,12 +336,33 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 		c.cleanup = append(c.cleanup, done)
 		params.SetProgressToken(t)
 	}
-	res, err := cs.CallTool(ctx, params)
+	var res *mcp.CallToolResult
+	if c.multiRoundTrip() {
+		res, err = p.callAsking(ctx, c, cs, params)
+	} else {
+		res, err = cs.CallTool(ctx, params)
+	}
 	callErr = err
+	if errors.Is(err, errUnknownState) || errors.Is(err, errNoAnswer) || errors.Is(err, errTooManyPending) {
+		callErr = nil
+		err = callFailure(fmt.Sprintf("Tool %q on server %q: %v.", name, rt.server, err))
+		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
+		return
+	}
 	if err != nil {
 		if p.failed(ctx, c, err) {
 			callErr = nil // the upstream answered
 		}
+		return
+	}
+	if m := ask.get(); m != "" {
+		err := callFailure(fmt.Sprintf("Tool %q on server %q asked the client a question (%s) during the call, which the gateway relays to an MCP 2026-07-28 client only in a direct tools/call.", name, rt.server, m))
+		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
+		return
+	}
+	if res.NeedsInput() && !c.multiRoundTrip() {
+		err := callFailure(fmt.Sprintf("Tool %q on server %q asked for input (input_required), which the gateway passes on only to a direct tools/call of an MCP 2026-07-28 client.", name, rt.server))
+		c.finish(errorResult(err.Error()), callOutcome{OutcomeToolError, "", err}, nil)
 		return
 	}
 	c.res = res

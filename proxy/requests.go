@@ -107,7 +107,11 @@ func (p *pipeline) readResourceNow(ctx context.Context, req *mcp.ReadResourceReq
 	}
 	server := r.server
 	subject := fmt.Sprintf("Resource %q", guard.Mask(uri))
-	r.stage(StageInputGuard, func() { err = p.chk.in(ctx, server, subject, uri) })
+	r.stage(StageInputGuard, func() {
+		if err = p.chk.in(ctx, server, subject, uri); err == nil && len(req.Params.InputResponses) > 0 {
+			err = p.chk.in(ctx, server, "The answers to the questions of "+lowerFirst(subject), req.Params.InputResponses)
+		}
+	})
 	if err != nil {
 		return nil, p.blocked(r, "input", err)
 	}
@@ -156,9 +160,11 @@ func (p *pipeline) getPromptNow(ctx context.Context, req *mcp.GetPromptRequest, 
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown prompt %q", req.Params.Name)}
 	}
 	r.server = rt.server
-	if len(req.Params.Arguments) > 0 {
+	if len(req.Params.Arguments) > 0 || len(req.Params.InputResponses) > 0 {
 		r.stage(StageInputGuard, func() {
-			err = p.chk.in(ctx, rt.server, fmt.Sprintf("The arguments of prompt %q", rt.tool), req.Params.Arguments)
+			if err = p.chk.in(ctx, rt.server, fmt.Sprintf("The arguments of prompt %q", rt.tool), req.Params.Arguments); err == nil && len(req.Params.InputResponses) > 0 {
+				err = p.chk.in(ctx, rt.server, fmt.Sprintf("The answers to the questions of prompt %q", rt.tool), req.Params.InputResponses)
+			}
 		})
 		if err != nil {
 			return nil, p.blocked(r, "input", err)

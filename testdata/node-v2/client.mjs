@@ -2,9 +2,11 @@
 // end-to-end tests. Usage:
 //   node client.mjs --http URL [--header Name=Value]... OPS_JSON
 //   node client.mjs --stdio COMMAND [ARG]... -- OPS_JSON
-// OPS_JSON is an array of {"op":"list"} and {"op":"call","name":..,"arguments":..}.
+// OPS_JSON is an array of {"op":"list"} and
+// {"op":"call","name":..,"arguments":..,"answer":..}.
 // Elicitation requests (server-initiated, or embedded in an input_required
-// result) are accepted with {"ok": true}. Prints one JSON object:
+// result) are accepted with the call's "answer" (default {"ok": true}).
+// Prints one JSON object:
 // {protocol, serverInfo, results, elicitations, error}.
 // V2_MODE selects the version negotiation: auto (default: server/discover,
 // falling back to initialize), legacy (the 2025 handshake only) or pin
@@ -41,9 +43,10 @@ const client = new Client({ name: 'node-v2-client', version: '1.0.0' }, {
   capabilities: { elicitation: { form: {} } },
   versionNegotiation: { mode },
 });
+let answer = { ok: true };
 client.setRequestHandler('elicitation/create', async (request) => {
   out.elicitations.push(request.params.message);
-  return { action: 'accept', content: { ok: true } };
+  return { action: 'accept', content: answer };
 });
 try {
   await client.connect(transport);
@@ -53,6 +56,7 @@ try {
     if (op.op === 'list') {
       out.results.push(await client.listTools());
     } else if (op.op === 'call') {
+      answer = op.answer ?? { ok: true };
       out.results.push(await client.callTool({ name: op.name, arguments: op.arguments ?? {} }));
     } else {
       throw new Error(`unknown op ${op.op}`);

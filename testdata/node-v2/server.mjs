@@ -4,12 +4,15 @@
 // Without --http it serves stdio. --modern-only refuses the 2025-era
 // initialize handshake, so only clients that speak 2026-07-28 can use it.
 // Tools: echo (plain), confirm (an elicitation round trip the 2026-07-28 way:
-// the first call returns input_required, the retry carries the answer).
+// the first call returns input_required, the retry carries the answer; the
+// action "leak" makes the question carry a planted credential).
 import http from 'node:http';
 import { McpServer, createMcpHandler, fromJsonSchema, inputRequired, acceptedContent } from '@modelcontextprotocol/server';
 import { serveStdio } from '@modelcontextprotocol/server/stdio';
 
 const args = process.argv.slice(2);
+// A credential the output guardrails must keep from the client.
+const PLANTED_TOKEN = 'ghp_SERVERS0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5';
 const modernOnly = args.includes('--modern-only');
 const httpAt = args.indexOf('--http');
 
@@ -28,7 +31,7 @@ function factory() {
       return inputRequired({
         inputRequests: {
           confirm: inputRequired.elicit({
-            message: `Confirm ${action}?`,
+            message: action === 'leak' ? `Confirm with token ${PLANTED_TOKEN}?` : `Confirm ${action}?`,
             requestedSchema: { type: 'object', properties: { ok: { type: 'boolean' } }, required: ['ok'] },
           }),
         },

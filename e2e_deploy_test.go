@@ -442,3 +442,95 @@ func waitClosedOr(ctx context.Context, ch <-chan struct{}, cond func() bool) {
 		}
 	}
 }
+
+// TestDockerfile reads the top-level Dockerfile: a build stage that makes
+// a static binary, and a final stage that runs it as a numeric non-root
+// user with an exec-form entrypoint.
+func TestDockerfile(t *testing.T) {
+	b, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stages [][]string // instructions per stage, continuation lines joined
+	var cur strings.Builder
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if s, ok := strings.CutSuffix(line, "\\"); ok {
+			cur.WriteString(s + " ")
+			continue
+		}
+		cur.WriteString(line)
+		inst := cur.String()
+		cur.Reset()
+		if strings.HasPrefix(inst, "FROM ") {
+			stages = append(stages, nil)
+		}
+		if len(stages) > 0 {
+			stages[len(stages)-1] = append(stages[len(stages)-1], inst)
+		}
+	}
+	if len(stages) < 2 {
+		t.Fatalf("%d stages, want a build stage and a runtime stage", len(stages))
+	}
+	build, final := strings.Join(stages[0], "\n"), stages[len(stages)-1]
+	if !regexp.MustCompile(`CGO_ENABLED=0 go build\b`).MatchString(build) {
+		t.Error("the build stage does not build with CGO_ENABLED=0 (a static binary)")
+	}
+	var user, entrypoint string
+	for _, inst := range final {
+		if u, ok := strings.CutPrefix(inst, "USER "); ok {
+			user = u
+		}
+		if e, ok := strings.CutPrefix(inst, "ENTRYPOINT "); ok {
+			entrypoint = e
+		}
+	}
+	if !regexp.MustCompile(`^[1-9][0-9]*(:[1-9][0-9]*)?$`).MatchString(user) {
+		t.Errorf("final USER %q: want a numeric non-root user (runAsNonRoot checks need a number)", user)
+	}
+	var argv []string
+	if json.Unmarshal([]byte(entrypoint), &argv) != nil || len(argv) == 0 {
+		t.Errorf("ENTRYPOINT %q is not in exec form: SIGTERM would reach a shell, not the gateway", entrypoint)
+	}
+}
+
+// TestDockerImage builds the image and runs it with a read-only root
+// filesystem where a Docker daemon answers (not on CI).
+func TestDockerImage(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("docker is not installed")
+	}
+	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
+		t.Skipf("no Docker daemon answers (%v: %s)", err, strings.TrimSpace(string(out)))
+	}
+	tag := fmt.Sprintf("secure-mcp-gateway-test:%d", time.Now().UnixNano())
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, "docker", "build", "-t", tag, ".").CombinedOutput(); err != nil {
+		t.Fatalf("docker build: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("docker", "image", "rm", "-f", tag).Run() })
+	out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Config.User}}", tag).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "65532:65532" {
+		t.Errorf("image user = %q (%v), want 65532:65532", out, err)
+	}
+	// Read-only root, the state directory on a tmpfs: generate-config
+	// writes its config there and nowhere else.
+	run := func(args ...string) string {
+		t.Helper()
+		argv := append([]string{"run", "--rm", "--read-only", "--tmpfs", "/tmp",
+			"--tmpfs", "/var/lib/secure-mcp-gateway:uid=65532,gid=65532,mode=0700", tag}, args...)
+		out, err := exec.CommandContext(ctx, "docker", argv...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("docker %v: %v\n%s", argv, err, out)
+		}
+		return string(out)
+	}
+	if out := run("--version"); !strings.Contains(out, "secure-mcp-gateway") {
+		t.Errorf("--version printed %q", out)
+	}
+	run("generate-config")
+}

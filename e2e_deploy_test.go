@@ -131,6 +131,33 @@ func (p *haproxyProc) runtimeAPI(t *testing.T, command string) string {
 	return b.String()
 }
 
+// serverStates returns each gateway server's status (UP, DOWN, ...) and
+// last health check result (L7OK: /readyz answered 200) from "show stat".
+func (p *haproxyProc) serverStates(t *testing.T) map[string][2]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(p.runtimeAPI(t, "show stat")), "\n")
+	if len(lines) == 0 {
+		t.Fatal("show stat answered nothing")
+	}
+	cols := strings.Split(strings.TrimPrefix(lines[0], "# "), ",")
+	col := func(name string) int {
+		i := slices.Index(cols, name)
+		if i < 0 {
+			t.Fatalf("show stat has no %s column: %s", name, lines[0])
+		}
+		return i
+	}
+	px, sv, status, check := col("pxname"), col("svname"), col("status"), col("check_status")
+	out := map[string][2]string{}
+	for _, line := range lines[1:] {
+		f := strings.Split(line, ",")
+		if len(f) > check && f[px] == "gateways" && strings.HasPrefix(f[sv], "gw") {
+			out[f[sv]] = [2]string{f[status], f[check]}
+		}
+	}
+	return out
+}
+
 // stickEntry matches a line of "show table": the session id and the
 // server (1 is gw1) it is pinned to.
 var stickEntry = regexp.MustCompile(`key=(\S+) .*server_id=(\d+)`)
@@ -332,8 +359,9 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 						return
 					}
 				case err != nil:
+					// Any other error fails the test: a few show why.
 					c.errs = append(c.errs, fmt.Errorf("call %d: %w", n, err))
-					if ctx.Err() != nil {
+					if ctx.Err() != nil || len(c.errs) == 3 {
 						return
 					}
 				case resultText(res) != msg:
@@ -357,6 +385,11 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 		}()
 	}
 
+	// Both replicas pass the balancer's /readyz check.
+	waitFor(t, 20*time.Second, "both replicas to pass the /readyz check", func() bool {
+		st := lb.serverStates(t)
+		return st["gw1"] == [2]string{"UP", "L7OK"} && st["gw2"] == [2]string{"UP", "L7OK"}
+	})
 	// Every client has a session pinned in the balancer, on both replicas.
 	waitFor(t, 60*time.Second, "every client to be mid-run", func() bool { return warmedUp.Load() == clients })
 	for _, c := range cl {
@@ -386,6 +419,11 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 	victim.cmd.Wait()
 	close(killed)
 	wg.Wait()
+	// The health check takes the dead replica out.
+	waitFor(t, 20*time.Second, "the balancer to mark the killed replica down", func() bool {
+		st := lb.serverStates(t)
+		return st["gw1"][0] == "DOWN" && st["gw2"][0] == "UP"
+	})
 
 	for _, c := range onReplica["1"] {
 		if len(c.errs) > 0 {

@@ -16,10 +16,9 @@
 #   docker build --build-arg RUNTIME_IMAGE=node:22-bookworm-slim .
 # (USER is numeric, so any base works.)
 #
-# No HEALTHCHECK: the image has no curl or wget and the binary has no
-# health-probe command yet. Kubernetes probes /healthz and /readyz over
-# HTTP (see deploy/helm); with plain docker, probe http://HOST:8000/readyz
-# from outside the container.
+# HEALTHCHECK: the image has no curl or wget; the binary's own probe
+# command asks /readyz (exit 0 on 2xx). Kubernetes probes /healthz and
+# /readyz over HTTP itself (see deploy/helm).
 
 ARG GO_IMAGE=golang:1.26-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot
@@ -45,5 +44,7 @@ ENV HOME=/var/lib/secure-mcp-gateway \
 WORKDIR /var/lib/secure-mcp-gateway
 EXPOSE 8000
 STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=4s --start-period=5s --retries=3 \
+    CMD ["/usr/local/bin/secure-mcp-gateway", "probe", "--timeout", "3s", "http://127.0.0.1:8000/readyz"]
 ENTRYPOINT ["/usr/local/bin/secure-mcp-gateway"]
 CMD ["--http", "--listen", "0.0.0.0:8000", "--insecure-listen"]

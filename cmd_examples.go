@@ -15,6 +15,7 @@ var commandExamples = map[string]string{
 	"scan":                                   "scan --client cursor --fail-on warn",
 	"audit verify":                           "audit verify ~/.enkrypt/audit",
 	"audit tail":                             "audit tail -n 50",
+	"probe":                                  "probe http://127.0.0.1:8000/readyz",
 	"audit query":                            "audit query --kind block --since 24h",
 	"config list":                            "config list",
 	"config add":                             "config add --config-name work",

@@ -66,6 +66,7 @@ func newRootCommand() *cli.Command {
 			scanCommand(),
 			hookCommand(),
 			auditCommand(),
+			healthProbeCommand(),
 		},
 	}
 	addExamples(root, "")

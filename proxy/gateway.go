@@ -34,7 +34,7 @@ const (
 
 // SupportedProtocolVersions are the MCP versions the gateway speaks to
 // clients, newest first.
-var SupportedProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+var SupportedProtocolVersions = []string{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 // Outcomes of a tool call, as OnCall reports them.
 const (

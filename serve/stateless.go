@@ -1,0 +1,137 @@
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/authn"
+)
+
+// StatelessProtocolVersion is the first MCP version without sessions: a
+// request whose Mcp-Protocol-Version header is this or later is served
+// statelessly (no initialize, no Mcp-Session-Id), everything else by the
+// session lifecycle of 2025-11-25 and older.
+const StatelessProtocolVersion = "2026-07-28"
+
+// statelessRequest reports whether r, whose POST body is msg (nil for
+// other methods), is for the stateless protocol: its Mcp-Protocol-Version
+// header says so, or it has no header and no session and its body's _meta
+// names a protocol version (the SDK's stateless handler then refuses it
+// 400 for the missing header, as the spec wants). The header only picks
+// the handler: the SDK holds the body to it (the method and name headers,
+// the _meta version), answering a mismatch 400.
+func statelessRequest(r *http.Request, msg jsonrpc.Message) bool {
+	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" {
+		return v >= StatelessProtocolVersion
+	}
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || r.Header.Get("Mcp-Session-Id") != "" || len(req.Params) == 0 {
+		return false
+	}
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(req.Params, &p) != nil {
+		return false
+	}
+	_, ok = p.Meta[mcp.MetaKeyProtocolVersion]
+	return ok
+}
+
+// principalKey identifies the principal a stateless request acts for: the
+// whole key's hash (not the short fingerprint of logs, which two keys may
+// share), its project, user and MCP config, and that config's load (a
+// re-read config makes new principals, so a changed server list is never
+// served by a gateway built from the old one). Client-supplied _meta
+// (clientInfo, capabilities) plays no part: identity is the gateway key.
+func principalKey(cred authn.Credentials, p *authn.Principal) string {
+	sum := sha256.Sum256([]byte(cred.Key.Reveal()))
+	return fmt.Sprintf("%x\x00%s\x00%s\x00%s\x00%p", sum, p.ProjectID, p.UserID, p.MCPConfigID, p.MCPConfig)
+}
+
+// statelessServer is the stateless SDK handler's hook: the gateway that
+// serveStateless resolved for this request's authenticated principal.
+func statelessServer(r *http.Request) *mcp.Server {
+	if p, ok := r.Context().Value(ctxKey{}).(*pending); ok {
+		return p.server
+	}
+	return nil
+}
+
+// serveStateless serves one request of the stateless protocol (MCP
+// 2026-07-28) for principal, already authenticated and rate-limited by
+// this request's own key. Every such request of the principal shares one
+// gateway (its upstream pool, pins, guardrail and toxic-flow state), made
+// at its first request and kept like a session: it counts against the
+// same caps, idles out after SessionIdleTimeout and is the first to go,
+// least recently used, when a cap needs room. The SDK opens a session on
+// it for the request alone and closes it with the answer.
+func (h *httpHandler) serveStateless(w http.ResponseWriter, r *http.Request, principal *authn.Principal, key string) {
+	s, refusal := h.acquire(principal, key)
+	if s == nil {
+		if refusal == "" {
+			http.Error(w, "Service Unavailable: shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(60))
+		http.Error(w, "Too Many Requests: "+refusal, http.StatusTooManyRequests)
+		return
+	}
+	defer func() {
+		h.mu.Lock()
+		s.busy--
+		s.used = time.Now()
+		h.mu.Unlock()
+	}()
+	ctx := context.WithValue(r.Context(), ctxKey{}, &pending{principal: principal, server: s.server})
+	h.stateless.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// acquire returns the stateless gateway of the principal known as key,
+// made if it has none, with one more request in flight. At a cap it is
+// nil and refusal says why; while shutting down both are zero.
+func (h *httpHandler) acquire(principal *authn.Principal, key string) (s *session, refusal string) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ""
+	}
+	if id, ok := h.byPrincipal[key]; ok {
+		s := h.sessions[id]
+		s.busy++
+		s.used = time.Now()
+		h.mu.Unlock()
+		<-s.ready
+		return s, ""
+	}
+	fp := principal.KeyFingerprint
+	procs := stdioServers(principal)
+	victims, refusal := h.reserve(fp, procs)
+	if refusal != "" {
+		h.mu.Unlock()
+		return nil, refusal
+	}
+	now := time.Now()
+	s = &session{id: rand.Text(), keyFP: fp, created: now, used: now, procs: procs, busy: 1,
+		stateless: true, principal: key, ready: make(chan struct{})}
+	h.sessions[s.id] = s
+	h.byPrincipal[key] = s.id
+	h.mu.Unlock()
+	h.evict(victims)
+	// No session id (events carry none) and no end of session to watch:
+	// the gateway lives until it idles out, is evicted or serving stops.
+	s.server, s.stop = h.start(principal, "", nil)
+	close(s.ready)
+	h.metrics.SessionOpened()
+	h.log.Debug().Str("key", fp).Msg("stateless gateway made for the key")
+	return s, ""
+}

@@ -202,14 +202,21 @@ func TestE2EV2HTTPHeaderChecks(t *testing.T) {
 
 // TestE2EV2HTTPSubscriptionsListen: a 2026-07-28 client's
 // subscriptions/listen through the gateway is acknowledged on its stream
-// with the list_changed subscriptions the gateway offers, and the stream
-// stays open for the notifications.
+// with the list_changed subscriptions the gateway offers, and a change of
+// the upstream's tool list (the go-sdk everything-server's
+// test_trigger_tool_change, called statelessly by the same key) arrives on
+// it as notifications/tools/list_changed.
 func TestE2EV2HTTPSubscriptionsListen(t *testing.T) {
-	f := newFixture(t, exampleServer("echo_server", "echo", nil))
-	p := startHTTP(t, f)
-	body := `{"jsonrpc":"2.0","id":9,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true,"promptsListChanged":true},` +
-		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},` +
-		`"io.modelcontextprotocol/clientCapabilities":{}}}}`
+	empty := ""
+	f := newFixture(t, &config.Server{Name: "everything", ToolPrefix: &empty, Config: config.ServerConfig{Command: buildEverythingServer(t)}})
+	p := startHTTP(t, f, "--log-level", "debug")
+	meta := `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},` +
+		`"io.modelcontextprotocol/clientCapabilities":{}}`
+	// The upstream is started (and its tools listed) before listening.
+	if resp := rawPost(t, p.url, modernHeaders(f.key, "tools/list", ""), `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{`+meta+`}}`); resp.StatusCode != 200 {
+		t.Fatalf("tools/list: %s", resp.Status)
+	}
+	body := `{"jsonrpc":"2.0","id":9,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true,"promptsListChanged":true},` + meta + `}}`
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, p.url, strings.NewReader(body))
@@ -224,25 +231,41 @@ func TestE2EV2HTTPSubscriptionsListen(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("subscriptions/listen: %s", resp.Status)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		data, ok := strings.CutPrefix(sc.Text(), "data: ")
-		if !ok {
-			continue
+	frames := make(chan string)
+	go func() {
+		defer close(frames)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+				frames <- data
+			}
 		}
+	}()
+	method := func(data string) (string, map[string]any) {
 		var m struct {
 			Method string `json:"method"`
 			Params struct {
 				Notifications map[string]any `json:"notifications"`
 			} `json:"params"`
 		}
-		if json.Unmarshal([]byte(data), &m) != nil || m.Method != "notifications/subscriptions/acknowledged" {
-			t.Fatalf("first message on the listen stream: %s", data)
-		}
-		if m.Params.Notifications["toolsListChanged"] != true || m.Params.Notifications["promptsListChanged"] != true {
-			t.Errorf("acknowledged %v, want tools and prompts list_changed", m.Params.Notifications)
-		}
-		return // the stream is still open: the answer would end it
+		_ = json.Unmarshal([]byte(data), &m)
+		return m.Method, m.Params.Notifications
 	}
-	t.Fatalf("listen stream ended without an acknowledgement: %v\ngateway:\n%s", sc.Err(), p.stderr)
+	ack, ok := <-frames
+	if m, n := method(ack); !ok || m != "notifications/subscriptions/acknowledged" || n["toolsListChanged"] != true || n["promptsListChanged"] != true {
+		t.Fatalf("first frame on the listen stream: %q, want an acknowledgement of tools and prompts list_changed\ngateway:\n%s", ack, p.stderr)
+	}
+	start := time.Now()
+	trigger := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_trigger_tool_change","arguments":{},` + meta + `}}`
+	if resp := rawPost(t, p.url, modernHeaders(f.key, "tools/call", "test_trigger_tool_change"), trigger); resp.StatusCode != 200 {
+		t.Fatalf("trigger: %s", resp.Status)
+	}
+	for data := range frames {
+		if m, _ := method(data); m == "notifications/tools/list_changed" {
+			t.Logf("list_changed %v after the trigger was sent", time.Since(start).Round(time.Millisecond))
+			return
+		}
+		t.Logf("listen frame: %s", data)
+	}
+	t.Fatalf("the listen stream ended without notifications/tools/list_changed\ngateway:\n%s", p.stderr)
 }

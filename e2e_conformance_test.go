@@ -205,9 +205,6 @@ func runConformanceDirect(t *testing.T, node, suite string, args ...string) map[
 func runConformanceSuite(t *testing.T, node, suite, url string, args ...string) map[string]string {
 	t.Helper()
 	outDir := t.TempDir()
-	if d := os.Getenv("DEBUG_CONF_OUT"); d != "" {
-		outDir = d
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	argv := append([]string{suite, "server", "--url", url}, args...)

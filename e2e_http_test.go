@@ -37,7 +37,7 @@ type httpGatewayProc struct {
 // startHTTP starts the gateway binary in HTTP mode on a free loopback port.
 // Its own environment holds a valid key, which must never be used as a
 // fallback for requests without one.
-func startHTTP(t *testing.T, f *fixture, args ...string) *httpGatewayProc {
+func startHTTP(t testing.TB, f *fixture, args ...string) *httpGatewayProc {
 	t.Helper()
 	argv := append([]string{"--config", f.path, "--http", "--listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(gatewayBin, argv...)

@@ -54,28 +54,30 @@ func toolNamesOf(t *testing.T, raw json.RawMessage) []string {
 // TestE2EV2HTTPTypeScriptClient: the TypeScript SDK v2 client pinned to
 // 2026-07-28 (no initialize, no session) lists and calls, over --http,
 // tools of an old upstream (the bundled Go echo server, 2025-11-25) and of
-// an upstream that speaks only 2026-07-28; a wrong key is refused.
+// upstreams that speak only 2026-07-28 (over stdio and streamable HTTP); a
+// wrong key is refused.
 func TestE2EV2HTTPTypeScriptClient(t *testing.T) {
-	f := newFixture(t, exampleServer("echo_server", "echo", nil), v2Server(t))
+	f := newFixture(t, exampleServer("echo_server", "echo", nil), v2Server(t), v2RemoteServer(t, "v2http"))
 	p := startHTTP(t, f)
 	r := runV2Client(t, p.url, f.key, []map[string]any{
 		{"op": "list"},
 		{"op": "call", "name": "echo_server__echo", "arguments": map[string]any{"message": "to the old upstream"}},
 		{"op": "call", "name": "v2__echo", "arguments": map[string]any{"text": "to the new upstream"}},
+		{"op": "call", "name": "v2http__echo", "arguments": map[string]any{"text": "to the remote one"}},
 	})
-	if r.Error != "" || len(r.Results) != 3 {
+	if r.Error != "" || len(r.Results) != 4 {
 		t.Fatalf("v2 client: error %q, %d results\ngateway:\n%s", r.Error, len(r.Results), p.stderr)
 	}
 	if r.Protocol != "2026-07-28" {
 		t.Errorf("negotiated %q, want 2026-07-28", r.Protocol)
 	}
 	names := toolNamesOf(t, r.Results[0])
-	for _, want := range []string{"echo_server__echo", "v2__echo"} {
+	for _, want := range []string{"echo_server__echo", "v2__echo", "v2http__echo"} {
 		if !contains(names, want) {
 			t.Errorf("tools/list = %v, missing %s", names, want)
 		}
 	}
-	for i, want := range []string{"to the old upstream", "echo: to the new upstream"} {
+	for i, want := range []string{"to the old upstream", "echo: to the new upstream", "echo: to the remote one"} {
 		var call mcp.CallToolResult
 		if err := json.Unmarshal(r.Results[i+1], &call); err != nil {
 			t.Fatal(err)

@@ -93,8 +93,6 @@ var conformance2026Gaps = map[string]string{
 	"input-required-result-": "multi-round-trip: an upstream's input_required result (or, from an older upstream, " +
 		"its elicitation/sampling/roots request) is not yet relayed to a 2026-07-28 client as input_required, " +
 		"nor its retry (inputResponses, requestState) forwarded",
-	"tools-call-with-progress/": "an upstream's progress is relayed outside the client request's context, so a " +
-		"stateless request (which has no standalone stream) never sees it",
 	"server-stateless/sep-2575-server-sends-tools-list-changed-on-subscription": "the gateway announces a tool list " +
 		"change only when the list it serves changes; the scenario's third test_trigger_tool_change re-adds a tool the " +
 		"earlier checks already added, which the everything-server re-announces and the gateway, rightly, does not",

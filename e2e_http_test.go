@@ -93,12 +93,15 @@ func (rt headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// connectHTTP opens a 2025-11-25 session (the go-sdk would otherwise
+// negotiate the stateless 2026-07-28, which e2e_v2_http_test.go covers).
 func connectHTTP(t *testing.T, url string, h http.Header) (*mcp.ClientSession, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-http", Version: "1"}, nil)
-	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}}, nil)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 }
 
 // addKey adds a second project, user and key to f's config.

@@ -271,3 +271,46 @@ func TestE2EV2HTTPSubscriptionsListen(t *testing.T) {
 	}
 	t.Fatalf("the listen stream ended without notifications/tools/list_changed\ngateway:\n%s", p.stderr)
 }
+
+// TestE2EV2HTTPGoClientProgress: the go-sdk client in its default (which
+// negotiates 2026-07-28 with the gateway over --http) gets the upstream's
+// progress notification for its call on the call's own response stream,
+// though the stateless request has no other stream.
+func TestE2EV2HTTPGoClientProgress(t *testing.T) {
+	f := newFixture(t, exampleServer("probe", "probe", nil))
+	p := startHTTP(t, f)
+	progress := make(chan *mcp.ProgressNotificationParams, 8)
+	client := mcp.NewClient(&mcp.Implementation{Name: "go-default", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			select {
+			case progress <- r.Params:
+			default:
+			}
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: p.url,
+		HTTPClient: &http.Client{Transport: headerRT{http.Header{"Apikey": {f.key}}}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := cs.InitializeResult().ProtocolVersion; got != "2026-07-28" {
+		t.Fatalf("negotiated %q, want 2026-07-28", got)
+	}
+	params := &mcp.CallToolParams{Name: "probe__sleep", Arguments: map[string]any{"ms": 50}}
+	params.SetProgressToken("mine")
+	res, err := cs.CallTool(ctx, params)
+	if err != nil || res.IsError || resultText(res) != "slept" {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	select {
+	case pr := <-progress:
+		if pr.ProgressToken != "mine" {
+			t.Errorf("progress token %v, want the client's own", pr.ProgressToken)
+		}
+	default:
+		t.Fatalf("no progress notification reached the client before the answer\ngateway:\n%s", p.stderr)
+	}
+}

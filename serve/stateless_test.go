@@ -6,7 +6,9 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // modernBody is a 2026-07-28 request of method whose params carry the
@@ -174,5 +176,41 @@ func TestStatelessLeavesSessionsAlone(t *testing.T) {
 	h.mu.Unlock()
 	if resp := do(t, http.MethodPost, url, key, internal, `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`); resp.StatusCode != 404 {
 		t.Errorf("the stateless gateway's id as a session: %s, want 404", resp.Status)
+	}
+}
+
+// TestStatelessGatewayMadeOnce checks that concurrent first requests of
+// one key make one gateway between them, and that it idles out like a
+// session once no request of it has come for SessionIdleTimeout.
+func TestStatelessGatewayMadeOnce(t *testing.T) {
+	h, srv, key, _ := newStatelessTest(t, HTTPOptions{SessionIdleTimeout: time.Second})
+	url := srv.URL + "/mcp"
+	var wg sync.WaitGroup
+	codes := make(chan int, 8)
+	for range 8 {
+		wg.Go(func() {
+			code, _ := doModern(t, url, key, "2026-07-28", "tools/list", "", modernBody("tools/list", ""))
+			codes <- code
+		})
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != 200 {
+			t.Fatalf("a concurrent request: %d", code)
+		}
+	}
+	if n := statelessGateways(h); n != 1 {
+		t.Fatalf("8 concurrent first requests of one key made %d gateways, want 1", n)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for statelessGateways(h) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle stateless gateway was never reaped")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if code, answer := doModern(t, url, key, "2026-07-28", "tools/list", "", modernBody("tools/list", "")); code != 200 {
+		t.Fatalf("a request after the idle-out: %d %s", code, answer)
 	}
 }

@@ -75,6 +75,9 @@ func startHTTP(t testing.TB, f *fixture, args ...string) *httpGatewayProc {
 			p.cmd.Process.Signal(syscall.SIGTERM)
 			p.cmd.Wait()
 		}
+		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a data race in the gateway")
+		}
 		if t.Failed() {
 			t.Logf("gateway stderr:\n%s", p.stderr)
 		}

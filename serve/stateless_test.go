@@ -106,6 +106,8 @@ func TestStatelessRequests(t *testing.T) {
 		{"_meta version without the header", key, "", "", "", modernBody("tools/list", ""), 400, "-32020"},
 		{"oversized _meta", key, "2026-07-28", "tools/list", "",
 			modernBody("tools/list", `"_pad":"`+strings.Repeat("x", 5000)+`",`), 413, "Too Large"},
+		{"unknown later version", key, "2099-01-01", "tools/list", "", modernBody("tools/list", ""), 400, ""},
+		{"not a version", key, "zzz", "tools/list", "", modernBody("tools/list", ""), 400, ""},
 		{"batch", key, "2026-07-28", "tools/list", "", "[" + modernBody("tools/list", "") + "]", 400, "batch"},
 	}
 	for _, tt := range tests {

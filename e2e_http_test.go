@@ -37,7 +37,7 @@ type httpGatewayProc struct {
 // startHTTP starts the gateway binary in HTTP mode on a free loopback port.
 // Its own environment holds a valid key, which must never be used as a
 // fallback for requests without one.
-func startHTTP(t *testing.T, f *fixture, args ...string) *httpGatewayProc {
+func startHTTP(t testing.TB, f *fixture, args ...string) *httpGatewayProc {
 	t.Helper()
 	argv := append([]string{"--config", f.path, "--http", "--listen", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(gatewayBin, argv...)
@@ -75,6 +75,9 @@ func startHTTP(t *testing.T, f *fixture, args ...string) *httpGatewayProc {
 			p.cmd.Process.Signal(syscall.SIGTERM)
 			p.cmd.Wait()
 		}
+		if strings.Contains(p.stderr.String(), "WARNING: DATA RACE") {
+			t.Errorf("the race detector reported a data race in the gateway")
+		}
 		if t.Failed() {
 			t.Logf("gateway stderr:\n%s", p.stderr)
 		}
@@ -93,12 +96,15 @@ func (rt headerRT) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
+// connectHTTP opens a 2025-11-25 session (the go-sdk would otherwise
+// negotiate the stateless 2026-07-28, which e2e_v2_http_test.go covers).
 func connectHTTP(t *testing.T, url string, h http.Header) (*mcp.ClientSession, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-http", Version: "1"}, nil)
-	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}}, nil)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 }
 
 // addKey adds a second project, user and key to f's config.

@@ -3,7 +3,8 @@
 // between parsing flags and exiting: composing a session per principal
 // (upstream pool, guard engine, tool cache, OAuth token sources,
 // proxy.Gateway), the HTTP handler (authentication per request,
-// key→session binding, Origin checks, limits, rate limits, LRU sessions),
+// key→session binding, Origin checks, limits, rate limits, LRU sessions;
+// MCP 2026-07-28 requests served statelessly by one gateway per principal),
 // config reload, a graceful stop when its context is cancelled (a signal),
 // the Prometheus metrics and the masking of secrets in logs. The CLI
 // (package main) parses flags into Options and calls it; nothing else

@@ -141,6 +141,7 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 		maxTotal: o.MaxSessions, maxProcs: o.MaxUpstreamProcesses,
 		rate: rate.Limit(o.RateLimit), burst: o.RateBurst, metrics: metrics,
 		sessions: map[string]*session{}, perKey: map[string]int{}, limiters: map[string]*rate.Limiter{},
+		byPrincipal: map[string]string{},
 	}
 	if st, err := os.Stat(o.ConfigPath); err == nil {
 		h.cfgMod = st.ModTime()
@@ -177,8 +178,13 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 		}
 	}
 	idle := o.SessionIdleTimeout
+	h.idle = idle
 	h.streamable = cop.Handler(mcp.NewStreamableHTTPHandler(h.getServer, &mcp.StreamableHTTPOptions{
 		SessionTimeout:      idle,
+		MaxRequestBodyBytes: o.MaxBodyBytes,
+	}))
+	h.stateless = cop.Handler(mcp.NewStreamableHTTPHandler(statelessServer, &mcp.StreamableHTTPOptions{
+		Stateless:           true,
 		MaxRequestBodyBytes: o.MaxBodyBytes,
 	}))
 	stop := make(chan struct{})
@@ -212,7 +218,10 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 // stop reaps its upstreams; the server's client session is id.
 type sessionStarter func(principal *authn.Principal, id string, onClose func()) (server *mcp.Server, stop func())
 
-// session is one MCP session and the principal that created it.
+// session is one MCP session and the principal that created it, or (when
+// stateless) the gateway that serves every stateless request of one
+// principal. Both kinds share the caps and the least-recently-used
+// eviction.
 type session struct {
 	id      string
 	keyFP   string
@@ -222,6 +231,12 @@ type session struct {
 	procs   int       // upstream processes it may run: its stdio servers
 	used    time.Time // when a request of it last began or ended
 	busy    int       // its requests in flight (a GET stream does not count)
+
+	// stateless marks a principal's gateway for 2026-07-28 requests: no
+	// client ever learns its id, and principal is its key in byPrincipal.
+	stateless bool
+	principal string
+	ready     chan struct{} // closed once server and stop are set
 }
 
 // httpHandler authenticates every request, binds each MCP session to the
@@ -243,6 +258,8 @@ type httpHandler struct {
 	cfg        *config.Config
 	cfgMod     time.Time
 	streamable http.Handler // the SDK's handler behind cross-origin protection
+	stateless  http.Handler // the SDK's stateless handler (MCP 2026-07-28), likewise
+	idle       time.Duration
 
 	principals *cache.Memo[*authn.Principal] // resolved keys
 
@@ -256,6 +273,9 @@ type httpHandler struct {
 	procs    int            // upstream processes the sessions may run, reserved ones included
 	limiters map[string]*rate.Limiter
 	closed   bool
+	// byPrincipal maps a principal's identity (principalKey) to the id of
+	// its stateless gateway in sessions.
+	byPrincipal map[string]string
 }
 
 type ctxKey struct{}
@@ -351,9 +371,16 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if statelessRequest(r, first) {
+		h.serveStateless(w, r, principal, principalKey(cred, principal))
+		return
+	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
 		h.mu.Lock()
 		s, ok := h.sessions[id]
+		if ok && s.stateless {
+			ok = false // never a client's session
+		}
 		if ok && s.keyFP == fp && r.Method != http.MethodGet {
 			s.busy++
 			s.used = time.Now()
@@ -512,12 +539,15 @@ func (h *httpHandler) endSession(id string) {
 	h.mu.Lock()
 	s, ok := h.sessions[id]
 	if ok {
-		delete(h.sessions, id)
+		h.forget(s)
 		h.release(s.keyFP, s.procs)
 		h.metrics.SessionClosed()
 	}
 	h.mu.Unlock()
 	if ok {
+		if s.ready != nil {
+			<-s.ready
+		}
 		s.stop()
 		h.log.Debug().Str("key", s.keyFP).Msg("session ended; upstreams reaped")
 	}

@@ -90,7 +90,7 @@ func (h *httpHandler) reserve(fp string, procs int) (victims []eviction, refusal
 		used -= victims[len(victims)-1].s.procs
 	}
 	for _, v := range victims {
-		delete(h.sessions, v.s.id)
+		h.forget(v.s)
 		h.release(v.s.keyFP, v.s.procs)
 		h.metrics.SessionClosed()
 	}
@@ -109,6 +109,12 @@ func (h *httpHandler) evict(victims []eviction) {
 		h.metrics.Evicted(v.reason)
 		h.log.Info().Str("key", v.s.keyFP).Str("reason", v.reason).Dur("idle", time.Since(v.s.used)).
 			Msg("idle session evicted to make room for a new one")
+		if v.s.stateless {
+			// Idle: no request of it is in flight, and its gateway was
+			// made before it could become idle.
+			go v.s.stop()
+			continue
+		}
 		for ss := range v.s.server.Sessions() {
 			_ = ss.Close()
 		}
@@ -122,6 +128,13 @@ func (h *httpHandler) sweep(idle time.Duration) {
 	h.mu.Lock()
 	var stale []string
 	for id, s := range h.sessions {
+		if s.stateless {
+			// A principal's stateless gateway idles out like a session.
+			if idle > 0 && s.busy == 0 && time.Since(s.used) > idle {
+				stale = append(stale, id)
+			}
+			continue
+		}
 		live := false
 		for range s.server.Sessions() {
 			live = true
@@ -133,6 +146,15 @@ func (h *httpHandler) sweep(idle time.Duration) {
 	h.mu.Unlock()
 	for _, id := range stale {
 		h.endSession(id)
+	}
+}
+
+// forget takes s out of the books' maps (not its slots: see release);
+// h.mu is held.
+func (h *httpHandler) forget(s *session) {
+	delete(h.sessions, s.id)
+	if s.stateless && h.byPrincipal[s.principal] == s.id {
+		delete(h.byPrincipal, s.principal)
 	}
 }
 

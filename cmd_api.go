@@ -1,29 +1,22 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/admin"
+	"secure-mcp-gateway/admin/live"
 	"secure-mcp-gateway/api"
 	"secure-mcp-gateway/audit"
-	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/serve"
-	"secure-mcp-gateway/upstream"
 )
 
 // apiShutdownGrace is how long in-flight admin requests may finish after
@@ -185,89 +178,5 @@ func adminChangeRecord(ch api.Change) audit.Record {
 }
 
 // adminRuntime is what the admin operations reach beyond the config file
-// at path: the discovery cache, the OAuth token cache and the upstreams.
-func adminRuntime(path string, log *zerolog.Logger) admin.Runtime {
-	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokenKeeper{path: path}, Probe: upstreamProber{}}
-}
-
-// upstreamProber checks that a server can be reached without running a
-// session: a remote server must answer an HTTP request (any status), a
-// stdio server's command must resolve to an executable file. Nothing is
-// started, and no header, env value, URL credential or query is sent or
-// shown.
-type upstreamProber struct{}
-
-// Probe implements admin.Prober.
-func (upstreamProber) Probe(ctx context.Context, c *config.Config, s *config.Server) (string, error) {
-	if s.Config.URL != "" {
-		return probeURL(ctx, c, s.Config.URL)
-	}
-	if sb := config.EffectiveSandbox(s, c.Common.Sandbox); sb != nil && sb.Enabled && sb.Runtime != config.SandboxBwrap {
-		return "", &admin.SkipError{Reason: fmt.Sprintf("runs in a %s sandbox, where its command may live in the image: not checked without starting it", cmp.Or(sb.Runtime, config.SandboxAuto))}
-	}
-	return probeCommand(s)
-}
-
-// probeURL sends HEAD to the server's URL, stripped of credentials, query
-// and fragment, through the gateway's SSRF-checked transport; any HTTP
-// answer means the server is reachable.
-func probeURL(ctx context.Context, c *config.Config, raw string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", errors.New("server_url does not parse as a URL")
-	}
-	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
-	shown := admin.ShownEndpoint(u.String())
-	if err := upstream.CheckURL(u); err != nil {
-		return "", err
-	}
-	tr := upstream.NewHTTPTransport(c.Common.Timeouts.ConnectivityTimeout())
-	defer tr.CloseIdleConnections()
-	hc := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
-	if err != nil {
-		return "", errors.New("server_url cannot be requested")
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) { // its text repeats the URL; the cause alone names no secret
-			err = ue.Err
-		}
-		return "", fmt.Errorf("%s: no HTTP answer: %w", shown, err)
-	}
-	resp.Body.Close()
-	return fmt.Sprintf("%s answered HTTP %d", shown, resp.StatusCode), nil
-}
-
-// probeCommand finds a stdio server's command as the upstream would: a
-// path as given, a bare name in the PATH the server gets (its env's PATH,
-// else the gateway's).
-func probeCommand(s *config.Server) (string, error) {
-	name := s.Config.Command
-	if name == "" {
-		return "", errors.New("no command")
-	}
-	candidates := []string{name}
-	if !strings.ContainsAny(name, `/\`) {
-		path, ok := s.Config.Env["PATH"]
-		if !ok {
-			path = os.Getenv("PATH")
-		}
-		candidates = nil
-		for _, dir := range filepath.SplitList(path) {
-			if dir != "" {
-				candidates = append(candidates, filepath.Join(dir, name))
-			}
-		}
-	}
-	for _, p := range candidates {
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && (runtime.GOOS == "windows" || fi.Mode().Perm()&0o111 != 0) {
-			return "command " + p + " is executable (not started)", nil
-		}
-	}
-	if len(candidates) == 1 && candidates[0] == name {
-		return "", fmt.Errorf("command %s is not an executable file", name)
-	}
-	return "", fmt.Errorf("command %q is not on the server's PATH", name)
-}
+// at path (package admin/live).
+func adminRuntime(path string, log *zerolog.Logger) admin.Runtime { return live.Runtime(path, log) }

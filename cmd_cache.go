@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -13,81 +12,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/admin"
-	"secure-mcp-gateway/cache"
-	"secure-mcp-gateway/internal/config"
 )
-
-// openToolCache builds the discovery cache from the config's common
-// settings: a persistent store beside the config file at path, and Redis
-// when enkrypt_mcp_use_external_cache is set.
-func openToolCache(cfg *config.Config, path string, log *zerolog.Logger) (*cache.Store, error) {
-	c := cfg.Common
-	opts := &cache.Options{
-		Dir:     filepath.Join(filepath.Dir(path), cache.DefaultDirName),
-		ToolTTL: time.Duration(c.ToolCacheExpiration * float64(time.Hour)),
-		Logger:  log,
-	}
-	opts.Redis = cache.RedisFromConfig(&c)
-	store, err := cache.New(opts)
-	if err != nil {
-		return nil, fmt.Errorf("open discovery cache: %w", err)
-	}
-	return store, nil
-}
-
-// toolCache is the discovery cache as the admin operations see it.
-type toolCache struct{ store *cache.Store }
-
-// cacheOpener opens the discovery cache of the config file at path for the
-// admin operations.
-type cacheOpener struct {
-	path string
-	log  *zerolog.Logger
-}
-
-// OpenCache implements admin.CacheOpener.
-func (o cacheOpener) OpenCache(_ context.Context, c *config.Config) (admin.ToolCache, error) {
-	st, err := openToolCache(c, o.path, o.log)
-	if err != nil {
-		return nil, err
-	}
-	return toolCache{st}, nil
-}
-
-func (t toolCache) Tiers() []string {
-	var out []string
-	for _, tier := range t.store.Tiers() {
-		out = append(out, tierName(tier))
-	}
-	return out
-}
-
-// tierName is a cache tier's name in admin results.
-func tierName(t cache.Tier) string {
-	if t == cache.TierMemory {
-		return admin.MemoryTier
-	}
-	return string(t)
-}
-
-func (t toolCache) Inspect(ctx context.Context, configID string, s *config.Server) []admin.CachedCopy {
-	var out []admin.CachedCopy
-	for _, f := range t.store.Inspect(ctx, cache.Key(configID, s)) {
-		out = append(out, admin.CachedCopy{Tier: tierName(f.Tier), StoredAt: f.Entry.StoredAt, ExpiresAt: f.Entry.ExpiresAt,
-			Tools: f.Entry.ToolCount(), Usable: f.Usable})
-	}
-	return out
-}
-
-func (t toolCache) Clear(ctx context.Context, server string) (int, error) {
-	return t.store.Clear(ctx, server)
-}
-
-func (t toolCache) ClearServer(ctx context.Context, configID string, s *config.Server) (bool, error) {
-	return t.store.ClearTools(ctx, configID, s)
-}
-
-func (t toolCache) Close() error { return t.store.Close() }
 
 func cacheCommand() *cli.Command {
 	return &cli.Command{

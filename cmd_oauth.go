@@ -20,7 +20,6 @@ import (
 	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/oauthx"
-	"secure-mcp-gateway/serve"
 	"secure-mcp-gateway/upstream"
 )
 
@@ -124,7 +123,7 @@ func oauthLogin(ctx context.Context, cmd *cli.Command) error {
 	if !cmd.Bool("no-browser") {
 		opts.OpenBrowser = openBrowser
 	}
-	res, err := oauthx.Login(ctx, serve.LoginTarget(ls.server, ls.config, path), opts)
+	res, err := oauthx.Login(ctx, oauthx.LoginTarget(ls.server, ls.config, path), opts)
 	if err != nil {
 		return err
 	}
@@ -161,52 +160,6 @@ func openBrowser(u string) error {
 	}
 	go func() { _ = c.Wait() }()
 	return nil
-}
-
-// tokenKeeper reads and revokes the OAuth tokens cached beside the config
-// file at path, for the admin operations.
-type tokenKeeper struct{ path string }
-
-func (k tokenKeeper) options(c *config.Config) *oauthx.Options {
-	return &oauthx.Options{
-		CacheFile: oauthx.CachePath(k.path),
-		Transport: upstream.NewHTTPTransport(c.Common.Timeouts.ConnectivityTimeout()),
-		CheckURL:  upstream.CheckURL,
-		Timeout:   c.Common.Timeouts.AuthTimeout(),
-	}
-}
-
-// Token implements admin.TokenKeeper.
-func (k tokenKeeper) Token(_ context.Context, kind admin.TokenKind, configName string, s *config.Server) (admin.TokenState, error) {
-	file := oauthx.CachePath(k.path)
-	if kind == admin.TokenClientCredentials {
-		st, err := oauthx.Inspect(file, s.Name, s.OAuth)
-		return admin.TokenState{Cached: st.Cached, Fingerprint: st.Fingerprint, Scope: st.Scope, Obtained: st.Obtained, Expiry: st.Expiry}, err
-	}
-	st, err := oauthx.InspectLogin(file, s.Name, s.Config.URL)
-	return admin.TokenState{Cached: st.Cached, Fingerprint: st.Fingerprint, Scope: st.Scope, Obtained: st.Obtained, Expiry: st.Expiry,
-		Issuer: st.Issuer, Refreshable: st.Refreshable, StepUp: st.StepUp,
-		LoginCommand: serve.LoginTarget(s, configName, k.path).Command}, err
-}
-
-// Revoke implements admin.TokenKeeper.
-func (k tokenKeeper) Revoke(ctx context.Context, c *config.Config, kind admin.TokenKind, configName string, s *config.Server) (bool, error) {
-	if kind == admin.TokenClientCredentials {
-		src, err := oauthx.New(s.Name, s.OAuth, k.options(c))
-		if err != nil {
-			return false, err
-		}
-		had, err := src.Revoke(ctx)
-		if errors.Is(err, oauthx.ErrNoRevocationURL) {
-			err = fmt.Errorf("%w: %w", admin.ErrNotRevocable, err)
-		}
-		return had, err
-	}
-	had, err := oauthx.NewLoginSource(serve.LoginTarget(s, configName, k.path), k.options(c)).Revoke(ctx)
-	if errors.Is(err, oauthx.ErrRevocationNotAdvertised) {
-		err = fmt.Errorf("%w: %w", admin.ErrNotRevocable, err)
-	}
-	return had, err
 }
 
 func oauthStatus(ctx context.Context, cmd *cli.Command) error {

@@ -9,6 +9,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v3"
 
+	"secure-mcp-gateway/admin/live"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
@@ -84,7 +85,7 @@ func serveOptions(cmd *cli.Command, cfg *config.Config, path string, log *zerolo
 		},
 		Sandbox: sandboxSpec,
 		OpenToolCache: func(log *zerolog.Logger) (*cache.Store, error) {
-			return openToolCache(cfg, path, log)
+			return live.OpenToolCache(cfg, path, log)
 		},
 	}
 }

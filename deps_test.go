@@ -24,7 +24,10 @@ func TestDeps(t *testing.T) {
 		// admin edits the config: internal/*, authn and guard (for validation
 		// tables) only; main adapts it.
 		"admin": {"proxy", "upstream", "serve", "cache", "oauthx", "examples"},
-		"audit": {"proxy", "upstream", "guard", "authn", "cache", "oauthx", "examples"},
+		// admin/live binds admin's runtime interfaces to cache, oauthx and
+		// upstream; it runs no sessions and serves nothing.
+		"admin/live": {"proxy", "serve", "api", "examples", "scan", "hook", "telemetry"},
+		"audit":      {"proxy", "upstream", "guard", "authn", "cache", "oauthx", "examples"},
 		// api adapts admin to HTTP: admin, authn and internal/* (audit for
 		// its change records); nothing of the runtime.
 		"api": {"proxy", "upstream", "serve", "cache", "oauthx", "examples", "scan", "hook", "telemetry"},

@@ -372,5 +372,5 @@ func connectHTTPWith(t *testing.T, url string, h http.Header, opts *mcp.ClientOp
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-survive", Version: "1"}, opts)
-	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}}, nil)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: headerRT{h}}}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 }

@@ -16,9 +16,9 @@ import (
 	"secure-mcp-gateway/internal/config"
 )
 
-// runV2Client runs testdata/node-v2/client.mjs pinned to 2026-07-28 over
+// runV2ClientHTTP runs testdata/node-v2/client.mjs pinned to 2026-07-28 over
 // HTTP at url with the gateway key key and returns what it printed.
-func runV2Client(t *testing.T, url, key string, ops []map[string]any) v2Result {
+func runV2ClientHTTP(t *testing.T, url, key string, ops []map[string]any) v2Result {
 	t.Helper()
 	dir := nodeV2Peers.require(t)
 	b, _ := json.Marshal(ops)
@@ -59,7 +59,7 @@ func toolNamesOf(t *testing.T, raw json.RawMessage) []string {
 func TestE2EV2HTTPTypeScriptClient(t *testing.T) {
 	f := newFixture(t, exampleServer("echo_server", "echo", nil), v2Server(t), v2RemoteServer(t, "v2http"))
 	p := startHTTP(t, f)
-	r := runV2Client(t, p.url, f.key, []map[string]any{
+	r := runV2ClientHTTP(t, p.url, f.key, []map[string]any{
 		{"op": "list"},
 		{"op": "call", "name": "echo_server__echo", "arguments": map[string]any{"message": "to the old upstream"}},
 		{"op": "call", "name": "v2__echo", "arguments": map[string]any{"text": "to the new upstream"}},
@@ -87,7 +87,7 @@ func TestE2EV2HTTPTypeScriptClient(t *testing.T) {
 		}
 	}
 
-	bad := runV2Client(t, p.url, "sk-not-a-gateway-key", []map[string]any{{"op": "list"}})
+	bad := runV2ClientHTTP(t, p.url, "sk-not-a-gateway-key", []map[string]any{{"op": "list"}})
 	if bad.Error == "" || len(bad.Results) != 0 {
 		t.Errorf("a wrong key got %d results (error %q), want a refusal", len(bad.Results), bad.Error)
 	}
@@ -122,7 +122,7 @@ func TestE2EV2HTTPPrincipalsIsolated(t *testing.T) {
 		{"key B", keyB, "beta", "alpha"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runV2Client(t, p.url, tc.key, ops(tc.own, tc.other))
+			r := runV2ClientHTTP(t, p.url, tc.key, ops(tc.own, tc.other))
 			if len(r.Results) < 2 {
 				t.Fatalf("v2 client: error %q, %d results\ngateway:\n%s", r.Error, len(r.Results), p.stderr)
 			}

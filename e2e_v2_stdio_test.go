@@ -22,9 +22,9 @@ import (
 // question of confirm {"action":"leak"}.
 const plantedToken = "ghp_SERVERS0a1b2c3d4e5f6g7h8i9j0k1l2m3n4o5"
 
-// runV2Client runs testdata/node-v2/client.mjs against the gateway of f
+// runV2ClientStdio runs testdata/node-v2/client.mjs against the gateway of f
 // over stdio with mode (V2_MODE) and ops, and returns what it printed.
-func runV2Client(t *testing.T, f *fixture, mode string, ops []map[string]any) v2Result {
+func runV2ClientStdio(t *testing.T, f *fixture, mode string, ops []map[string]any) v2Result {
 	t.Helper()
 	dir := nodeV2Peers.require(t)
 	b, err := json.Marshal(ops)
@@ -94,7 +94,7 @@ func TestE2EV2ModernClientStdio(t *testing.T) {
 	for _, tc := range tests {
 		ops = append(ops, tc.op)
 	}
-	r := runV2Client(t, f, "pin", ops)
+	r := runV2ClientStdio(t, f, "pin", ops)
 	if r.Protocol != "2026-07-28" {
 		t.Errorf("the client negotiated %q, want 2026-07-28", r.Protocol)
 	}

@@ -21,18 +21,6 @@ import (
 	"secure-mcp-gateway/upstream"
 )
 
-// LoginTarget is the oauthx target of server s of MCP config configName;
-// configPath is the config file, named in the login command it suggests
-// when it is not the default one.
-func LoginTarget(s *config.Server, configName, configPath string) *oauthx.Target {
-	shown := configPath
-	if def, err := config.DefaultPath(); err == nil && def == configPath {
-		shown = ""
-	}
-	return &oauthx.Target{Server: s.Name, ConfigName: configName, URL: s.Config.URL, Login: s.OAuthLogin,
-		Command: oauthx.LoginCommand(s.Name, configName, shown)}
-}
-
 // oauthSources builds the token source of every OAuth-enabled server of mc.
 // Each token is registered with redactor before anyone can use it, so no
 // log line can carry one. A server whose source cannot be built gets an
@@ -48,7 +36,7 @@ func oauthSources(mc *config.MCPConfig, cfg *config.Config, configPath string, r
 	for _, s := range mc.Servers {
 		if s.OAuthLogin != nil && s.Config.URL != "" {
 			redactor.Add(s.OAuthLogin.ClientSecret)
-			out[s.Name] = oauthx.NewLoginSource(LoginTarget(s, mc.Name, configPath), &oauthx.Options{
+			out[s.Name] = oauthx.NewLoginSource(oauthx.LoginTarget(s, mc.Name, configPath), &oauthx.Options{
 				Logger:    log,
 				Transport: upstream.NewHTTPTransport(cfg.Common.Timeouts.ConnectivityTimeout()),
 				CheckURL:  upstream.CheckURL,
@@ -155,7 +143,7 @@ func newLoginElicitor(mc *config.MCPConfig, configPath string, opts oauthx.Optio
 	e := &loginElicitor{targets: map[string]*oauthx.Target{}, opts: opts, log: log, rediscover: rediscover, pending: map[string]*pendingLogin{}}
 	for _, s := range mc.Servers {
 		if s.OAuthLogin != nil && s.Config.URL != "" {
-			e.targets[s.Name] = LoginTarget(s, mc.Name, configPath)
+			e.targets[s.Name] = oauthx.LoginTarget(s, mc.Name, configPath)
 		}
 	}
 	return e

@@ -107,8 +107,15 @@ type gateway struct {
 	stderr *syncBuffer
 }
 
+// legacySession pins a go-sdk client to the session lifecycle of
+// 2025-11-25: the go-sdk's default is 2026-07-28, whose clients cache lists
+// for their ttlMs and learn of changes asynchronously over
+// subscriptions/listen. Most e2e tests check the gateway's behaviour for a
+// session client; the 2026-07-28 ones (e2e_v2_*_test.go) connect without it.
+var legacySession = &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}
+
 // startGateway starts the gateway binary for f with its key and connects a
-// go-sdk client over stdio.
+// go-sdk client over stdio, on the 2025-11-25 session lifecycle.
 func startGateway(t *testing.T, f *fixture, extraEnv ...string) *gateway {
 	t.Helper()
 	cmd := exec.Command(gatewayBin, "--config", f.path, "--log-level", "debug")
@@ -118,7 +125,7 @@ func startGateway(t *testing.T, f *fixture, extraEnv ...string) *gateway {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, nil)
+	cs, err := client.Connect(ctx, &mcp.CommandTransport{Command: cmd, TerminateDuration: 5 * time.Second}, legacySession)
 	if err != nil {
 		t.Fatalf("connect: %v\nstderr:\n%s", err, g.stderr)
 	}

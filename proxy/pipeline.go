@@ -398,7 +398,9 @@ func (p *pipeline) failed(ctx context.Context, c *callState, err error) (answere
 		}
 		c.finish(nil, callOutcome{OutcomeRPCError, "", rpcErr}, rpcErr)
 		return true
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
+		// The second: a 2026-07-28 client's call runs upstream on a
+		// deadline of its own (callAsking), which may outlive the request.
 		p.log.Warn().Str("server", rt.server).Str("tool", name).Dur("timeout", p.callTimeout).Msg("call timed out")
 		err = callFailure(fmt.Sprintf("Tool %q on server %q timed out after %s (tool_execution_timeout).", name, rt.server, p.callTimeout))
 		c.finish(errorResult(err.Error()), callOutcome{OutcomeTimeout, "", err}, nil)

@@ -27,6 +27,7 @@ func httpFlags() []cli.Flag {
 		&cli.IntFlag{Category: httpCategory, Name: "rate-burst", Value: serve.DefaultBurstPerKey, Usage: "HTTP mode: token bucket size per gateway key"},
 		&cli.Int64Flag{Category: httpCategory, Name: "max-body-bytes", Value: serve.DefaultMaxBodyBytes, Usage: "HTTP mode: largest request body accepted"},
 		&cli.DurationFlag{Category: httpCategory, Name: "shutdown-grace", Value: serve.DefaultShutdownGrace, Usage: "HTTP mode: on SIGTERM, how long in-flight requests may finish"},
+		&cli.DurationFlag{Category: httpCategory, Name: "drain-delay", Usage: "HTTP mode: on SIGTERM, how long /readyz answers 503 while requests are still served, before the listener closes (longer than the load balancer's health-check interval × fall count)"},
 	}
 }
 
@@ -63,6 +64,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 		RateBurst:            int(root.Int("rate-burst")),
 		MaxBodyBytes:         root.Int64("max-body-bytes"),
 		ShutdownGrace:        root.Duration("shutdown-grace"),
+		DrainDelay:           root.Duration("drain-delay"),
 	}
 	// Bad flags are refused before the config's warnings are logged or
 	// anything is opened.

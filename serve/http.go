@@ -20,7 +20,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
@@ -79,6 +78,13 @@ func HTTP(ctx context.Context, opts *HTTPOptions) error {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
+	}
+	if opts.DrainDelay > 0 {
+		// Readiness goes first: the balancer's health check sees 503 and
+		// stops sending new requests while this replica still serves them.
+		h.draining.Store(true)
+		log.Info().Dur("drain_delay", opts.DrainDelay).Msg("stopping: /readyz answers 503; still serving until the drain delay ends")
+		<-time.After(opts.DrainDelay)
 	}
 	log.Info().Msg("stopping: no new connections; draining in-flight requests")
 	// Shutdown stops accepting at once; it would also wait for every
@@ -139,8 +145,8 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 	h := &httpHandler{
 		path: o.ConfigPath, loadOpts: o.ConfigOptions, cfg: cfg, maxPer: o.MaxSessionsPerKey, maxBody: o.MaxBodyBytes,
 		maxTotal: o.MaxSessions, maxProcs: o.MaxUpstreamProcesses,
-		rate: rate.Limit(o.RateLimit), burst: o.RateBurst, metrics: metrics,
-		sessions: map[string]*session{}, perKey: map[string]int{}, limiters: map[string]*rate.Limiter{},
+		rate: o.RateLimit, metrics: metrics,
+		sessions: map[string]*session{}, perKey: map[string]int{},
 		byPrincipal: map[string]string{},
 	}
 	if st, err := os.Stat(o.ConfigPath); err == nil {
@@ -164,6 +170,18 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 		h.principals.Close()
 	}
 	h.log = shared.log
+	// One bucket per key: in Redis when the config names one (the
+	// discovery cache's), so that every replica draws on the same bucket.
+	if h.limits, err = cache.NewLimiter(cache.LimiterOptions{Rate: o.RateLimit, Burst: o.RateBurst,
+		Redis: cache.RedisFromConfig(&cfg.Common), Logger: &h.log}); err != nil {
+		cleanup()
+		return nil, nil, nil, &OptionError{"rate-limit", err}
+	}
+	cleanup = func() {
+		closeShared()
+		h.principals.Close()
+		_ = h.limits.Close()
+	}
 	shared.observers = append(shared.observers, metrics)
 	shared.onUpstream = metrics.UpstreamEvent
 	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
@@ -249,8 +267,10 @@ type httpHandler struct {
 	start    sessionStarter
 	maxPer   int
 	maxBody  int64
-	active   atomic.Int64 // POST requests in flight, which a shutdown drains
-	rate     rate.Limit
+	active   atomic.Int64   // POST requests in flight, which a shutdown drains
+	rate     float64        // requests per second per key
+	limits   *cache.Limiter // one token bucket per key, shared through Redis when configured
+	draining atomic.Bool    // /readyz answers 503: the server is about to stop accepting
 	burst    int
 	metrics  *Metrics
 
@@ -271,7 +291,6 @@ type httpHandler struct {
 	perKey   map[string]int // sessions per key, reserved ones included
 	total    int            // sessions, reserved ones included
 	procs    int            // upstream processes the sessions may run, reserved ones included
-	limiters map[string]*rate.Limiter
 	closed   bool
 	// byPrincipal maps a principal's identity (principalKey) to the id of
 	// its stateless gateway in sessions.
@@ -314,7 +333,7 @@ func (h *httpHandler) routes() http.Handler {
 		h.mu.Lock()
 		closed := h.closed
 		h.mu.Unlock()
-		if cfg, _ := h.config(); cfg == nil || closed {
+		if cfg, _ := h.config(); cfg == nil || closed || h.draining.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
@@ -359,8 +378,8 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fp := principal.KeyFingerprint
-	if !h.limiter(fp).Allow() {
-		w.Header().Set("Retry-After", strconv.Itoa(int(1/float64(h.rate))+1))
+	if !h.limits.Allow(r.Context(), limitKey(cred)) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(1/h.rate)+1))
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
 		return
 	}
@@ -567,6 +586,9 @@ func (o *HTTPOptions) CheckFlags() error {
 	}
 	if !isLoopback(listen) && o.TLSCert == "" && !o.InsecureListen {
 		return &OptionError{"listen", fmt.Errorf("--listen %s is not a loopback address: pass --tls-cert and --tls-key, or --insecure-listen if a TLS proxy sits in front", listen)}
+	}
+	if o.DrainDelay < 0 || o.ShutdownGrace < 0 {
+		return &OptionError{"drain-delay", errors.New("--drain-delay and --shutdown-grace cannot be negative")}
 	}
 	return nil
 }

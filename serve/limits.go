@@ -1,12 +1,12 @@
 package serve
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"secure-mcp-gateway/authn"
 )
@@ -158,15 +158,12 @@ func (h *httpHandler) forget(s *session) {
 	}
 }
 
-func (h *httpHandler) limiter(fp string) *rate.Limiter {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	l, ok := h.limiters[fp]
-	if !ok {
-		l = rate.NewLimiter(h.rate, h.burst)
-		h.limiters[fp] = l
-	}
-	return l
+// limitKey is the rate-limit bucket of a gateway key: the SHA-256 of the
+// whole key, the same on every replica (the short fingerprint of logs may
+// be shared by two keys).
+func limitKey(cred authn.Credentials) string {
+	sum := sha256.Sum256([]byte(cred.Key.Reveal()))
+	return hex.EncodeToString(sum[:])
 }
 
 // closeAll reaps every session's upstreams; new sessions are refused.

@@ -115,6 +115,11 @@ type HTTPOptions struct {
 	// ShutdownGrace is how long in-flight requests may finish once the
 	// context is cancelled. Zero: they are cut at once.
 	ShutdownGrace time.Duration
+	// DrainDelay is how long, once the context is cancelled, /readyz
+	// answers 503 while requests are still served, so that a load
+	// balancer's health check takes the replica out before it stops
+	// accepting. Zero: it stops accepting at once.
+	DrainDelay time.Duration
 }
 
 // OptionError is an option serving refuses (a listen address, a TLS pair,

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"secure-mcp-gateway/admin"
+)
+
+// TestE2EReplicasShareRateLimit: two --http replicas on one config and one
+// real redis-server (the discovery cache's settings) hold a key to its
+// burst in total, not once per replica; a key disabled in the config is
+// refused by both (each re-reads the file it serves on its next request).
+func TestE2EReplicasShareRateLimit(t *testing.T) {
+	t.Parallel()
+	const password = "replica-redis-pw"
+	port, _ := startRedisServer(t, password)
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	pw := password
+	f.cfg.Common.UseExternalCache = true
+	f.cfg.Common.CacheHost = "127.0.0.1"
+	f.cfg.Common.CachePort = port
+	f.cfg.Common.CachePassword = &pw
+	f.save(t)
+	// A rate so low that no token comes back during the test: exactly the
+	// burst is allowed, whatever the machine's speed.
+	limits := []string{"--rate-limit", "0.0001", "--rate-burst", "5"}
+	a, b := startHTTP(t, f, limits...), startHTTP(t, f, limits...)
+
+	allowed := 0
+	for i := range 12 {
+		p := a
+		if i%2 == 1 {
+			p = b
+		}
+		resp := rawPost(t, p.url, http.Header{"Apikey": {f.key}}, initBody)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+			allowed++
+		case http.StatusTooManyRequests:
+		default:
+			t.Fatalf("request %d: status %d", i, resp.StatusCode)
+		}
+	}
+	if allowed != 5 {
+		t.Errorf("two replicas allowed %d requests of one key, want the burst of 5 in total", allowed)
+	}
+	for _, out := range []string{a.stderr.String(), b.stderr.String()} {
+		if strings.Contains(out, password) {
+			t.Error("the Redis password reached a replica's log")
+		}
+		if strings.Contains(out, "rate limit: Redis unavailable") {
+			t.Errorf("a replica fell back to local buckets:\n%s", out)
+		}
+	}
+
+	// Disabled in the config: both replicas refuse the key.
+	st := admin.Open(f.path)
+	if _, err := st.SetKeyDisabled(context.Background(), f.key, true); err != nil {
+		t.Fatal(err)
+	}
+	for name, p := range map[string]*httpGatewayProc{"a": a, "b": b} {
+		resp := rawPost(t, p.url, http.Header{"Apikey": {f.key}}, initBody)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("replica %s: a disabled key got %d, want 401", name, resp.StatusCode)
+		}
+	}
+}
+
+// TestE2EDrainDelay: on SIGTERM with --drain-delay, /readyz turns 503 at
+// once while the replica still serves its sessions, so a balancer drains
+// it before the listener closes; then it exits 0.
+func TestE2EDrainDelay(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	p := startHTTP(t, f, "--drain-delay", "30s", "--shutdown-grace", "1s")
+	ready := func() int {
+		resp, err := http.Get(p.base + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := ready(); code != http.StatusOK {
+		t.Fatalf("/readyz before SIGTERM: %d", code)
+	}
+	cs, err := connectHTTP(t, p.url, http.Header{"Apikey": {f.key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10e9, "/readyz to answer 503", func() bool { return ready() == http.StatusServiceUnavailable })
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo_server__echo", Arguments: map[string]any{"message": "still here"}})
+	if err != nil || res.IsError || resultText(res) != "still here" {
+		t.Fatalf("call during the drain delay: %v %+v", err, res)
+	}
+	cs.Close()
+	// The process is still up (the delay is 30 s): stop it for good.
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
+

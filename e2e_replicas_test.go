@@ -109,4 +109,3 @@ func TestE2EDrainDelay(t *testing.T) {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	_ = p.cmd.Wait()
 }
-

@@ -246,7 +246,7 @@ type balancedClient struct {
 
 func (c *balancedClient) connect(ctx context.Context, url string) (*mcp.ClientSession, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-balanced-" + itoa(c.id), Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: c.rec}}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: c.rec}}, legacySession)
 	if err != nil {
 		return nil, err
 	}

@@ -314,3 +314,44 @@ func TestE2EV2HTTPGoClientProgress(t *testing.T) {
 		t.Fatalf("no progress notification reached the client before the answer\ngateway:\n%s", p.stderr)
 	}
 }
+
+// TestE2EV2HTTPRoundTrips: over --http, where each 2026-07-28 request is on
+// its own, the TypeScript SDK v2 client does an input_required round trip
+// with a 2026-only upstream (passed through), and with an old upstream
+// whose mid-call elicitation/create becomes the gateway's own
+// input_required (the upstream call waits in the principal's gateway for
+// the retry, which is another HTTP request); a question carrying a
+// credential never reaches the client.
+func TestE2EV2HTTPRoundTrips(t *testing.T) {
+	f := newFixture(t, guarded(v2Server(t)), guarded(exampleServer("raw", "raw_hostile", nil)))
+	f.cfg.Common.EgressAfterInjection = "allow" // raw_hostile's poisoned listings would refuse its tools
+	f.save(t)
+	p := startHTTP(t, f)
+	r := runV2ClientHTTP(t, p.url, f.key, []map[string]any{
+		{"op": "call", "name": "v2__confirm", "arguments": map[string]any{"action": "deploy"}},
+		{"op": "call", "name": "raw__elicit", "arguments": map[string]any{}, "answer": map[string]any{"answer": "Ada"}},
+		{"op": "call", "name": "v2__confirm", "arguments": map[string]any{"action": "leak"}},
+	})
+	if r.Error != "" || len(r.Results) != 3 {
+		t.Fatalf("v2 client: error %q, %d results\ngateway:\n%s", r.Error, len(r.Results), p.stderr)
+	}
+	for i, tc := range []struct {
+		want    string
+		isError bool
+	}{{"confirmed deploy: true", false}, {"the user answered", false}, {"output guardrails", true}} {
+		var res mcp.CallToolResult
+		if err := json.Unmarshal(r.Results[i], &res); err != nil {
+			t.Fatal(err)
+		}
+		if got := resultText(&res); !strings.Contains(got, tc.want) || res.IsError != tc.isError {
+			t.Errorf("call %d = %q (isError %v), want %q (isError %v)", i, got, res.IsError, tc.want, tc.isError)
+		}
+	}
+	asked := strings.Join(r.Elicitations, "|")
+	if !strings.Contains(asked, "Confirm deploy?") || !strings.Contains(asked, "Please enter your name.") {
+		t.Errorf("the client was asked %q; want both questions", r.Elicitations)
+	}
+	if strings.Contains(asked, plantedToken) {
+		t.Errorf("the client was asked %q: the question with a credential passed", r.Elicitations)
+	}
+}

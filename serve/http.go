@@ -271,7 +271,6 @@ type httpHandler struct {
 	rate     float64        // requests per second per key
 	limits   *cache.Limiter // one token bucket per key, shared through Redis when configured
 	draining atomic.Bool    // /readyz answers 503: the server is about to stop accepting
-	burst    int
 	metrics  *Metrics
 
 	cfgMu      sync.Mutex

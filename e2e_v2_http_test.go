@@ -355,3 +355,33 @@ func TestE2EV2HTTPRoundTrips(t *testing.T) {
 		t.Errorf("the client was asked %q: the question with a credential passed", r.Elicitations)
 	}
 }
+
+// TestE2EV2HTTPOldClientModernUpstream: a 2025-11-25 session client over
+// --http calls a 2026-only upstream; the upstream's input_required reaches
+// the client as elicitation/create on its session, and the answer goes
+// back in the upstream's retry.
+func TestE2EV2HTTPOldClientModernUpstream(t *testing.T) {
+	f := newFixture(t, guarded(v2Server(t)))
+	p := startHTTP(t, f)
+	asked := make(chan string, 4)
+	cs, err := connectHTTPWith(t, p.url, http.Header{"Apikey": {f.key}}, &mcp.ClientOptions{
+		ElicitationHandler: func(_ context.Context, r *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			asked <- r.Params.Message
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"ok": true}}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := cs.InitializeResult().ProtocolVersion; got != "2025-11-25" {
+		t.Errorf("negotiated %q, want a 2025-11-25 session", got)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "v2__confirm", Arguments: map[string]any{"action": "deploy"}})
+	if err != nil || res.IsError || resultText(res) != "confirmed deploy: true" {
+		t.Fatalf("call: %v %+v\ngateway:\n%s", err, res, p.stderr)
+	}
+	if len(asked) != 1 || <-asked != "Confirm deploy?" {
+		t.Errorf("the client was not asked the upstream's question once")
+	}
+}

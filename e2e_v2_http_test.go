@@ -323,6 +323,7 @@ func TestE2EV2HTTPGoClientProgress(t *testing.T) {
 // the retry, which is another HTTP request); a question carrying a
 // credential never reaches the client.
 func TestE2EV2HTTPRoundTrips(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, guarded(v2Server(t)), guarded(exampleServer("raw", "raw_hostile", nil)))
 	f.cfg.Common.EgressAfterInjection = "allow" // raw_hostile's poisoned listings would refuse its tools
 	f.save(t)
@@ -361,6 +362,7 @@ func TestE2EV2HTTPRoundTrips(t *testing.T) {
 // the client as elicitation/create on its session, and the answer goes
 // back in the upstream's retry.
 func TestE2EV2HTTPOldClientModernUpstream(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, guarded(v2Server(t)))
 	p := startHTTP(t, f)
 	asked := make(chan string, 4)

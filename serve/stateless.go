@@ -133,7 +133,7 @@ func (h *httpHandler) acquire(principal *authn.Principal, key string) (s *sessio
 	// the gateway lives until it idles out, is evicted or serving stops.
 	s.server, s.stop = h.start(principal, "", nil)
 	var inflight requestContexts
-	s.server.AddReceivingMiddleware(modernResults, inflight.remember)
+	s.server.AddReceivingMiddleware(inflight.remember)
 	s.server.AddSendingMiddleware(inflight.relate)
 	close(s.ready)
 	h.metrics.SessionOpened()
@@ -180,90 +180,4 @@ func (rc *requestContexts) relate(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return next(ctx, method, req)
 	}
-}
-
-// modernResults completes what the gateway's own answers leave out for a
-// 2026-07-28 client (the gateway builds its lists and forwards its calls
-// past the SDK's handlers, which would fill them in): a cacheable result
-// without a cache scope gets "private" and a time-to-live of 0 (the lists
-// are the key's own and re-checked at every request, so no shared cache
-// may keep them and no client may trust them for longer), and a call,
-// prompt or resource result without a resultType gets "complete". Fields
-// already set are kept. 2026-07-28 clients refuse results without them.
-func modernResults(next mcp.MethodHandler) mcp.MethodHandler {
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		res, err := next(ctx, method, req)
-		var c *mcp.Cacheable
-		if err != nil {
-			return res, err
-		}
-		switch r := res.(type) {
-		case *mcp.ListToolsResult:
-			if r != nil {
-				c = &r.Cacheable
-			}
-		case *mcp.ListPromptsResult:
-			if r != nil {
-				c = &r.Cacheable
-			}
-		case *mcp.ListResourcesResult:
-			if r != nil {
-				c = &r.Cacheable
-			}
-		case *mcp.ListResourceTemplatesResult:
-			if r != nil {
-				c = &r.Cacheable
-			}
-		case *mcp.ReadResourceResult:
-			if r != nil {
-				c = &r.Cacheable
-				res = complete(r)
-			}
-		case *mcp.GetPromptResult:
-			res = complete(r)
-		case *mcp.CallToolResult:
-			if out := complete(r); out != r {
-				if e := r.GetError(); e != nil {
-					out.SetError(e)
-				}
-				res = out
-			}
-		}
-		if c != nil && c.CacheScope == "" {
-			c.CacheScope, c.TTLMs = "private", 0
-		}
-		return res, err
-	}
-}
-
-// complete returns r with resultType "complete" when it has none and
-// needs no input. The SDK keeps the field unexported, so it is set the way
-// a client would read it: through JSON.
-func complete[T any, P interface {
-	*T
-	NeedsInput() bool
-}](r P) P {
-	if r == nil || r.NeedsInput() {
-		return r
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return r
-	}
-	var top map[string]json.RawMessage
-	if json.Unmarshal(b, &top) != nil {
-		return r
-	}
-	if _, ok := top["resultType"]; ok {
-		return r
-	}
-	top["resultType"] = json.RawMessage(`"complete"`)
-	if b, err = json.Marshal(top); err != nil {
-		return r
-	}
-	out := P(new(T))
-	if json.Unmarshal(b, out) != nil {
-		return r
-	}
-	return out
 }

@@ -305,6 +305,7 @@ type pending struct {
 	procs      int  // the upstream processes reserved with it
 	once       sync.Once
 	server     *mcp.Server
+	id         string // the session the initialize made
 }
 
 // config returns the current config, re-read when the file changed, so
@@ -451,10 +452,19 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		}
 		p := &pending{principal: principal, initialize: true, procs: procs}
 		defer func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
 			if p.server == nil {
-				h.mu.Lock()
 				h.release(fp, procs)
-				h.mu.Unlock()
+				return
+			}
+			// The answer is written: the session is idle from now, before
+			// the client can send its next request (a mark made later, off
+			// this goroutine, could make it look more recently used than a
+			// session the client touched since).
+			if s := h.sessions[p.id]; s != nil {
+				s.busy--
+				s.used = time.Now()
 			}
 		}()
 		h.streamable.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
@@ -536,16 +546,7 @@ func (h *httpHandler) getServer(r *http.Request) *mcp.Server {
 		now := time.Now()
 		h.sessions[id] = &session{id: id, keyFP: p.principal.KeyFingerprint, server: server, stop: stop,
 			created: now, used: now, procs: p.procs, busy: 1} // the initialize itself
-		go func() {
-			// The initialize's request ends after its answer is written.
-			<-r.Context().Done()
-			h.mu.Lock()
-			if s := h.sessions[id]; s != nil {
-				s.busy--
-				s.used = time.Now()
-			}
-			h.mu.Unlock()
-		}()
+		p.id = id // serveMCP marks it idle once the initialize's answer is written
 		h.metrics.SessionOpened()
 		p.server = server
 	})

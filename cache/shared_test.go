@@ -1,0 +1,138 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"secure-mcp-gateway/internal/secret"
+)
+
+func TestSharedUpdateIsAtomicAcrossClients(t *testing.T) {
+	ctx := context.Background()
+	addr, _ := startRedis(t, "shared-pw")
+	ro := &RedisOptions{Addr: addr, Password: secret.String("shared-pw")}
+	a, b := NewShared(ro, zerolog.Nop()), NewShared(ro, zerolog.Nop())
+	defer a.Close()
+	defer b.Close()
+
+	// Two "replicas" each add 25 to a counter, concurrently: no increment
+	// is lost to a read-modify-write race.
+	incr := func(old []byte) ([]byte, error) {
+		n, _ := strconv.Atoi(string(old))
+		return []byte(strconv.Itoa(n + 1)), nil
+	}
+	var wg sync.WaitGroup
+	for _, s := range []*Shared{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				if err := s.Update(ctx, "counter", 0, incr); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got, err := b.Get(ctx, "counter"); err != nil || string(got) != "100" {
+		t.Fatalf("counter = %q, %v; want 100", got, err)
+	}
+
+	refused := errors.New("refused by the caller")
+	if err := a.Update(ctx, "counter", 0, func([]byte) ([]byte, error) { return nil, refused }); !errors.Is(err, refused) {
+		t.Fatalf("fn's error: got %v", err)
+	}
+	if got, _ := a.Get(ctx, "counter"); string(got) != "100" {
+		t.Fatalf("an aborted update changed the document: %q", got)
+	}
+	if err := a.Update(ctx, "counter", 0, func([]byte) ([]byte, error) { return nil, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Get(ctx, "counter"); got != nil || err != nil {
+		t.Fatalf("deleted document: %q, %v", got, err)
+	}
+}
+
+func TestSharedLock(t *testing.T) {
+	ctx := context.Background()
+	addr, cmd := startRedis(t, "lock-pw")
+	ro := &RedisOptions{Addr: addr, Password: secret.String("lock-pw"), Retry: time.Nanosecond}
+	a, b := NewShared(ro, zerolog.Nop()), NewShared(ro, zerolog.Nop())
+	defer a.Close()
+	defer b.Close()
+
+	// Holders never overlap.
+	var inside, overlaps atomic.Int32
+	var wg sync.WaitGroup
+	for _, s := range []*Shared{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				unlock, err := s.Lock(ctx, "token", 10*time.Second)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if inside.Add(1) > 1 {
+					overlaps.Add(1)
+				}
+				inside.Add(-1)
+				unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if overlaps.Load() != 0 {
+		t.Fatalf("%d overlapping holders", overlaps.Load())
+	}
+
+	// A held lock makes the other wait until its context ends.
+	unlock, err := a.Lock(ctx, "held", 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if _, err := b.Lock(short, "held", 10*time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second holder: got %v, want the context's deadline", err)
+	}
+	unlock()
+	unlock2, err := b.Lock(ctx, "held", 10*time.Second)
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	unlock2()
+
+	// A lock whose holder died expires.
+	if _, err := a.Lock(ctx, "expires", 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	unlock3, err := b.Lock(ctx, "expires", time.Second)
+	if err != nil {
+		t.Fatalf("expired lock not taken: %v", err)
+	}
+	unlock3()
+
+	// Redis gone: every operation says so, typed.
+	cmd.Process.Kill()
+	cmd.Wait()
+	var ue *UnavailableError
+	if _, err := a.Get(ctx, "counter"); !errors.As(err, &ue) {
+		t.Errorf("get with Redis down: %v", err)
+	}
+	if err := a.Update(ctx, "counter", 0, func(b []byte) ([]byte, error) { return b, nil }); !errors.As(err, &ue) {
+		t.Errorf("update with Redis down: %v", err)
+	}
+	if _, err := a.Lock(ctx, "token", time.Second); !errors.As(err, &ue) {
+		t.Errorf("lock with Redis down: %v", err)
+	}
+}

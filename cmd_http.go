@@ -66,6 +66,7 @@ func serveHTTP(ctx context.Context, cmd *cli.Command, path string) error {
 		ShutdownGrace:        root.Duration("shutdown-grace"),
 		DrainDelay:           root.Duration("drain-delay"),
 	}
+	defer closeShared(opts.SharedState)
 	// Bad flags are refused before the config's warnings are logged or
 	// anything is opened.
 	if err := opts.CheckFlags(); err != nil {

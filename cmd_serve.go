@@ -57,6 +57,7 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 	defer closeLog.Close()
 	logConfigWarnings(cfg, path, &log)
 	opts := serveOptions(cmd, cfg, path, &log, redactor)
+	defer closeShared(opts.SharedState)
 	return serve.Stdio(ctx, principal, os.Stdin, os.Stdout, &opts)
 }
 
@@ -64,6 +65,7 @@ func serveStdio(ctx context.Context, cmd *cli.Command) error {
 // redactor, and the CLI's builders of guardrails, sandboxes and the
 // discovery cache.
 func serveOptions(cmd *cli.Command, cfg *config.Config, path string, log *zerolog.Logger, redactor *secret.Redactor) serve.Options {
+	shared := openShared(cfg, log)
 	var supervisor []string
 	if exe, err := executablePath(); err == nil {
 		supervisor = []string{exe, supervisorCommandName}
@@ -78,7 +80,7 @@ func serveOptions(cmd *cli.Command, cfg *config.Config, path string, log *zerolo
 		Supervisor:     supervisor,
 		RelistInterval: relistInterval(cmd),
 		Guard: func(p *authn.Principal, log *zerolog.Logger) proxy.Guard {
-			return newGuard(p, cfg, path, log)
+			return newGuard(p, cfg, path, shared, log)
 		},
 		Instructions: func(p *authn.Principal) string {
 			return sessionInstructions(providerProblems(cfg, p.MCPConfig.Name, p.MCPConfig.Servers))
@@ -87,6 +89,24 @@ func serveOptions(cmd *cli.Command, cfg *config.Config, path string, log *zerolo
 		OpenToolCache: func(log *zerolog.Logger) (*cache.Store, error) {
 			return live.OpenToolCache(cfg, path, log)
 		},
+		SharedState: shared,
+	}
+}
+
+// openShared is the Redis state shared with other replicas when the config
+// names a Redis (the discovery cache's settings); nil otherwise.
+func openShared(cfg *config.Config, log *zerolog.Logger) *cache.Shared {
+	ro := cache.RedisFromConfig(&cfg.Common)
+	if ro == nil {
+		return nil
+	}
+	return cache.NewShared(ro, *log)
+}
+
+// closeShared closes s if there is one.
+func closeShared(s *cache.Shared) {
+	if s != nil {
+		_ = s.Close()
 	}
 }
 

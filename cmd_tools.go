@@ -13,7 +13,9 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/admin"
+	"secure-mcp-gateway/admin/live"
 	"secure-mcp-gateway/authn"
+	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/proxy"
@@ -27,11 +29,11 @@ var _ proxy.ContentGuard = (*guard.Engine)(nil)
 
 // newGuard builds the guardrail engine for principal's servers, pinning tool
 // definitions in the state file beside the config at path.
-func newGuard(principal *authn.Principal, cfg *config.Config, path string, log *zerolog.Logger) proxy.Guard {
+func newGuard(principal *authn.Principal, cfg *config.Config, path string, shared *cache.Shared, log *zerolog.Logger) proxy.Guard {
 	prov, problem := guard.NewProvider(cfg.Plugins.Guardrails, nil)
 	return guard.NewEngine(&guard.Options{
 		Servers:          principal.MCPConfig.Servers,
-		PinFile:          pinFile(path),
+		Pins:             live.PinStore(path, shared),
 		Provider:         prov,
 		ProviderProblem:  problem,
 		GuardrailTimeout: cfg.Common.Timeouts.GuardrailTimeout(),
@@ -110,7 +112,7 @@ func toolsCommand() *cli.Command {
 					if s == "" || t == "" {
 						return cli.Exit(fmt.Errorf("tools approve needs --server and --tool"), exitUsage)
 					}
-					st, err := adminStore(cmd)
+					st, err := runtimeStore(cmd)
 					if err != nil {
 						return err
 					}
@@ -122,7 +124,7 @@ func toolsCommand() *cli.Command {
 					if err != nil {
 						return cli.Exit(err, exitConfig)
 					}
-					fmt.Fprintf(cmd.Root().Writer, "approved the new definition of %s on %s; restart the MCP client's gateway to use it\n", t, s)
+					fmt.Fprintf(cmd.Root().Writer, "approved the new definition of %s on %s; running gateways show the tool again when they next list the server\n", t, s)
 					return nil
 				},
 			},
@@ -131,11 +133,11 @@ func toolsCommand() *cli.Command {
 }
 
 func loadPinsFor(ctx context.Context, cmd *cli.Command) (*guard.Pins, error) {
-	st, err := adminStore(cmd)
+	st, err := runtimeStore(cmd)
 	if err != nil {
 		return nil, err
 	}
-	p, err := st.Pins(ctx)
+	p, _, err := st.Pins(ctx)
 	if err != nil {
 		return nil, cli.Exit(err, exitConfig)
 	}

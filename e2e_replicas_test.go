@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -10,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"secure-mcp-gateway/admin"
+	"secure-mcp-gateway/guard"
 )
 
 // TestE2EReplicasShareRateLimit: two --http replicas on one config and one
@@ -108,4 +113,95 @@ func TestE2EDrainDelay(t *testing.T) {
 	// The process is still up (the delay is 30 s): stop it for good.
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	_ = p.cmd.Wait()
+}
+
+// TestE2EReplicasSharePins: two --http replicas, each with its own copy of
+// the config (as pods each mount theirs) and so its own pin file, share one
+// real redis-server. A tool whose definition changes after replica A pinned
+// it is withheld by replica B too, although B never saw the original (on
+// its own, B would pin the changed definition as new); approved through A's
+// admin CLI, both list it again; with Redis gone, B carries on from its
+// local mirror of the shared pins and warns once.
+func TestE2EReplicasSharePins(t *testing.T) {
+	t.Parallel()
+	const password = "pins-redis-pw"
+	port, redisCmd := startRedisServer(t, password)
+	state := filepath.Join(t.TempDir(), "rugpull.state")
+	f := newFixture(t, exampleServer("wx", "rugpull", map[string]string{"EXAMPLE_RUGPULL_STATE": state}))
+	pw := password
+	f.cfg.Common.UseExternalCache = true
+	f.cfg.Common.CacheHost = "127.0.0.1"
+	f.cfg.Common.CachePort = port
+	f.cfg.Common.CachePassword = &pw
+	f.save(t)
+	fb := *f
+	fb.dir = t.TempDir()
+	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
+	fb.save(t)
+	a, b := startHTTP(t, f), startHTTP(t, &fb)
+	hdr := http.Header{"Apikey": {f.key}}
+	listed := func(p *httpGatewayProc) bool {
+		t.Helper()
+		cs, err := connectHTTP(t, p.url, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err := cs.ListTools(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tool := range res.Tools {
+			if tool.Name == "wx__get_weather" {
+				return true
+			}
+		}
+		return false
+	}
+
+	// A pins the original and calls it; the upstream then changes it.
+	cs, err := connectHTTP(t, a.url, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "wx__get_weather", Arguments: map[string]any{}}); err != nil || r.IsError {
+		t.Fatalf("first call on A: %v %+v", err, r)
+	}
+	waitFor(t, 20e9, "the changed tool to be withheld on A", func() bool {
+		res, err := cs.ListTools(context.Background(), nil)
+		return err == nil && !slices.ContainsFunc(res.Tools, func(x *mcp.Tool) bool { return x.Name == "wx__get_weather" })
+	})
+	if listed(b) {
+		t.Fatal("replica B exposed the changed definition: it did not see A's pin")
+	}
+
+	out, err := exec.Command(gatewayBin, "--config", f.path, "tools", "approve", "--server", "wx", "--tool", "get_weather").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tools approve on A's config: %v\n%s", err, out)
+	}
+	if !listed(b) || !listed(a) {
+		t.Fatal("the approved definition is not listed on both replicas")
+	}
+	mirror, err := os.ReadFile(filepath.Join(fb.dir, guard.PinFileName))
+	if err != nil || !strings.Contains(string(mirror), "get_weather") {
+		t.Fatalf("B's local mirror of the shared pins: %v\n%s", err, mirror)
+	}
+
+	// Redis gone: B falls back to its mirror, warns once, never exits.
+	redisCmd.Process.Kill()
+	redisCmd.Wait()
+	for range 2 {
+		if !listed(b) {
+			t.Fatal("with Redis down, B withheld the approved tool")
+		}
+	}
+	if n := strings.Count(b.stderr.String(), "shared state: Redis unavailable"); n != 1 {
+		t.Errorf("B warned %d times about the Redis outage, want once:\n%s", n, b.stderr.String())
+	}
+	for _, out := range []string{a.stderr.String(), b.stderr.String()} {
+		if strings.Contains(out, password) {
+			t.Error("the Redis password reached a replica's log")
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -25,6 +26,9 @@ type Runtime struct {
 	Tokens TokenKeeper
 	// Probe checks that an upstream server can be reached.
 	Probe Prober
+	// Pins opens the tool pin state a config describes. Nil: the pin file
+	// beside the config.
+	Pins PinOpener
 	// AuditLog is this process's own audit log, when it writes one; Health
 	// reports its counters. Nil: the process writes none.
 	AuditLog AuditCounters
@@ -33,6 +37,12 @@ type Runtime struct {
 // OpenWith returns a Store for the config file at path whose runtime
 // operations (cache, OAuth tokens, health probes) use rt.
 func OpenWith(path string, rt Runtime) *Store { return &Store{path: path, rt: rt} }
+
+// PinOpener opens the tool pin state a config describes: the file beside
+// it, or the state replicas share in the Redis it names.
+type PinOpener interface {
+	OpenPins(ctx context.Context, c *config.Config) (store guard.PinStore, closer func(), err error)
+}
 
 // CacheOpener opens the discovery cache a config describes (its persistent
 // store beside the config file, and Redis when the config says so).

@@ -505,7 +505,7 @@ func TestPins(t *testing.T) {
 	if r := call(t, srv, "POST", "/api/v1/pins/approve", adminKey, map[string]any{"server": "echo_server", "tool": "echo"}); r.code != 200 {
 		t.Fatalf("approve: %d %s", r.code, r.raw)
 	}
-	p, err := st.Pins(context.Background())
+	p, _, err := st.Pins(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func (h *handlers) pinRoutes(a huma.API) {
 	const tag = "pins"
 	route(a, h, http.MethodGet, "/pins", "list-pins", tag, "List pinned tool definitions and the changes waiting for approval (rug-pull protection)",
 		func(ctx context.Context, _ *none) (*Reply[json.RawMessage], error) {
-			p, err := h.st.Pins(ctx)
+			p, where, err := h.st.Pins(ctx)
 			if err != nil {
 				return nil, err
 			}
@@ -34,14 +34,14 @@ func (h *handlers) pinRoutes(a huma.API) {
 			if err != nil {
 				return nil, err
 			}
-			return reply(ctx, "Pinned tools of "+h.st.PinFile(), b)
+			return reply(ctx, "Pinned tools in "+where, b)
 		})
 	route(a, h, http.MethodPost, "/pins/approve", "approve-pin", tag, "Accept a tool's changed definition as its new pin",
 		func(ctx context.Context, in *approvePinIn) (*Reply[ApprovedPin], error) {
 			if err := h.st.ApprovePin(ctx, in.Body); err != nil {
 				return nil, err
 			}
-			return reply(ctx, fmt.Sprintf("Approved the new definition of %s on %s; gateways use it from their next start", in.Body.Tool, in.Body.Server),
+			return reply(ctx, fmt.Sprintf("Approved the new definition of %s on %s; gateways show the tool again when they next list its server", in.Body.Tool, in.Body.Server),
 				ApprovedPin{in.Body.Server, in.Body.Tool})
 		})
 }

@@ -34,10 +34,10 @@ const DefaultGuardrailTimeout = 15 * time.Second
 type Options struct {
 	// Servers are the server entries whose policies apply, by Name.
 	Servers []*config.Server
-	// PinFile is the state file holding pinned tool definitions. Empty
-	// means pins live in memory only (a change within one run is still
-	// caught).
-	PinFile string
+	// Pins holds the pinned tool definitions (FilePins, or SharedPins
+	// across replicas). Nil means pins live in memory only (a change
+	// within one run is still caught).
+	Pins PinStore
 	// MaxOutputBytes caps a tool result's JSON size. Zero means
 	// DefaultMaxOutputBytes.
 	MaxOutputBytes int

@@ -16,7 +16,11 @@ import (
 
 func testEngine(t *testing.T, pinFile string) *Engine {
 	t.Helper()
-	return NewEngine(&Options{PinFile: pinFile, Servers: []*config.Server{{
+	var pins PinStore
+	if pinFile != "" {
+		pins = FilePins(pinFile)
+	}
+	return NewEngine(&Options{Pins: pins, Servers: []*config.Server{{
 		Name:                   "s",
 		Description:            "test server",
 		InputGuardrailsPolicy:  &config.Policy{Enabled: true, Block: []string{"pii", "secrets", "injection_attack", "hidden_text"}, AdditionalConfig: map[string]any{"pii_redaction": true}},

@@ -98,17 +98,17 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 		}
 		return nil
 	}
-	if e.opts.PinFile != "" {
-		if err := UpdatePins(e.opts.PinFile, update); err != nil {
-			e.log.Error().Err(err).Str("server", server).Msg("pin state unavailable; withholding every tool of the server")
+	if e.opts.Pins != nil {
+		if err := e.opts.Pins.Update(ctx, update); err != nil {
+			e.log.Error().Err(err).Str("server", server).Str("pins", e.opts.Pins.Where()).Msg("pin state unavailable; withholding every tool of the server")
 			for _, t := range tools {
-				withheld[t.Name] = fmt.Sprintf("Tool %q on server %q is withheld: the tool pin state file cannot be used (%v).", t.Name, server, err)
+				withheld[t.Name] = fmt.Sprintf("Tool %q on server %q is withheld: the tool pin state (%s) cannot be used (%v).", t.Name, server, e.opts.Pins.Where(), err)
 			}
 			return nil, withheld
 		}
 	}
 	for i, t := range tools {
-		if h, ok := run[t.Name]; ok && h != defs[i].hash && e.opts.PinFile == "" {
+		if h, ok := run[t.Name]; ok && h != defs[i].hash && e.opts.Pins == nil {
 			changed[t.Name] = true
 		} else if !ok {
 			run[t.Name] = defs[i].hash

@@ -73,21 +73,14 @@ func Canonical(t *mcp.Tool) (json.RawMessage, string, error) {
 
 // LoadPins reads the pin file; a missing file is empty state.
 func LoadPins(path string) (*Pins, error) {
-	p := &Pins{Servers: map[string]map[string]*Pin{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return p, nil
+		return &Pins{Servers: map[string]map[string]*Pin{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read pin file: %w", err)
 	}
-	if err := json.Unmarshal(b, p); err != nil {
-		return nil, fmt.Errorf("parse pin file %s: %w", path, err)
-	}
-	if p.Servers == nil {
-		p.Servers = map[string]map[string]*Pin{}
-	}
-	return p, nil
+	return decodePins(b, "pin file "+path)
 }
 
 // UpdatePins reads the pin file under an exclusive lock, applies fn and

@@ -74,6 +74,11 @@ type Options struct {
 	// closed when serving ends. An error is logged as a warning and every
 	// upstream is then listed live. Nil: no discovery cache.
 	OpenToolCache func(log *zerolog.Logger) (*cache.Store, error)
+	// SharedState is the Redis that replicas share state through (tool
+	// pins, OAuth tokens): the one the config's enkrypt_cache_* settings
+	// name. Nil: every such state is local to this process and the files
+	// beside the config.
+	SharedState *cache.Shared
 }
 
 // HTTPOptions configure HTTP mode: one gateway process for many users.

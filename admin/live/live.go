@@ -28,9 +28,11 @@ import (
 )
 
 // Runtime is what the admin operations reach beyond the config file at
-// path: the discovery cache, the OAuth token cache and the upstreams.
+// path: the discovery cache, the OAuth token cache, the tool pins and the
+// upstreams.
 func Runtime(path string, log *zerolog.Logger) admin.Runtime {
-	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokenKeeper{path: path}, Probe: upstreamProber{}}
+	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokenKeeper{path: path}, Probe: upstreamProber{},
+		Pins: pinOpener{path: path, log: log}}
 }
 
 // OpenToolCache builds the discovery cache from the config's common

@@ -241,14 +241,10 @@ func writeFile0600(path string, data []byte) error {
 	return nil
 }
 
-// adminStore opens the admin store on the config file the command names.
-func adminStore(cmd *cli.Command) (*admin.Store, error) {
-	path, err := configPath(cmd)
-	if err != nil {
-		return nil, configError(err)
-	}
-	return admin.Open(path), nil
-}
+// adminStore opens the admin store on the config file the command names,
+// with the gateway's runtime: its writes share key revocations with the
+// replicas that serve other copies of the config.
+func adminStore(cmd *cli.Command) (*admin.Store, error) { return runtimeStore(cmd) }
 
 // cliError maps an admin error to the CLI's message and exit code: a
 // malformed request exits 2 naming the flags, a refusal or failed lookup
@@ -263,10 +259,13 @@ func cliError(err error) error {
 		rf *admin.RefusedError
 		ee *admin.InvalidEmailError
 		kn *admin.KeyNotFoundError
+		us *admin.UnsharedError
 	)
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &us):
+		return cli.Exit(err, 1)
 	case errors.As(err, &re):
 		flags := make([]string, len(re.Fields))
 		for i, f := range re.Fields {

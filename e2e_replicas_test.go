@@ -79,6 +79,60 @@ func TestE2EReplicasShareRateLimit(t *testing.T) {
 	}
 }
 
+// TestE2EReplicasShareKeyRevocation: two --http replicas, each with its
+// own copy of the config, share one real redis-server. A key disabled with
+// the admin CLI on A's copy is refused by B within 5 s although B's copy
+// still lists it as enabled; enabled again, both accept it; deleted, B
+// refuses it too.
+func TestE2EReplicasShareKeyRevocation(t *testing.T) {
+	t.Parallel()
+	const password = "revoke-redis-pw"
+	port, _ := startRedisServer(t, password)
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	pw := password
+	f.cfg.Common.UseExternalCache = true
+	f.cfg.Common.CacheHost = "127.0.0.1"
+	f.cfg.Common.CachePort = port
+	f.cfg.Common.CachePassword = &pw
+	f.save(t)
+	fb := *f
+	fb.dir = t.TempDir()
+	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
+	fb.save(t)
+	a, b := startHTTP(t, f), startHTTP(t, &fb)
+	status := func(p *httpGatewayProc) int {
+		resp := rawPost(t, p.url, http.Header{"Apikey": {f.key}}, initBody)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	admin := func(args ...string) {
+		t.Helper()
+		out, err := exec.Command(gatewayBin, append([]string{"--config", f.path}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	for name, p := range map[string]*httpGatewayProc{"a": a, "b": b} {
+		if got := status(p); got != http.StatusOK {
+			t.Fatalf("replica %s before: %d", name, got)
+		}
+	}
+	admin("user", "disable-api-key", "--api-key", f.key)
+	waitFor(t, 5e9, "B to refuse the key disabled on A's copy", func() bool { return status(b) == http.StatusUnauthorized })
+	if got := status(a); got != http.StatusUnauthorized {
+		t.Errorf("replica a: %d after disable", got)
+	}
+	if strings.Contains(b.stderr.String(), f.key) {
+		t.Error("the key reached B's log")
+	}
+	admin("user", "enable-api-key", "--api-key", f.key)
+	waitFor(t, 5e9, "B to accept the key enabled again", func() bool { return status(b) == http.StatusOK })
+
+	// Deleting the key revokes it too.
+	admin("user", "delete-api-key", "--api-key", f.key)
+	waitFor(t, 5e9, "B to refuse the deleted key", func() bool { return status(b) == http.StatusUnauthorized })
+}
+
 // TestE2EDrainDelay: on SIGTERM with --drain-delay, /readyz turns 503 at
 // once while the replica still serves its sessions, so a balancer drains
 // it before the listener closes; then it exits 0.

@@ -94,3 +94,22 @@ func (e *InvalidError) Error() string { return e.Field + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.
 func (e *InvalidError) Unwrap() error { return e.Err }
+
+// UnsharedError means a change was saved in the config file but could not
+// be shared with the replicas that serve other copies of it (Redis
+// unreachable): they learn of it only when their copy changes. Running the
+// operation again, once Redis is back, shares it.
+type UnsharedError struct {
+	// What was not shared: "key revocation".
+	What string
+	// Where it should have gone: "Redis 10.0.0.5:6379".
+	Where string
+	Err   error
+}
+
+func (e *UnsharedError) Error() string {
+	return "saved in the config file, but the " + e.What + " could not be shared through " + e.Where +
+		" with replicas serving other copies of the config (" + e.Err.Error() + "); run the command again once Redis is reachable"
+}
+
+func (e *UnsharedError) Unwrap() error { return e.Err }

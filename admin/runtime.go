@@ -29,6 +29,10 @@ type Runtime struct {
 	// Pins opens the tool pin state a config describes. Nil: the pin file
 	// beside the config.
 	Pins PinOpener
+	// Keys shares key revocations with replicas that serve other copies of
+	// the config. Nil: a revocation reaches the replicas that read this
+	// file only.
+	Keys KeyRevoker
 	// AuditLog is this process's own audit log, when it writes one; Health
 	// reports its counters. Nil: the process writes none.
 	AuditLog AuditCounters
@@ -37,6 +41,15 @@ type Runtime struct {
 // OpenWith returns a Store for the config file at path whose runtime
 // operations (cache, OAuth tokens, health probes) use rt.
 func OpenWith(path string, rt Runtime) *Store { return &Store{path: path, rt: rt} }
+
+// KeyRevoker shares which keys a config write revoked or made usable
+// again (stored forms, as authn.HashKey) through the state replicas share,
+// when the config names it. The config file is already saved when it is
+// called, so an error means only that replicas serving other copies of the
+// config have not been told; the operation returns it for the operator.
+type KeyRevoker interface {
+	ShareRevocations(ctx context.Context, c *config.Config, revoke, restore []string) error
+}
 
 // PinOpener opens the tool pin state a config describes: the file beside
 // it, or the state replicas share in the Redis it names.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
@@ -46,15 +47,50 @@ func (s *Store) update(ctx context.Context, fn func(*config.Config) error) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var fnErr error
+	var (
+		fnErr         error
+		before, after map[string]bool
+		saved         *config.Config
+	)
 	err := config.Update(s.path, func(c *config.Config) error {
-		fnErr = fn(c)
-		return fnErr
+		before = authn.LiveKeys(c)
+		if fnErr = fn(c); fnErr != nil {
+			return fnErr
+		}
+		after, saved = authn.LiveKeys(c), c
+		return nil
 	}, checkDetectors)
 	if fnErr != nil {
 		return fnErr
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	return s.shareRevocations(ctx, saved, before, after)
+}
+
+// shareRevocations tells the replicas that serve other copies of the config
+// (through Runtime.Keys) which keys this write revoked (disabled or
+// removed) and which it made usable again.
+func (s *Store) shareRevocations(ctx context.Context, c *config.Config, before, after map[string]bool) error {
+	if s.rt.Keys == nil {
+		return nil
+	}
+	var revoke, restore []string
+	for h := range before {
+		if !after[h] {
+			revoke = append(revoke, h)
+		}
+	}
+	for h := range after {
+		if !before[h] {
+			restore = append(restore, h)
+		}
+	}
+	if len(revoke) == 0 && len(restore) == 0 {
+		return nil
+	}
+	return s.rt.Keys.ShareRevocations(ctx, c, revoke, restore)
 }
 
 // Ref names an entity by ID or by name; exactly one must be set.

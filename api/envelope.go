@@ -127,6 +127,7 @@ func fail(ctx context.Context, err error) error {
 		ae  *Error
 		ua  *admin.UnavailableError
 		rv  *admin.RevokeError
+		us  *admin.UnsharedError
 	)
 	switch {
 	case errors.As(err, &ae): // a handler's own answer
@@ -167,6 +168,8 @@ func fail(ctx context.Context, err error) error {
 		return newError(ctx, http.StatusUnprocessableEntity, "the change would make the config invalid: "+strings.Join(parts, "; "), fields...)
 	case errors.As(err, &ua):
 		return newError(ctx, http.StatusNotImplemented, err.Error()+" in this API server")
+	case errors.As(err, &us):
+		return newError(ctx, http.StatusBadGateway, err.Error())
 	case errors.As(err, &rv):
 		return newError(ctx, http.StatusBadGateway, err.Error()+"; check the issuer, then revoke again")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):

@@ -24,6 +24,7 @@ import (
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/internal/wire"
 )
 
@@ -177,7 +178,14 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 		cleanup()
 		return nil, nil, nil, &OptionError{"rate-limit", err}
 	}
+	stopWatch := func() {}
+	if o.SharedState != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := h.revoked.watch(ctx, o.SharedState, &h.log)
+		stopWatch = func() { cancel(); <-done }
+	}
 	cleanup = func() {
+		stopWatch()
 		closeShared()
 		h.principals.Close()
 		_ = h.limits.Close()
@@ -270,6 +278,7 @@ type httpHandler struct {
 	active   atomic.Int64   // POST requests in flight, which a shutdown drains
 	rate     float64        // requests per second per key
 	limits   *cache.Limiter // one token bucket per key, shared through Redis when configured
+	revoked  revocations    // keys revoked through other copies of the config (Redis)
 	draining atomic.Bool    // /readyz answers 503: the server is about to stop accepting
 	metrics  *Metrics
 
@@ -507,6 +516,10 @@ func (h *httpHandler) strictBody(w http.ResponseWriter, r *http.Request) (msg js
 // failures) for enkrypt_gateway_cache_expiration, so that a request costs one
 // hash, not a pass over every key of the config.
 func (h *httpHandler) authenticate(cfg *config.Config, cred authn.Credentials) (*authn.Principal, error) {
+	if at, ok := h.revoked.revoked(cred.Key.Reveal()); ok {
+		return nil, fmt.Errorf("%w: key %s was revoked at %s through another copy of the config (the shared list in Redis)",
+			authn.ErrDisabledKey, secret.Fingerprint(cred.Key.Reveal()), at)
+	}
 	sum := sha256.Sum256([]byte(cred.Key.Reveal() + "\x00" + cred.ProjectID + "\x00" + cred.UserID))
 	k := string(sum[:])
 	if p, ok := h.principals.Get(k); ok {

@@ -32,7 +32,7 @@ import (
 // upstreams.
 func Runtime(path string, log *zerolog.Logger) admin.Runtime {
 	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokenKeeper{path: path}, Probe: upstreamProber{},
-		Pins: pinOpener{path: path, log: log}}
+		Pins: pinOpener{path: path, log: log}, Keys: keyRevoker{log: log}}
 }
 
 // OpenToolCache builds the discovery cache from the config's common

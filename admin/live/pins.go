@@ -2,10 +2,14 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
+	"time"
 
 	"github.com/rs/zerolog"
 
+	"secure-mcp-gateway/admin"
+	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
@@ -37,4 +41,31 @@ func (o pinOpener) OpenPins(_ context.Context, c *config.Config) (guard.PinStore
 	}
 	sh := cache.NewShared(ro, *o.log)
 	return PinStore(o.path, sh), func() { _ = sh.Close() }, nil
+}
+
+// keyRevoker shares key revocations through the Redis the config names.
+type keyRevoker struct{ log *zerolog.Logger }
+
+// ShareRevocations implements admin.KeyRevoker.
+func (k keyRevoker) ShareRevocations(ctx context.Context, c *config.Config, revoke, restore []string) error {
+	ro := cache.RedisFromConfig(&c.Common)
+	if ro == nil {
+		return nil
+	}
+	sh := cache.NewShared(ro, *k.log)
+	defer sh.Close()
+	err := sh.Update(ctx, authn.RevocationsKey, 0, func(old []byte) ([]byte, error) {
+		r, err := authn.DecodeRevocations(old)
+		if err != nil {
+			// An unreadable list is replaced: every replica fails closed on
+			// it meanwhile, and this write holds the config's current view.
+			r, _ = authn.DecodeRevocations(nil)
+		}
+		r.Apply(revoke, restore, time.Now())
+		return json.Marshal(r)
+	})
+	if err != nil {
+		return &admin.UnsharedError{What: "key revocation", Where: "Redis " + sh.Addr(), Err: err}
+	}
+	return nil
 }

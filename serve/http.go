@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -178,6 +179,8 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 		cleanup()
 		return nil, nil, nil, &OptionError{"rate-limit", err}
 	}
+	h.sealer = newSessionSealer(context.Background(), o.SharedState, &h.log)
+	h.resuming = map[string]chan struct{}{}
 	stopWatch := func() {}
 	if o.SharedState != nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -275,11 +278,13 @@ type httpHandler struct {
 	start    sessionStarter
 	maxPer   int
 	maxBody  int64
-	active   atomic.Int64   // POST requests in flight, which a shutdown drains
-	rate     float64        // requests per second per key
-	limits   *cache.Limiter // one token bucket per key, shared through Redis when configured
-	revoked  revocations    // keys revoked through other copies of the config (Redis)
-	draining atomic.Bool    // /readyz answers 503: the server is about to stop accepting
+	active   atomic.Int64             // POST requests in flight, which a shutdown drains
+	rate     float64                  // requests per second per key
+	limits   *cache.Limiter           // one token bucket per key, shared through Redis when configured
+	revoked  revocations              // keys revoked through other copies of the config (Redis)
+	sealer   *sessionSealer           // mints and opens the sealed ids that let a session move to another replica
+	resuming map[string]chan struct{} // sessions being re-created, by id
+	draining atomic.Bool              // /readyz answers 503: the server is about to stop accepting
 	metrics  *Metrics
 
 	cfgMu      sync.Mutex
@@ -310,8 +315,11 @@ type ctxKey struct{}
 // pending is what an authenticated request carries to getServer.
 type pending struct {
 	principal  *authn.Principal
-	initialize bool // a verified initialize whose session slot is reserved
-	procs      int  // the upstream processes reserved with it
+	initialize bool            // a verified initialize whose session slot is reserved
+	procs      int             // the upstream processes reserved with it
+	keyHash    string          // authn.HashKey of the request's key, sealed into the session id
+	params     json.RawMessage // the initialize's params, sealed into the session id
+	presetID   string          // the id of a session being re-created (resume)
 	once       sync.Once
 	server     *mcp.Server
 	id         string // the session the initialize made
@@ -404,6 +412,14 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
+		// A session another replica opened (it died, or the balancer moved
+		// the client) is re-created here from its sealed id, for the key
+		// that opened it only.
+		if r.Method != http.MethodDelete && !h.hasSession(id) {
+			if st, ok := h.sealer.open(id); ok && subtle.ConstantTimeCompare([]byte(st.Key), []byte(authn.HashKey(cred.Key.Reveal()))) == 1 {
+				h.resume(r, id, &pending{principal: principal, keyHash: st.Key, params: st.Params}, st)
+			}
+		}
 		h.mu.Lock()
 		s, ok := h.sessions[id]
 		if ok && s.stateless {
@@ -439,44 +455,14 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		// Only initialize opens a session; anything else without a session
 		// id (a draft-protocol server/discover probe, say) is refused here,
 		// before a gateway with its upstream pool is made for it.
-		if req, ok := first.(*jsonrpc.Request); !ok || req.Method != "initialize" {
+		req, ok := first.(*jsonrpc.Request)
+		if !ok || req.Method != "initialize" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusBadRequest)
 			fmt.Fprint(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id; a session starts with initialize"}}`)
 			return
 		}
-		// The slot is reserved here, under the lock, so that concurrent
-		// initializes cannot overshoot the caps; at a cap the least
-		// recently used idle sessions make room. The slot is given back if
-		// the SDK refuses the request before a session exists.
-		procs := stdioServers(principal)
-		h.mu.Lock()
-		victims, refusal := h.reserve(fp, procs)
-		h.mu.Unlock()
-		h.evict(victims)
-		if refusal != "" {
-			w.Header().Set("Retry-After", "60")
-			http.Error(w, "Too Many Requests: "+refusal, http.StatusTooManyRequests)
-			return
-		}
-		p := &pending{principal: principal, initialize: true, procs: procs}
-		defer func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			if p.server == nil {
-				h.release(fp, procs)
-				return
-			}
-			// The answer is written: the session is idle from now, before
-			// the client can send its next request (a mark made later, off
-			// this goroutine, could make it look more recently used than a
-			// session the client touched since).
-			if s := h.sessions[p.id]; s != nil {
-				s.busy--
-				s.used = time.Now()
-			}
-		}()
-		h.streamable.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
+		h.initialize(w, r, &pending{principal: principal, keyHash: authn.HashKey(cred.Key.Reveal()), params: req.Params})
 		return
 	} else {
 		// A GET or DELETE needs the session it is about.
@@ -485,6 +471,44 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), ctxKey{}, &pending{principal: principal})
 	h.streamable.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// initialize serves r, an initialize request, opening a session for
+// p.principal. The slot is reserved here, under the lock, so that
+// concurrent initializes cannot overshoot the caps; at a cap the least
+// recently used idle sessions make room, and with none a 429 is written.
+// The slot is given back if the SDK refuses the request before a session
+// exists.
+func (h *httpHandler) initialize(w http.ResponseWriter, r *http.Request, p *pending) {
+	fp := p.principal.KeyFingerprint
+	procs := stdioServers(p.principal)
+	h.mu.Lock()
+	victims, refusal := h.reserve(fp, procs)
+	h.mu.Unlock()
+	h.evict(victims)
+	if refusal != "" {
+		w.Header().Set("Retry-After", "60")
+		http.Error(w, "Too Many Requests: "+refusal, http.StatusTooManyRequests)
+		return
+	}
+	p.initialize, p.procs = true, procs
+	defer func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if p.server == nil {
+			h.release(fp, procs)
+			return
+		}
+		// The answer is written: the session is idle from now, before
+		// the client can send its next request (a mark made later, off
+		// this goroutine, could make it look more recently used than a
+		// session the client touched since).
+		if s := h.sessions[p.id]; s != nil {
+			s.busy--
+			s.used = time.Now()
+		}
+	}()
+	h.streamable.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, p)))
 }
 
 // strictBody reads a POST body (up to the body cap) and holds it to the
@@ -548,7 +572,10 @@ func (h *httpHandler) getServer(r *http.Request) *mcp.Server {
 		return nil // only a verified initialize opens a session
 	}
 	p.once.Do(func() {
-		id := rand.Text()
+		id := p.presetID
+		if id == "" {
+			id = h.sealer.mint(p.keyHash, p.params)
+		}
 		server, stop := h.start(p.principal, id, func() { h.endSession(id) })
 		h.mu.Lock()
 		defer h.mu.Unlock()

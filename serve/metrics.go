@@ -18,6 +18,7 @@ type Metrics struct {
 	requests *promtext.CounterVec
 	latency  *promtext.HistogramVec
 	sessions *promtext.Gauge
+	resumed  *promtext.Counter
 	evicted  *promtext.CounterVec
 	procs    *promtext.Gauge
 	calls    *promtext.CounterVec
@@ -40,6 +41,8 @@ func NewMetrics() *Metrics {
 		latency: reg.NewHistogramVec("smg_http_request_duration_seconds",
 			"Latency of HTTP requests to the MCP endpoint.", promtext.ExponentialBuckets(0.0005, 2, 16), "method"),
 		sessions: reg.NewGauge("smg_sessions_open", "Open MCP sessions."),
+		resumed: reg.NewCounter("smg_sessions_resumed_total",
+			"Sessions another replica opened, re-created here from their sealed id (the first replica died or the balancer moved the client)."),
 		evicted: reg.NewCounterVec("smg_sessions_evicted_total",
 			"Idle MCP sessions closed to make room for a new one, by the cap that was reached (per_key, sessions, upstream_processes).", "reason"),
 		procs: reg.NewGauge("smg_upstream_process_slots", "Upstream processes the open sessions may run (their stdio servers), counted against --max-upstream-processes."),
@@ -101,6 +104,9 @@ func (m *Metrics) UpstreamEvent(ev upstream.Event) {
 
 // SessionOpened and SessionClosed track the open-sessions gauge.
 func (m *Metrics) SessionOpened() { m.sessions.Inc() }
+
+// SessionResumed counts a session of another replica re-created here.
+func (m *Metrics) SessionResumed() { m.resumed.Inc() }
 
 // SessionClosed decrements the open-sessions gauge.
 func (m *Metrics) SessionClosed() { m.sessions.Dec() }

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// switchRT sends every request to the replica target names, with the
+// gateway key, as a balancer that moves a client would.
+type switchRT struct {
+	target atomic.Pointer[url.URL]
+	key    string
+}
+
+func (s *switchRT) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	u := s.target.Load()
+	r.URL.Host, r.Host = u.Host, u.Host
+	r.Header.Set("Apikey", s.key)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestE2ESessionOutlivesReplica: two --http replicas (each with its own
+// copy of the config) share a real redis-server. A 2025-11-25 session
+// opened on replica A goes on, under the same id and with no error, on
+// replica B after A is killed with SIGKILL: B re-creates it from the sealed
+// id. Another key presenting that id gets 404, as does any id B cannot
+// open.
+func TestE2ESessionOutlivesReplica(t *testing.T) {
+	t.Parallel()
+	const password = "resume-redis-pw"
+	port, _ := startRedisServer(t, password)
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	other := addKey(t, f, "other@example.com")
+	pw := password
+	f.cfg.Common.UseExternalCache = true
+	f.cfg.Common.CacheHost = "127.0.0.1"
+	f.cfg.Common.CachePort = port
+	f.cfg.Common.CachePassword = &pw
+	f.save(t)
+	fb := *f
+	fb.dir = t.TempDir()
+	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
+	fb.save(t)
+	a, b := startHTTP(t, f), startHTTP(t, &fb)
+
+	rt := &switchRT{key: f.key}
+	ua, _ := url.Parse(a.url)
+	rt.target.Store(ua)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-resume", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: a.url, HTTPClient: &http.Client{Transport: rt}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	echo := func(msg string) (string, error) {
+		r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo_server__echo", Arguments: map[string]any{"message": msg}})
+		if err != nil {
+			return "", err
+		}
+		return resultText(r), nil
+	}
+	if got, err := echo("on A"); err != nil || got != "on A" {
+		t.Fatalf("call on A: %q %v", got, err)
+	}
+	id := cs.ID()
+	if !strings.HasPrefix(id, "r1.") {
+		t.Fatalf("session id %q is not resumable", id)
+	}
+
+	a.cmd.Process.Kill()
+	a.cmd.Wait()
+	ub, _ := url.Parse(b.url)
+	rt.target.Store(ub)
+	if got, err := echo("on B"); err != nil || got != "on B" {
+		t.Fatalf("call on B after A died: %q %v\nB's log:\n%s", got, err, b.stderr.String())
+	}
+	if _, err := cs.ListTools(ctx, nil); err != nil {
+		t.Fatalf("list on B: %v", err)
+	}
+	if cs.ID() != id {
+		t.Errorf("the session id changed: %q → %q", id, cs.ID())
+	}
+	resp, err := http.Get(b.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), "smg_sessions_resumed_total 1\n") {
+		t.Errorf("B's metrics do not count one resumed session:\n%s", grepLines(string(metrics), "resumed"))
+	}
+
+	// Not for another key, nor for an id that is not sealed by the
+	// replicas' key.
+	for name, h := range map[string]http.Header{
+		"another key": {"Apikey": {other}, "Mcp-Session-Id": {id}},
+		"forged id":   {"Apikey": {f.key}, "Mcp-Session-Id": {"r1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},
+		"unsealed id": {"Apikey": {f.key}, "Mcp-Session-Id": {"0123456789ABCDEF"}},
+	} {
+		h.Set("Mcp-Protocol-Version", "2025-11-25")
+		resp := rawPost(t, b.url, h, `{"jsonrpc":"2.0","id":7,"method":"tools/list"}`)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", name, resp.StatusCode)
+		}
+	}
+	if strings.Contains(b.stderr.String(), f.key) || strings.Contains(b.stderr.String(), password) {
+		t.Error("a secret reached B's log")
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

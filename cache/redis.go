@@ -52,10 +52,34 @@ type redisStore struct {
 	opts   RedisOptions
 	log    zerolog.Logger
 	client *redis.Client
+	health *redisHealth
+}
 
+// redisHealth is what this process knows of one Redis server. The discovery
+// cache, the rate limit and the shared state each hold a client, but an
+// outage is the server's: the first of them to fail marks it down for all,
+// and the process warns once per outage, not once per part.
+type redisHealth struct {
 	mu        sync.Mutex
 	downUntil time.Time
 	down      bool // warned about the current outage
+}
+
+var (
+	healthMu sync.Mutex
+	healths  = map[string]*redisHealth{}
+)
+
+// healthOf returns the one redisHealth of the server at addr.
+func healthOf(addr string) *redisHealth {
+	healthMu.Lock()
+	defer healthMu.Unlock()
+	h, ok := healths[addr]
+	if !ok {
+		h = &redisHealth{}
+		healths[addr] = h
+	}
+	return h
 }
 
 var redisLogOnce sync.Once
@@ -74,6 +98,7 @@ func newRedisStore(o *RedisOptions, log zerolog.Logger) *redisStore {
 	if r.opts.Prefix == "" {
 		r.opts.Prefix = DefaultRedisPrefix
 	}
+	r.health = healthOf(r.opts.Addr)
 	// go-redis logs to its own global logger, on stderr, bypassing our
 	// redaction; its messages are reported through ours instead.
 	redisLogOnce.Do(func() { redis.SetLogger(quietLogger{}) })
@@ -102,26 +127,29 @@ func (r *redisStore) close() error { return r.client.Close() }
 
 // available reports whether Redis may be tried now.
 func (r *redisStore) available() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return !time.Now().Before(r.downUntil)
+	h := r.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return !time.Now().Before(h.downUntil)
 }
 
 // result records the outcome of an operation: a failure marks Redis down
-// and warns once per outage; a success after an outage says so.
+// and warns once per outage of the server, whichever part of the process
+// meets it; a success after an outage says so.
 func (r *redisStore) result(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	h := r.health
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if err == nil {
-		if r.down {
+		if h.down {
 			r.log.Info().Str("redis", r.opts.Addr).Msg(r.what + ": Redis is reachable again")
 		}
-		r.down, r.downUntil = false, time.Time{}
+		h.down, h.downUntil = false, time.Time{}
 		return
 	}
-	r.downUntil = time.Now().Add(r.opts.Retry)
-	if !r.down {
-		r.down = true
+	h.downUntil = time.Now().Add(r.opts.Retry)
+	if !h.down {
+		h.down = true
 		// The error text names the address and the failure (refused,
 		// WRONGPASS, ...), never the password.
 		r.log.Warn().Str("redis", r.opts.Addr).Err(err).

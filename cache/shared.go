@@ -189,3 +189,31 @@ func (s *Shared) Lock(ctx context.Context, key string, ttl time.Duration) (func(
 		}
 	}
 }
+
+// Set stores value at key for ttl (zero: forever), unconditionally.
+func (s *Shared) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if !s.r.available() {
+		return &UnavailableError{Op: "write " + key}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.r.opts.Timeout)
+	defer cancel()
+	if err := s.r.client.Set(ctx, s.r.opts.Prefix+key, value, ttl).Err(); err != nil {
+		return s.unavailable("write "+key, err)
+	}
+	s.r.result(nil)
+	return nil
+}
+
+// Delete removes key; a missing key is no error.
+func (s *Shared) Delete(ctx context.Context, key string) error {
+	if !s.r.available() {
+		return &UnavailableError{Op: "delete " + key}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.r.opts.Timeout)
+	defer cancel()
+	if err := s.r.client.Del(ctx, s.r.opts.Prefix+key).Err(); err != nil {
+		return s.unavailable("delete "+key, err)
+	}
+	s.r.result(nil)
+	return nil
+}

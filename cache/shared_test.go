@@ -2,13 +2,16 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/rs/zerolog"
 
 	"secure-mcp-gateway/internal/secret"
@@ -52,6 +55,18 @@ func TestSharedUpdateIsAtomicAcrossClients(t *testing.T) {
 	}
 	if got, _ := a.Get(ctx, "counter"); string(got) != "100" {
 		t.Fatalf("an aborted update changed the document: %q", got)
+	}
+	if err := a.Set(ctx, "plain", []byte("v"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.Get(ctx, "plain"); err != nil || string(got) != "v" {
+		t.Fatalf("set: %q %v", got, err)
+	}
+	if err := b.Delete(ctx, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Get(ctx, "plain"); got != nil || err != nil {
+		t.Fatalf("after delete: %q %v", got, err)
 	}
 	if err := a.Update(ctx, "counter", 0, func([]byte) ([]byte, error) { return nil, nil }); err != nil {
 		t.Fatal(err)
@@ -134,5 +149,33 @@ func TestSharedLock(t *testing.T) {
 	}
 	if _, err := a.Lock(ctx, "token", time.Second); !errors.As(err, &ue) {
 		t.Errorf("lock with Redis down: %v", err)
+	}
+}
+
+// TestOneWarningPerOutageAcrossParts checks that the discovery cache and
+// the shared state, two clients of one dead Redis, warn once between them.
+func TestOneWarningPerOutageAcrossParts(t *testing.T) {
+	ctx := context.Background()
+	mr := miniredis.RunT(t)
+	addr := mr.Addr()
+	mr.Close()
+	var buf logLines
+	log := zerolog.New(&buf)
+	ro := &RedisOptions{Addr: addr, Retry: time.Nanosecond, Timeout: 200 * time.Millisecond}
+	store, err := New(&Options{Dir: t.TempDir(), Redis: ro, Logger: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	shared := NewShared(ro, log)
+	defer shared.Close()
+	for range 3 {
+		store.StoreTools(ctx, "cfg", server(), json.RawMessage(toolsJSON))
+		if _, err := shared.Get(ctx, "pins"); err == nil {
+			t.Fatal("shared read of a dead Redis succeeded")
+		}
+	}
+	if n := strings.Count(buf.String(), "Redis unavailable"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, buf.String())
 	}
 }

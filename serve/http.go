@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -179,8 +180,8 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 		cleanup()
 		return nil, nil, nil, &OptionError{"rate-limit", err}
 	}
-	h.sealer = newSessionSealer(context.Background(), o.SharedState, &h.log)
 	h.resuming = map[string]chan struct{}{}
+	h.states = &sessionStates{shared: o.SharedState, log: &h.log}
 	stopWatch := func() {}
 	if o.SharedState != nil {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -282,7 +283,7 @@ type httpHandler struct {
 	rate     float64                  // requests per second per key
 	limits   *cache.Limiter           // one token bucket per key, shared through Redis when configured
 	revoked  revocations              // keys revoked through other copies of the config (Redis)
-	sealer   *sessionSealer           // mints and opens the sealed ids that let a session move to another replica
+	states   *sessionStates           // what lets a session move to another replica (Redis)
 	resuming map[string]chan struct{} // sessions being re-created, by id
 	draining atomic.Bool              // /readyz answers 503: the server is about to stop accepting
 	metrics  *Metrics
@@ -317,8 +318,8 @@ type pending struct {
 	principal  *authn.Principal
 	initialize bool            // a verified initialize whose session slot is reserved
 	procs      int             // the upstream processes reserved with it
-	keyHash    string          // authn.HashKey of the request's key, sealed into the session id
-	params     json.RawMessage // the initialize's params, sealed into the session id
+	keyHash    string          // authn.HashKey of the request's key, stored for the session in Redis
+	params     json.RawMessage // the initialize's params, stored for the session in Redis
 	presetID   string          // the id of a session being re-created (resume)
 	once       sync.Once
 	server     *mcp.Server
@@ -413,10 +414,10 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
 		// A session another replica opened (it died, or the balancer moved
-		// the client) is re-created here from its sealed id, for the key
+		// the client) is re-created here from the state stored in Redis, for the key
 		// that opened it only.
 		if r.Method != http.MethodDelete && !h.hasSession(id) {
-			if st, ok := h.sealer.open(id); ok && subtle.ConstantTimeCompare([]byte(st.Key), []byte(authn.HashKey(cred.Key.Reveal()))) == 1 {
+			if st, ok := h.states.load(r.Context(), id); ok && subtle.ConstantTimeCompare([]byte(st.Key), []byte(authn.HashKey(cred.Key.Reveal()))) == 1 {
 				h.resume(r, id, &pending{principal: principal, keyHash: st.Key, params: st.Params}, st)
 			}
 		}
@@ -574,7 +575,10 @@ func (h *httpHandler) getServer(r *http.Request) *mcp.Server {
 	p.once.Do(func() {
 		id := p.presetID
 		if id == "" {
-			id = h.sealer.mint(p.keyHash, p.params)
+			id = rand.Text()
+			// Stored before the initialize is answered, so that the
+			// client's next request may reach any replica.
+			h.states.save(r.Context(), id, p.keyHash, p.params)
 		}
 		server, stop := h.start(p.principal, id, func() { h.endSession(id) })
 		h.mu.Lock()
@@ -602,7 +606,11 @@ func (h *httpHandler) endSession(id string) {
 		h.release(s.keyFP, s.procs)
 		h.metrics.SessionClosed()
 	}
+	shutdown := h.closed
 	h.mu.Unlock()
+	if ok && !shutdown {
+		h.states.forget(id)
+	}
 	if ok {
 		if s.ready != nil {
 			<-s.ready

@@ -91,6 +91,7 @@ func (h *httpHandler) reserve(fp string, procs int) (victims []eviction, refusal
 	}
 	for _, v := range victims {
 		h.forget(v.s)
+		h.states.remember(v.s.id)
 		h.release(v.s.keyFP, v.s.procs)
 		h.metrics.SessionClosed()
 	}
@@ -115,6 +116,7 @@ func (h *httpHandler) evict(victims []eviction) {
 			go v.s.stop()
 			continue
 		}
+		h.states.forget(v.s.id)
 		for ss := range v.s.server.Sessions() {
 			_ = ss.Close()
 		}

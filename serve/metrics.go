@@ -42,7 +42,7 @@ func NewMetrics() *Metrics {
 			"Latency of HTTP requests to the MCP endpoint.", promtext.ExponentialBuckets(0.0005, 2, 16), "method"),
 		sessions: reg.NewGauge("smg_sessions_open", "Open MCP sessions."),
 		resumed: reg.NewCounter("smg_sessions_resumed_total",
-			"Sessions another replica opened, re-created here from their sealed id (the first replica died or the balancer moved the client)."),
+			"Sessions another replica opened, re-created here from their state in Redis (the first replica died or the balancer moved the client)."),
 		evicted: reg.NewCounterVec("smg_sessions_evicted_total",
 			"Idle MCP sessions closed to make room for a new one, by the cap that was reached (per_key, sessions, upstream_processes).", "reason"),
 		procs: reg.NewGauge("smg_upstream_process_slots", "Upstream processes the open sessions may run (their stdio servers), counted against --max-upstream-processes."),

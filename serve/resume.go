@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
-	"encoding/base64"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
-	"strings"
+	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -18,35 +17,33 @@ import (
 )
 
 // A legacy (2025-11-25 and older) session lives in the replica that
-// answered its initialize. So that it outlives that replica, its id is a
-// sealed token holding what any replica needs to open the session again:
-// the hash of the gateway key that opened it and the client's initialize
-// parameters (protocol version, capabilities, client info). A replica that
-// gets a request for a session it does not hold opens the token and, when
-// the request's key is the one sealed in it, re-creates the session under
-// the same id by replaying the initialize handshake to itself; the request
-// is then served as if nothing happened. What cannot travel is lost: the
-// upstream processes (new ones start), resource subscriptions, and requests
-// in flight when the first replica died.
+// answered its initialize. So that it outlives that replica, the replica
+// stores in the Redis replicas share what any replica needs to open the
+// session again: the hash of the gateway key that opened it and the
+// client's initialize parameters (protocol version, capabilities, client
+// info), under a hash of the session id. A replica that gets a request for
+// a session it does not hold reads that state and, when the request's key
+// is the one stored, re-creates the session under the same id by replaying
+// the initialize handshake to itself; the request is then served as if
+// nothing happened. What cannot travel is lost: the upstream processes (new
+// ones start), resource subscriptions, and requests in flight when the
+// first replica died. The id stays a short random string, so balancers'
+// affinity tables hold it.
 //
-// The sealing key is shared through the Redis replicas use (created by the
-// first replica); without one it is this process's own, and a session dies
-// with its replica as before.
+// A session ended on purpose (the client's DELETE, the idle timeout, an
+// eviction at a cap) has its state deleted; one that ends because its
+// replica shuts down keeps it, to be re-created elsewhere. Without Redis a
+// session dies with its replica, as the spec's 404 tells the client.
 
-// resumablePrefix marks a session id that is a sealed token.
-const resumablePrefix = "r1."
+// resumeTTL is how long after its initialize a session can be re-created
+// on another replica.
+const resumeTTL = 7 * 24 * time.Hour
 
-// maxResumeParams bounds the initialize parameters sealed into an id; a
-// client sending more gets a plain random id (its session cannot resume).
-const maxResumeParams = 2048
+// maxResumeParams bounds the initialize parameters stored; a client
+// sending more gets a session that cannot move.
+const maxResumeParams = 8 << 10
 
-// sessionSealKey names the shared document holding the sealing key.
-const sessionSealKey = "session-seal-key"
-
-// sealAAD binds sealed ids to their use.
-var sealAAD = []byte("secure-mcp-gateway session v1")
-
-// resumeState is what a sealed session id carries.
+// resumeState is what a replica needs to re-create a session.
 type resumeState struct {
 	// Key is authn.HashKey of the gateway key that opened the session.
 	Key string `json:"k"`
@@ -54,88 +51,102 @@ type resumeState struct {
 	Params json.RawMessage `json:"p"`
 }
 
-// sessionSealer mints and opens sealed session ids.
-type sessionSealer struct {
-	aead   cipher.AEAD
-	shared bool // the key is the one every replica uses
+// sessionStates keeps resumeStates in the shared Redis, and remembers the
+// sessions this replica ended on purpose.
+type sessionStates struct {
+	shared *cache.Shared // nil: sessions do not move
+	log    *zerolog.Logger
+
+	mu    sync.Mutex
+	ended map[string]time.Time
 }
 
-// newSessionSealer returns the sealer with the key shared in shared (made
-// there by the first replica), or a key of this process's own when shared
-// is nil or cannot be reached (logged).
-func newSessionSealer(ctx context.Context, shared *cache.Shared, log *zerolog.Logger) *sessionSealer {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	isShared := false
-	if shared != nil {
-		fresh := key
-		err := shared.Update(ctx, sessionSealKey, 0, func(old []byte) ([]byte, error) {
-			if len(old) == len(fresh) {
-				key = old
-				return old, nil
-			}
-			key = fresh
-			return fresh, nil
-		})
-		if err != nil {
-			key = fresh
-			log.Warn().Err(err).Msg("sessions cannot outlive this replica: the shared session key is out of reach; they end with it, and clients initialize again elsewhere")
-		} else {
-			isShared = true
-		}
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		panic(err) // a 32-byte key always makes a cipher
-	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		panic(err)
-	}
-	return &sessionSealer{aead: aead, shared: isShared}
+// maxLocalEnded bounds the ended ids a replica remembers itself.
+const maxLocalEnded = 100_000
+
+func stateKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return "session:" + hex.EncodeToString(sum[:16])
 }
 
-// mint returns a sealed session id for a session opened by the key with
-// stored form keyHash and initialize params, or a random one when the
-// params are too large to carry.
-func (s *sessionSealer) mint(keyHash string, params json.RawMessage) string {
-	if s == nil || len(params) == 0 || len(params) > maxResumeParams {
-		return rand.Text()
+// save stores the state of session id before its initialize is answered.
+// A failure (Redis down) leaves the session unable to move, nothing more.
+func (s *sessionStates) save(ctx context.Context, id, keyHash string, params json.RawMessage) {
+	if s == nil || s.shared == nil || keyHash == "" || len(params) == 0 || len(params) > maxResumeParams {
+		return
 	}
-	plain, err := json.Marshal(resumeState{Key: keyHash, Params: params})
+	b, err := json.Marshal(resumeState{Key: keyHash, Params: params})
 	if err != nil {
-		return rand.Text()
+		return
 	}
-	nonce := make([]byte, s.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	sealed := s.aead.Seal(nonce, nonce, plain, sealAAD)
-	return resumablePrefix + base64.RawURLEncoding.EncodeToString(sealed)
+	_ = s.shared.Set(ctx, stateKey(id), b, resumeTTL)
 }
 
-// open returns what a sealed id carries; false for any id this gateway's
-// key did not seal.
-func (s *sessionSealer) open(id string) (*resumeState, bool) {
-	rest, ok := strings.CutPrefix(id, resumablePrefix)
-	if s == nil || !ok {
+// load returns the state of session id when it may be re-created here.
+func (s *sessionStates) load(ctx context.Context, id string) (*resumeState, bool) {
+	if s == nil || s.shared == nil || s.wasEnded(id) {
 		return nil, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	n := s.aead.NonceSize()
-	if err != nil || len(b) < n {
-		return nil, false
-	}
-	plain, err := s.aead.Open(nil, b[:n], b[n:], sealAAD)
-	if err != nil {
+	b, err := s.shared.Get(ctx, stateKey(id))
+	if err != nil || b == nil {
 		return nil, false
 	}
 	var st resumeState
-	if json.Unmarshal(plain, &st) != nil || st.Key == "" || len(st.Params) == 0 {
+	if json.Unmarshal(b, &st) != nil || st.Key == "" || len(st.Params) == 0 {
 		return nil, false
 	}
 	return &st, true
 }
 
-// resume re-creates the session id for principal from its sealed state,
+// remember marks id as ended on purpose on this replica, at once (the
+// shared state goes in forget, which does I/O).
+func (s *sessionStates) remember(id string) {
+	if s == nil || s.shared == nil {
+		return
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended == nil {
+		s.ended = map[string]time.Time{}
+	}
+	if len(s.ended) >= maxLocalEnded {
+		// Expired ids first, then any, down to nine tenths of the bound,
+		// so the sweep runs once per tenth of the bound, not per id.
+		for k, at := range s.ended {
+			if now.Sub(at) > resumeTTL {
+				delete(s.ended, k)
+			}
+		}
+		for k := range s.ended {
+			if len(s.ended) < maxLocalEnded*9/10 {
+				break
+			}
+			delete(s.ended, k)
+		}
+	}
+	s.ended[id] = now
+}
+
+// forget ends session id for good: remembered here, its state deleted.
+func (s *sessionStates) forget(id string) {
+	if s == nil || s.shared == nil {
+		return
+	}
+	s.remember(id)
+	// Best effort: with Redis down another replica may re-create the
+	// session for the key that opened it, which could open one anew anyway.
+	_ = s.shared.Delete(context.Background(), stateKey(id))
+}
+
+func (s *sessionStates) wasEnded(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.ended[id]
+	return ok
+}
+
+// resume re-creates the session id for principal from its stored state,
 // replaying initialize and notifications/initialized to the SDK's handler
 // in this process. It reports whether the session now exists. Concurrent
 // requests for one id wait for a single replay.

@@ -133,6 +133,45 @@ func TestE2EReplicasShareKeyRevocation(t *testing.T) {
 	waitFor(t, 5e9, "B to refuse the deleted key", func() bool { return status(b) == http.StatusUnauthorized })
 }
 
+// TestE2EReplicasSeeAddedServer: two --http replicas serving one config
+// file (a shared volume, or one host) both expose a server added to it by
+// the admin CLI within 5 s, with no restart: each re-reads the file on the
+// next request after it changes. (On Kubernetes the chart mounts the config
+// from a Secret, and a change rolls the pods instead; see docs/DEPLOY.md.)
+func TestE2EReplicasSeeAddedServer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	a, b := startHTTP(t, f), startHTTP(t, f)
+	hdr := http.Header{"Apikey": {f.key}}
+	lists := func(p *httpGatewayProc, tool string) bool {
+		cs, err := connectHTTP(t, p.url, hdr)
+		if err != nil {
+			return false
+		}
+		defer cs.Close()
+		res, err := cs.ListTools(context.Background(), nil)
+		return err == nil && slices.ContainsFunc(res.Tools, func(x *mcp.Tool) bool { return x.Name == tool })
+	}
+	for name, p := range map[string]*httpGatewayProc{"a": a, "b": b} {
+		if !lists(p, "echo_server__echo") || lists(p, "added__echo") {
+			t.Fatalf("replica %s before the change lists the wrong tools", name)
+		}
+	}
+	var configName string
+	for _, mc := range f.cfg.MCPConfigs {
+		configName = mc.Name
+	}
+	out, err := exec.Command(gatewayBin, "--config", f.path, "config", "add-server",
+		"--config-name", configName, "--server-name", "added",
+		"--server-command", gatewayBin, "--arg", "example-server", "--arg", "echo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("config add-server: %v\n%s", err, out)
+	}
+	for name, p := range map[string]*httpGatewayProc{"a": a, "b": b} {
+		waitFor(t, 5e9, "replica "+name+" to list the added server's tool", func() bool { return lists(p, "added__echo") })
+	}
+}
+
 // TestE2EDrainDelay: on SIGTERM with --drain-delay, /readyz turns 503 at
 // once while the replica still serves its sessions, so a balancer drains
 // it before the listener closes; then it exits 0.

@@ -260,8 +260,9 @@ func (c *balancedClient) connect(ctx context.Context, url string) (*mcp.ClientSe
 // request on the wrong replica would be answered 404). One replica is then
 // killed with SIGKILL while the clients call: its clients get the spec's
 // 404 for their session, initialize again on the other replica and finish;
-// the other replica's clients see no error at all. TypeScript SDK clients
-// go through the same balancer first.
+// the other replica's clients see no error at all. First, 16 concurrent
+// TypeScript SDK clients go through the same balancer, each initializing,
+// listing and calling twice.
 func TestE2EHAProxySessionAffinity(t *testing.T) {
 	requireHAProxy(t)
 	f := newFixture(t, exampleServer("echo_server", "echo", nil))
@@ -275,7 +276,7 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 	t.Run("typescript clients", func(t *testing.T) {
 		dir := requireNodePeers(t)
 		var wg sync.WaitGroup
-		outs := make([]string, 4)
+		outs := make([]string, 16)
 		for i := range outs {
 			wg.Add(1)
 			go func() {

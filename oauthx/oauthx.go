@@ -2,8 +2,9 @@
 // client-credentials grant (client_secret_basic or client_secret_post, scope,
 // audience, RFC 8707 resource, extra parameters and headers, RFC 8705 mTLS),
 // proactive refresh before expiry, single-flight fetching, a token cache file
-// shared by every gateway process on the host, bounded retries, scope
-// checks, and RFC 7009 revocation.
+// shared by every gateway process on the host, tokens shared by replicas
+// through a store the caller supplies (encrypted under the client secret),
+// bounded retries, scope checks, and RFC 7009 revocation.
 //
 // The package never touches stdin or stdout (the MCP channel) and never puts
 // a client secret or an access token in a log line or an error message.
@@ -13,6 +14,7 @@ package oauthx
 
 import (
 	"context"
+	"crypto/cipher"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -84,9 +86,21 @@ type Options struct {
 	// Sleep waits d or until ctx ends. Nil means a timer.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// OnToken is called with every access token the source obtains (fetched
-	// or read from the cache file) before anyone can use it, so that the
-	// caller can register it with its log redactor. Nil means nothing.
+	// or read from the cache file or the shared store) before anyone can
+	// use it, so that the caller can register it with its log redactor.
+	// Nil means nothing.
 	OnToken func(token string)
+	// Shared is the store through which replicas share client-credentials
+	// tokens (see [SharedTokens]): one grant per upstream for all of them,
+	// sealed with AES-256-GCM under a key derived from the client secret.
+	// A server without a client secret (mTLS only) is not shared, and
+	// login sources ignore it. Nil means tokens are shared by the
+	// processes of this host only, through CacheFile.
+	Shared SharedTokens
+	// SharedRecheck is how long a token read from Shared is used before
+	// the shared entry is read again (a revocation reaches every replica
+	// within it). Zero means DefaultSharedRecheck.
+	SharedRecheck time.Duration
 }
 
 // fillDefaults fills the zero fields of o with their defaults.
@@ -113,6 +127,9 @@ func fillDefaults(o *Options) {
 	if o.Sleep == nil {
 		o.Sleep = sleep
 	}
+	if o.SharedRecheck <= 0 {
+		o.SharedRecheck = DefaultSharedRecheck
+	}
 }
 
 // Source is the token source of one upstream server. It implements
@@ -133,6 +150,14 @@ type Source struct {
 	bad      string // a token the upstream refused; never reused
 	fetches  int
 	setupErr error // a configuration problem found by New, reported per call
+
+	// Sharing with other replicas, when Options.Shared is set and the
+	// client has a secret to derive the sealing key from.
+	shared    SharedTokens
+	sharedKey string      // the token's name in shared
+	aead      cipher.AEAD // seals the shared value
+	checked   time.Time   // when tok was last compared with the shared entry
+	inShared  bool        // tok was read from or written to shared
 }
 
 var _ oauth2.TokenSource = (*Source)(nil)
@@ -167,6 +192,15 @@ func New(server string, c *config.OAuthConfig, opts *Options) (*Source, error) {
 	s.cfg.AdditionalParams = maps.Clone(c.AdditionalParams)
 	s.cfg.CustomHeaders = maps.Clone(c.CustomHeaders)
 	s.setupErr = s.setup()
+	if o.Shared != nil && c.ClientSecret != "" {
+		s.sharedKey = sharedKeyName(server, &sharedIdentity{tokenURL: c.TokenURL, clientID: c.ClientID, scope: c.Scope,
+			audience: c.Audience, resource: c.Resource, organization: c.Organization})
+		aead, err := newSealer(c.ClientSecret, s.sharedKey)
+		if err != nil {
+			return nil, fmt.Errorf("oauth for server %q: %w", server, err)
+		}
+		s.shared, s.aead = o.Shared, aead
+	}
 	return s, nil
 }
 
@@ -298,26 +332,40 @@ func (s *Source) Token() (*oauth2.Token, error) {
 // within the expiry buffer of its expiry, else a fresher one from the cache
 // file, else a new one from the token endpoint. Concurrent callers in this
 // process share one fetch; across processes the cache file's lock lets one
-// fetch at a time.
+// fetch at a time. With Options.Shared, replicas share the token through
+// that store first (see sharedToken) and use the cache file while it is
+// unreachable.
 func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if s.setupErr != nil {
 		return nil, s.setupErr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	get := s.localToken
+	if s.shared != nil {
+		get = s.sharedToken
+	}
+	e, err := get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return e.token(), nil
+}
+
+// localToken returns the token in memory while it is fresh, else the one
+// in the cache file, else a new one (written to the file). s.mu is held.
+func (s *Source) localToken(ctx context.Context) (*cacheEntry, error) {
 	if s.fresh(s.tok) {
-		return s.tok.token(), nil
+		return s.tok, nil
 	}
 	if s.opts.CacheFile == "" {
 		e, err := s.fetch(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if s.opts.OnToken != nil {
-			s.opts.OnToken(e.AccessToken)
-		}
-		s.tok = e
-		return e.token(), nil
+		s.keep(e)
+		s.inShared = false
+		return e, nil
 	}
 	var out *cacheEntry
 	err := withCache(s.opts.CacheFile, func(f *cacheFile) (bool, error) {
@@ -339,11 +387,9 @@ func (s *Source) TokenContext(ctx context.Context) (*oauth2.Token, error) {
 	if err != nil { // fetched, but the cache file could not be written
 		s.log.Warn().Err(err).Msg("oauth token cache not written; other gateway processes will fetch their own")
 	}
-	if s.opts.OnToken != nil {
-		s.opts.OnToken(out.AccessToken)
-	}
-	s.tok = out
-	return out.token(), nil
+	s.keep(out)
+	s.inShared = false
+	return out, nil
 }
 
 // fresh reports whether e may still be used: it is not the token the

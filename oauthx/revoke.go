@@ -18,9 +18,12 @@ var ErrNoRevocationURL = errors.New("no OAUTH_REVOCATION_URL is configured")
 
 // Revoke revokes the server's current token at the revocation endpoint (RFC
 // 7009, token_type_hint=access_token, with the same client authentication as
-// the token request) and drops it from memory and from the cache file. It
-// reports whether there was a token to revoke. Without a cached token
-// nothing is sent.
+// the token request) and drops it from memory, from the cache file and from
+// the store shared by replicas (Options.Shared), so that every replica
+// fetches a new one at its next check. It reports whether there was a token
+// to revoke. Without a cached token nothing is sent. When the shared store
+// cannot be reached the rest is done all the same and the error says the
+// replicas' copy remains.
 func (s *Source) Revoke(ctx context.Context) (bool, error) {
 	if s.setupErr != nil {
 		return false, s.setupErr
@@ -28,7 +31,20 @@ func (s *Source) Revoke(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var tok string
-	if s.tok != nil {
+	var sharedErr error
+	if s.shared != nil {
+		// The shared token is the one every replica uses: it goes first.
+		e, found, err := s.readShared(ctx)
+		if err == nil && found {
+			err = s.shared.Delete(ctx, s.sharedKey)
+		}
+		if err != nil {
+			sharedErr = fmt.Errorf("revoke oauth token of server %q: the copy shared by replicas was not deleted: %w", s.server, err)
+		} else if e != nil {
+			tok = e.AccessToken
+		}
+	}
+	if tok == "" && s.tok != nil {
 		tok = s.tok.AccessToken
 	}
 	drop := func(f *cacheFile) (bool, error) {
@@ -47,10 +63,16 @@ func (s *Source) Revoke(ctx context.Context) (bool, error) {
 			return false, fmt.Errorf("revoke oauth token of server %q: %w", s.server, err)
 		}
 	}
-	s.tok = nil
+	s.tok, s.inShared = nil, false
 	if tok == "" {
-		return false, nil
+		return false, sharedErr
 	}
+	had, err := s.revokeAt(ctx, tok)
+	return had, errors.Join(err, sharedErr)
+}
+
+// revokeAt revokes tok at the revocation endpoint. s.mu is held.
+func (s *Source) revokeAt(ctx context.Context, tok string) (bool, error) {
 	if s.cfg.RevocationURL == "" {
 		return true, fmt.Errorf("revoke oauth token of server %q: %w", s.server, ErrNoRevocationURL)
 	}

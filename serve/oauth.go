@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/oauth2"
 
+	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/oauthx"
@@ -30,8 +31,17 @@ import (
 // reading the token that `oauth login` stored; it never prompts, and
 // without a usable token its calls fail with an error naming the login
 // command. configPath is the config file.
-func oauthSources(mc *config.MCPConfig, cfg *config.Config, configPath string, redactor *secret.Redactor, log *zerolog.Logger) map[string]oauth2.TokenSource {
+//
+// With shared (the Redis of Options.SharedState), replicas share each
+// client-credentials token: one grant per upstream for all of them, each
+// replica keeping its copy in the cache file beside the config for while
+// Redis is down. Login tokens stay per replica.
+func oauthSources(mc *config.MCPConfig, cfg *config.Config, configPath string, shared *cache.Shared, redactor *secret.Redactor, log *zerolog.Logger) map[string]oauth2.TokenSource {
 	cacheFile := oauthx.CachePath(configPath)
+	var sharedTokens oauthx.SharedTokens
+	if shared != nil { // a nil *cache.Shared must not become a non-nil interface
+		sharedTokens = shared
+	}
 	out := map[string]oauth2.TokenSource{}
 	for _, s := range mc.Servers {
 		if s.OAuthLogin != nil && s.Config.URL != "" {
@@ -63,6 +73,7 @@ func oauthSources(mc *config.MCPConfig, cfg *config.Config, configPath string, r
 			CacheFile: cacheFile,
 			Timeout:   cfg.Common.Timeouts.AuthTimeout(),
 			OnToken:   func(tok string) { redactor.Add(tok) },
+			Shared:    sharedTokens,
 		})
 		if err != nil {
 			log.Error().Str("server", s.Name).Err(err).Msg("oauth unusable for this server; its calls will fail")
@@ -73,6 +84,8 @@ func oauthSources(mc *config.MCPConfig, cfg *config.Config, configPath string, r
 	}
 	return out
 }
+
+var _ oauthx.SharedTokens = (*cache.Shared)(nil)
 
 // failingSource is the token source of a server whose oauth_config the
 // gateway cannot use: every start of that server fails with err.

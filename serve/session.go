@@ -117,7 +117,7 @@ func open(o *Options) (*shared, func(), error) {
 func (r *shared) newSession(principal *authn.Principal, sessionID string, onClose func()) (*proxy.Gateway, *upstream.Pool) {
 	log := r.log.With().Str("project", principal.ProjectName).Str("key", principal.KeyFingerprint).Logger()
 	cfg, path, redactor := r.opts.Config, r.opts.ConfigPath, r.opts.Redactor
-	oauth := oauthSources(principal.MCPConfig, cfg, path, redactor, &log)
+	oauth := oauthSources(principal.MCPConfig, cfg, path, r.opts.SharedState, redactor, &log)
 	var gw *proxy.Gateway
 	var onUnavailable func(context.Context, *mcp.ServerSession, string, error) error
 	if r.elicitLogin {

@@ -31,7 +31,7 @@ import (
 // path: the discovery cache, the OAuth token cache, the tool pins and the
 // upstreams.
 func Runtime(path string, log *zerolog.Logger) admin.Runtime {
-	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokenKeeper{path: path}, Probe: upstreamProber{},
+	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokenKeeper{path: path, log: log}, Probe: upstreamProber{},
 		Pins: pinOpener{path: path, log: log}, Keys: keyRevoker{log: log}}
 }
 
@@ -108,8 +108,12 @@ func (t toolCache) ClearServer(ctx context.Context, configID string, s *config.S
 func (t toolCache) Close() error { return t.store.Close() }
 
 // tokenKeeper reads and revokes the OAuth tokens cached beside the config
-// file at path, for the admin operations.
-type tokenKeeper struct{ path string }
+// file at path, and the client-credentials tokens replicas share through
+// the Redis the config names, for the admin operations.
+type tokenKeeper struct {
+	path string
+	log  *zerolog.Logger
+}
 
 func (k tokenKeeper) options(c *config.Config) *oauthx.Options {
 	return &oauthx.Options{
@@ -136,12 +140,23 @@ func (k tokenKeeper) Token(_ context.Context, kind admin.TokenKind, configName s
 // Revoke implements admin.TokenKeeper.
 func (k tokenKeeper) Revoke(ctx context.Context, c *config.Config, kind admin.TokenKind, configName string, s *config.Server) (bool, error) {
 	if kind == admin.TokenClientCredentials {
-		src, err := oauthx.New(s.Name, s.OAuth, k.options(c))
+		opts := k.options(c)
+		if ro := cache.RedisFromConfig(&c.Common); ro != nil {
+			log := zerolog.Nop()
+			if k.log != nil {
+				log = *k.log
+			}
+			sh := cache.NewShared(ro, log)
+			defer sh.Close()
+			opts.Shared = sh // every replica fetches anew
+		}
+		src, err := oauthx.New(s.Name, s.OAuth, opts)
 		if err != nil {
 			return false, err
 		}
 		had, err := src.Revoke(ctx)
-		if errors.Is(err, oauthx.ErrNoRevocationURL) {
+		var unshared *cache.UnavailableError
+		if errors.Is(err, oauthx.ErrNoRevocationURL) && !errors.As(err, &unshared) {
 			err = fmt.Errorf("%w: %w", admin.ErrNotRevocable, err)
 		}
 		return had, err

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/redis/go-redis/v9"
+
+	"secure-mcp-gateway/cache"
+	"secure-mcp-gateway/internal/config"
+)
+
+// replicaProvider is an OAuth authorization server (RFC 6749 client
+// credentials with client_secret_basic on /token, RFC 7009 on /revoke)
+// that counts its grants; tokens it revoked or forgot are refused by the
+// upstream.
+type replicaProvider struct {
+	*httptest.Server
+	mu     sync.Mutex
+	grants int
+	valid  map[string]bool
+	issued []string
+}
+
+func newReplicaProvider(t *testing.T, clientID, secret string) *replicaProvider {
+	p := &replicaProvider{valid: map[string]bool{}}
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id, pw, ok := r.BasicAuth(); !ok || id != clientID || pw != secret {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"error":"invalid_client"}`))
+			return
+		}
+		switch r.URL.Path {
+		case "/revoke":
+			p.forget(r.PostFormValue("token"))
+			w.WriteHeader(http.StatusOK)
+		case "/token":
+			if r.PostFormValue("grant_type") != "client_credentials" {
+				http.Error(w, `{"error":"unsupported_grant_type"}`, http.StatusBadRequest)
+				return
+			}
+			tok := "rep-" + rand.Text()
+			p.mu.Lock()
+			p.grants++
+			p.valid[tok] = true
+			p.issued = append(p.issued, tok)
+			p.mu.Unlock()
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3600, "scope": "mcp"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *replicaProvider) forget(tok string) {
+	p.mu.Lock()
+	delete(p.valid, tok)
+	p.mu.Unlock()
+}
+
+func (p *replicaProvider) isValid(tok string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.valid[tok]
+}
+
+func (p *replicaProvider) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.grants
+}
+
+// current returns the one token the provider still honours.
+func (p *replicaProvider) current(t *testing.T) string {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for tok := range p.valid {
+		out = append(out, tok)
+	}
+	if len(out) != 1 {
+		t.Fatalf("%d valid tokens, want 1", len(out))
+	}
+	return out[0]
+}
+
+func (p *replicaProvider) tokens() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.issued...)
+}
+
+// TestE2EReplicasShareOAuthToken: two --http replicas, each with its own
+// copy of the config and so its own token cache file, share one real
+// redis-server. Calling a remote upstream that needs a client-credentials
+// token on both makes one grant; the token in Redis is sealed; `oauth
+// revoke` on A's copy deletes it and both replicas move to one new token;
+// a token the upstream refuses (401) is replaced for both with one grant;
+// with Redis killed both replicas still get tokens and serve calls.
+func TestE2EReplicasShareOAuthToken(t *testing.T) {
+	t.Parallel()
+	const password = "oauth-redis-pw"
+	const clientID, clientSecret = "replica-client", "CANARY-replica-secret-5c4b"
+	port, redisCmd := startRedisServer(t, password)
+	prov := newReplicaProvider(t, clientID, clientSecret)
+
+	remote := mcp.NewServer(&mcp.Implementation{Name: "remote", Version: "1"}, nil)
+	mcp.AddTool(remote, &mcp.Tool{Name: "whoami", Description: "Says whether the caller was authenticated."},
+		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			ok := req.Extra != nil && req.Extra.TokenInfo != nil
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "authenticated=" + strconv.FormatBool(ok)}}}, nil, nil
+		})
+	verify := func(_ context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
+		if !prov.isValid(tok) {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{Scopes: []string{"mcp"}, Expiration: time.Now().Add(time.Hour)}, nil
+	}
+	rs := httptest.NewServer(auth.RequireBearerToken(verify, nil)(
+		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return remote }, nil)))
+	t.Cleanup(rs.Close)
+
+	srv := &config.Server{Name: "remote", Config: config.ServerConfig{URL: rs.URL}, Tools: map[string]json.RawMessage{},
+		OAuth: &config.OAuthConfig{Enabled: true, Version: "2.1", GrantType: "client_credentials", ClientID: clientID,
+			ClientSecret: clientSecret, TokenURL: prov.URL + "/token", RevocationURL: prov.URL + "/revoke", Scope: "mcp"}}
+	f := newFixture(t, srv)
+	pw := password
+	f.cfg.Common.UseExternalCache = true
+	f.cfg.Common.CacheHost = "127.0.0.1"
+	f.cfg.Common.CachePort = port
+	f.cfg.Common.CachePassword = &pw
+	f.save(t)
+	fb := *f
+	fb.dir = t.TempDir()
+	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
+	fb.save(t)
+	a, b := startHTTP(t, f), startHTTP(t, &fb)
+
+	hdr := http.Header{"Apikey": {f.key}}
+	sessions := map[*httpGatewayProc]*mcp.ClientSession{}
+	for _, p := range []*httpGatewayProc{a, b} {
+		cs, err := connectHTTP(t, p.url, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		sessions[p] = cs
+	}
+	var results []string
+	var resultsMu sync.Mutex
+	call := func(p *httpGatewayProc, what string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		res, err := sessions[p].CallTool(ctx, &mcp.CallToolParams{Name: "remote__whoami", Arguments: map[string]any{}})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		resultsMu.Lock()
+		results = append(results, resultText(res))
+		resultsMu.Unlock()
+		if res.IsError || resultText(res) != "authenticated=true" {
+			t.Fatalf("%s: %q (isError %v)", what, resultText(res), res.IsError)
+		}
+	}
+	both := func(what string) {
+		t.Helper()
+		var wg sync.WaitGroup
+		for name, p := range map[string]*httpGatewayProc{"A": a, "B": b} {
+			wg.Go(func() { call(p, what+" on "+name) })
+		}
+		wg.Wait()
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	grants := func(want int, when string) {
+		t.Helper()
+		if n := prov.count(); n != want {
+			t.Fatalf("%s: the provider granted %d tokens, want %d", when, n, want)
+		}
+	}
+
+	rc := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port), Password: password})
+	defer rc.Close()
+	ctx := context.Background()
+	sharedValue := func() (key, value string) {
+		t.Helper()
+		keys, err := rc.Keys(ctx, cache.DefaultSharedPrefix+"oauth:token:*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) > 1 {
+			t.Fatalf("%d shared oauth tokens for one upstream: %q", len(keys), keys)
+		}
+		if len(keys) == 0 {
+			return "", ""
+		}
+		v, err := rc.Get(ctx, keys[0]).Result()
+		if err != nil && err != redis.Nil {
+			t.Fatal(err)
+		}
+		return keys[0], v
+	}
+
+	// Both replicas call at once: one grant between them.
+	both("first call")
+	grants(1, "after both replicas called")
+	key, v1 := sharedValue()
+	if key == "" {
+		t.Fatal("no token in Redis after the first calls")
+	}
+	for _, s := range []string{prov.current(t), clientSecret, clientID, "CANARY", "Bearer"} {
+		if strings.Contains(key, s) || strings.Contains(v1, s) {
+			t.Fatalf("the Redis key or value holds a credential or the token in clear (%d chars)", len(s))
+		}
+	}
+	if ttl := rc.TTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Errorf("shared token TTL %v, want the token's lifetime (≤ 1 h)", ttl)
+	}
+
+	// Revoked through A's admin CLI: the shared entry is deleted, the
+	// token revoked at the provider, and both replicas move to one new one.
+	old := prov.current(t)
+	if out, err := runOAuthCLI(t, f, "oauth", "revoke", "--server", "remote"); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("oauth revoke: %v\n%s", err, out)
+	}
+	if k, _ := sharedValue(); k != "" {
+		t.Fatal("the shared token survived oauth revoke")
+	}
+	if prov.isValid(old) {
+		t.Fatal("oauth revoke did not revoke the token at the provider")
+	}
+	call(b, "call on B after revoke")
+	call(a, "call on A after revoke")
+	grants(2, "after revoke")
+
+	// The upstream refuses the token (401): the replica that meets it
+	// replaces the shared entry, the other takes the replacement.
+	_, v2 := sharedValue()
+	prov.forget(prov.current(t))
+	call(a, "call on A after the upstream refused the token")
+	grants(3, "after a 401")
+	if _, v3 := sharedValue(); v3 == "" || v3 == v2 {
+		t.Fatal("the refused token was not replaced in Redis")
+	}
+	call(b, "call on B after A replaced the refused token")
+	grants(3, "after B took the replacement")
+
+	// Redis killed: calls go on, from memory and then from local grants.
+	_ = redisCmd.Process.Kill()
+	_ = redisCmd.Wait()
+	both("call with Redis down")
+	prov.forget(prov.current(t))
+	both("call with Redis down and the token refused")
+	if n := prov.count(); n < 4 {
+		t.Errorf("with Redis down and the token refused, the provider granted %d tokens in all, want local grants", n)
+	}
+
+	canaries := append([]string{clientSecret, password}, prov.tokens()...)
+	all := a.stderr.String() + b.stderr.String() + strings.Join(results, "\n")
+	for _, c := range canaries {
+		if strings.Contains(all, c) {
+			t.Errorf("a replica's log or a result holds a secret (%d chars)", len(c))
+		}
+	}
+	for name, p := range map[string]*httpGatewayProc{"A": a, "B": b} {
+		if n := strings.Count(p.stderr.String(), "Redis unavailable;"); n > 1 {
+			t.Errorf("replica %s warned %d times about one Redis outage, want once", name, n)
+		}
+	}
+}

@@ -278,7 +278,8 @@ func (c *cluster) cpu() cpuSplit {
 }
 
 // measureCluster drives a fresh cluster target with one go-sdk client on
-// one legacy (2025-11-25) session, as the other HTTP targets are driven,
+// one legacy (2025-11-25) session, as the other HTTP targets are driven
+// (initialize is timed from Connect: the servers are up by then),
 // and splits the CPU the calls cost by process.
 func measureCluster(ctx context.Context, o *options, t *target) (*result, error) {
 	c, err := startCluster(o, t)

@@ -122,8 +122,8 @@ func writeClusterTable(w io.Writer, o *options, targets []*target, all []result)
 	}
 	fmt.Fprintf(w, "\nCluster targets: %d runs; %d sequential and %d %d-way calls per run, go client, one 2025-11-25 session; medians; added = minus http's median; %d CPUs\n\n",
 		o.runs, o.seq, o.conc, o.workers, runtime.NumCPU())
-	fmt.Fprintln(w, "| target | seq calls/s | seq p50 (added) | seq p99 (added) | 8-way calls/s | 8-way p50 | 8-way p99 | CPU/call: replicas | upstream | haproxy | redis | client | total (added) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| target | initialize | seq calls/s | seq p50 (added) | seq p99 (added) | 8-way calls/s | 8-way p50 | 8-way p99 | CPU/call: replicas | upstream | haproxy | redis | client | total (added) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	base := median(all, "http", "go")
 	for _, t := range targets {
 		m := median(all, t.name, "go")
@@ -147,8 +147,8 @@ func writeClusterTable(w io.Writer, o *options, targets []*target, all []result)
 			}
 			return fmt.Sprintf("%.0f µs", v)
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.0f µs%s | %.0f µs%s | %.0f | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %s | %s | %.0f µs | %.0f µs%s |\n",
-			t.name, m.SeqRate, m.SeqP50us, added(m.SeqP50us, base.p50()), m.SeqP99us, added(m.SeqP99us, base.p99()),
+		fmt.Fprintf(w, "| %s | %.1f ms | %.0f | %.0f µs%s | %.0f µs%s | %.0f | %.0f µs | %.0f µs | %.0f µs | %.0f µs | %s | %s | %.0f µs | %.0f µs%s |\n",
+			t.name, m.InitMs, m.SeqRate, m.SeqP50us, added(m.SeqP50us, base.p50()), m.SeqP99us, added(m.SeqP99us, base.p99()),
 			m.ConcRate, m.ConcP50us, m.ConcP99us,
 			m.CPUPerCall, m.CPUUpstream, opt(m.CPUHAProxy, t.haproxy), opt(m.CPURedis, t.redis), m.CPUClient,
 			total, added(total, baseTotal))

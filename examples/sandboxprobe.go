@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -108,6 +110,9 @@ func sandboxProbe(ctx context.Context, _ *mcp.CallToolRequest, in sandboxProbeIn
 // forkBomb starts up to n `sleep 60` processes at once, counts those that
 // started, and kills them all.
 func forkBomb(n int) (int, string) {
+	if n > 0 {
+		spareThreads(8)
+	}
 	var cmds []*exec.Cmd
 	var ferr string
 	for range n {
@@ -123,6 +128,30 @@ func forkBomb(n int) (int, string) {
 		_ = c.Wait()
 	}
 	return len(cmds), ferr
+}
+
+// spareThreads makes the Go runtime create n OS threads and keep them
+// idle. Under a pids limit the fork bomb takes every free pid, and a
+// runtime that then needs a new thread (a goroutine blocked in a syscall)
+// dies with "failed to create new OS thread"; the probe must report the
+// limit, not crash on it.
+func spareThreads(n int) {
+	var ready, done sync.WaitGroup
+	release := make(chan struct{})
+	ready.Add(n)
+	done.Add(n)
+	for range n {
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread() // one thread each, while all are held
+			ready.Done()
+			<-release
+			runtime.UnlockOSThread() // back to the runtime's idle threads
+		}()
+	}
+	ready.Wait()
+	close(release)
+	done.Wait()
 }
 
 func sandboxEscape(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, escapeOut, error) {

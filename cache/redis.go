@@ -99,6 +99,11 @@ func newRedisStore(o *RedisOptions, log zerolog.Logger) *redisStore {
 		r.opts.Prefix = DefaultRedisPrefix
 	}
 	r.health = healthOf(r.opts.Addr)
+	// A new client tries Redis at once, even within another part's retry
+	// interval; the outage's warning, if any, is not repeated.
+	r.health.mu.Lock()
+	r.health.downUntil = time.Time{}
+	r.health.mu.Unlock()
 	// go-redis logs to its own global logger, on stderr, bypassing our
 	// redaction; its messages are reported through ours instead.
 	redisLogOnce.Do(func() { redis.SetLogger(quietLogger{}) })

@@ -153,6 +153,10 @@ type progressRelay struct {
 }
 
 type progressTarget struct {
+	// ctx is the client call's: a notification sent with it goes out on
+	// that request's own stream (its SSE response over HTTP), where the
+	// client waits for it, whatever context the upstream's arrived in.
+	ctx    context.Context
 	ss     *mcp.ServerSession
 	token  any
 	server string        // the upstream the call went to
@@ -169,13 +173,13 @@ const (
 
 // track registers the client's token for a call and returns the token to
 // send upstream and a function that forgets it once the call is over.
-func (p *progressRelay) track(ss *mcp.ServerSession, server string, token any) (string, func()) {
+func (p *progressRelay) track(ctx context.Context, ss *mcp.ServerSession, server string, token any) (string, func()) {
 	t := "smg-" + strconv.FormatUint(p.next.Add(1), 10)
 	p.mu.Lock()
 	if p.m == nil {
 		p.m = make(map[string]progressTarget)
 	}
-	p.m[t] = progressTarget{ss: ss, token: token, server: server, lim: rate.NewLimiter(DefaultProgressRate, DefaultProgressBurst)}
+	p.m[t] = progressTarget{ctx: ctx, ss: ss, token: token, server: server, lim: rate.NewLimiter(DefaultProgressRate, DefaultProgressBurst)}
 	p.mu.Unlock()
 	return t, func() {
 		p.mu.Lock()
@@ -222,7 +226,7 @@ func (g *Gateway) relayProgress(ctx context.Context, server string, p *mcp.Progr
 			q.Message, q.Meta = "", nil
 		}
 	}
-	if err := t.ss.NotifyProgress(ctx, &q); err != nil {
+	if err := t.ss.NotifyProgress(t.ctx, &q); err != nil {
 		g.log.Debug().Err(err).Msg("relay progress")
 	}
 }

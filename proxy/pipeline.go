@@ -332,7 +332,7 @@ func (p *pipeline) forward(ctx context.Context, c *callState) {
 	if token := progressToken(c.req); token != nil {
 		// The upstream gets a token of the gateway's own, so that calls
 		// with the same client token on two upstreams never cross.
-		t, done := p.progress.track(c.req.Session, rt.server, token)
+		t, done := p.progress.track(ctx, c.req.Session, rt.server, token)
 		c.cleanup = append(c.cleanup, done)
 		params.SetProgressToken(t)
 	}

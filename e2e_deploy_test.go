@@ -241,6 +241,7 @@ type balancedClient struct {
 	errs     []error  // call errors other than the session's 404
 	missing  int      // calls answered "session not found"
 	calls    int      // calls answered correctly
+	resent   int      // calls refused as resent (in flight at the kill)
 	early    bool     // stopped before its first calls
 }
 
@@ -310,6 +311,44 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 		}
 	})
 
+	killReplicaUnderClients(t, lb, replicas, h, false)
+}
+
+// TestE2EHAProxySessionsOutliveReplica is the kill of
+// TestE2EHAProxySessionAffinity with the replicas sharing a real
+// redis-server: the killed replica's clients go on in their own sessions,
+// which the survivor re-creates, with no 404 and no error; a call in flight
+// at the kill that the balancer resends is refused as possibly run, never
+// run twice.
+func TestE2EHAProxySessionsOutliveReplica(t *testing.T) {
+	requireHAProxy(t)
+	t.Parallel()
+	const password = "haproxy-resume-pw"
+	port, _ := startRedisServer(t, password)
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	pw := password
+	f.cfg.Common.UseExternalCache = true
+	f.cfg.Common.CacheHost = "127.0.0.1"
+	f.cfg.Common.CachePort = port
+	f.cfg.Common.CachePassword = &pw
+	f.save(t)
+	flags := []string{"--max-sessions-per-key", "64", "--rate-limit", "10000", "--rate-burst", "10000"}
+	replicas := []*httpGatewayProc{startHTTP(t, f, flags...), startHTTP(t, f, flags...)}
+	lb := startHAProxy(t, strings.TrimPrefix(replicas[0].base, "http://"), strings.TrimPrefix(replicas[1].base, "http://"))
+	killReplicaUnderClients(t, lb, replicas, http.Header{"Apikey": {f.key}}, true)
+	m := metricsOf(t, replicas[1])
+	if strings.Contains(m, "smg_sessions_resumed_total 0\n") || !strings.Contains(m, "smg_sessions_resumed_total") {
+		t.Errorf("the survivor re-created no session:\n%s", grepLines(m, "resumed"))
+	}
+}
+
+// killReplicaUnderClients runs 16 go-sdk clients through lb, kills the
+// first replica with SIGKILL once every client is mid-run, and checks what
+// each client saw. With resume (the replicas share Redis) the killed
+// replica's clients keep their sessions; without, they get the spec's 404
+// and initialize again. The other replica's clients never see an error.
+func killReplicaUnderClients(t *testing.T, lb *haproxyProc, replicas []*httpGatewayProc, h http.Header, resume bool) {
+	t.Helper()
 	const clients, before, after = 16, 2, 3
 	killed := make(chan struct{})
 	var warmedUp atomic.Int32
@@ -365,6 +404,10 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 					if ctx.Err() != nil || len(c.errs) == 3 {
 						return
 					}
+				case res.IsError && strings.Contains(resultText(res), "may already have run"):
+					// In flight at the kill and resent by the
+					// balancer: refused, not run twice.
+					c.resent++
 				case resultText(res) != msg:
 					c.errs = append(c.errs, fmt.Errorf("call %d answered %q", n, resultText(res)))
 				default:
@@ -427,6 +470,13 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 	})
 
 	for _, c := range onReplica["1"] {
+		if resume {
+			if len(c.errs) > 0 || c.missing > 0 || len(c.sessions) != 1 || len(c.rec.notFound) > 0 || len(c.rec.other) > 0 {
+				t.Errorf("client %d (killed replica, sessions in Redis): errs %v, session-missing %d, sessions %v, 404s %v, other %v; want its session to go on",
+					c.id, c.errs, c.missing, c.sessions, c.rec.notFound, c.rec.other)
+			}
+			continue
+		}
 		if len(c.errs) > 0 {
 			t.Errorf("client %d (killed replica): errors other than the session's 404: %v", c.id, c.errs)
 		}
@@ -441,15 +491,20 @@ func TestE2EHAProxySessionAffinity(t *testing.T) {
 		}
 	}
 	for _, c := range onReplica["2"] {
-		if len(c.errs) > 0 || c.missing > 0 || len(c.sessions) != 1 || len(c.rec.notFound) > 0 || len(c.rec.other) > 0 {
+		if len(c.errs) > 0 || c.missing > 0 || c.resent > 0 || len(c.sessions) != 1 || len(c.rec.notFound) > 0 || len(c.rec.other) > 0 {
 			t.Errorf("client %d (surviving replica) saw an error: errs %v, session-missing %d, sessions %v, 404s %v, other %v",
 				c.id, c.errs, c.missing, c.sessions, c.rec.notFound, c.rec.other)
 		}
 	}
-	// The new sessions are pinned to the survivor.
+	resent := 0
+	for _, c := range cl {
+		resent += c.resent
+	}
+	t.Logf("clients on the killed replica: %d; calls refused as resent: %d", len(onReplica["1"]), resent)
+	// Without Redis the new sessions are pinned to the survivor.
 	pins = lb.pinned(t)
 	for _, c := range onReplica["1"] {
-		if last := c.sessions[len(c.sessions)-1]; pins[last] != "2" {
+		if last := c.sessions[len(c.sessions)-1]; !resume && pins[last] != "2" {
 			t.Errorf("client %d: new session %s pinned to server %q, want 2", c.id, last, pins[last])
 		}
 	}

@@ -79,6 +79,21 @@ func TestE2ESessionOutlivesReplica(t *testing.T) {
 	if len(id) > 64 {
 		t.Errorf("session id %q is too long for a balancer's affinity table", id)
 	}
+	// A call A answered, sent by hand with request id 4242: a balancer
+	// resending it to B after A's death must not have it run twice.
+	sess := http.Header{"Apikey": {f.key}, "Mcp-Session-Id": {id}, "Mcp-Protocol-Version": {"2025-11-25"}}
+	callBody := func(rpcID int, msg string) string {
+		return `{"jsonrpc":"2.0","id":` + itoa(rpcID) + `,"method":"tools/call","params":{"name":"echo_server__echo","arguments":{"message":"` + msg + `"}}}`
+	}
+	answer := func(p *httpGatewayProc, rpcID int, msg string) string {
+		resp := rawPost(t, p.url, sess, callBody(rpcID, msg))
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return string(b)
+	}
+	if got := answer(a, 4242, "by hand on A"); !strings.Contains(got, "by hand on A") {
+		t.Fatalf("call 4242 on A: %s", got)
+	}
 
 	a.cmd.Process.Kill()
 	a.cmd.Wait()
@@ -89,6 +104,12 @@ func TestE2ESessionOutlivesReplica(t *testing.T) {
 	}
 	if _, err := cs.ListTools(ctx, nil); err != nil {
 		t.Fatalf("list on B: %v", err)
+	}
+	if got := answer(b, 4242, "by hand on A"); !strings.Contains(got, `"isError":true`) || !strings.Contains(got, "may already have run") {
+		t.Errorf("call 4242 resent to B: %s; want a tool error saying it may have run", got)
+	}
+	if got := answer(b, 4243, "new on B"); !strings.Contains(got, "new on B") || strings.Contains(got, "isError") {
+		t.Errorf("a new call on B: %s", got)
 	}
 	if cs.ID() != id {
 		t.Errorf("the session id changed: %q → %q", id, cs.ID())
@@ -101,6 +122,9 @@ func TestE2ESessionOutlivesReplica(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(metrics), "smg_sessions_resumed_total 1\n") {
 		t.Errorf("B's metrics do not count one resumed session:\n%s", grepLines(string(metrics), "resumed"))
+	}
+	if !strings.Contains(string(metrics), "smg_tool_calls_resent_total 1\n") {
+		t.Errorf("B's metrics do not count one resent call:\n%s", grepLines(string(metrics), "resent"))
 	}
 
 	// Not for another key, nor for an id no replica opened.

@@ -217,3 +217,20 @@ func (s *Shared) Delete(ctx context.Context, key string) error {
 	s.r.result(nil)
 	return nil
 }
+
+// Claim stores value at key for ttl unless key exists, and reports whether
+// it did: the first replica to claim a key wins, the others learn it was
+// taken.
+func (s *Shared) Claim(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	if !s.r.available() {
+		return false, &UnavailableError{Op: "claim " + key}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.r.opts.Timeout)
+	defer cancel()
+	ok, err := s.r.client.SetNX(ctx, s.r.opts.Prefix+key, value, ttl).Result()
+	if err != nil {
+		return false, s.unavailable("claim "+key, err)
+	}
+	s.r.result(nil)
+	return ok, nil
+}

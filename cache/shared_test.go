@@ -62,6 +62,12 @@ func TestSharedUpdateIsAtomicAcrossClients(t *testing.T) {
 	if got, err := b.Get(ctx, "plain"); err != nil || string(got) != "v" {
 		t.Fatalf("set: %q %v", got, err)
 	}
+	if ok, err := a.Claim(ctx, "claimed", []byte("a"), time.Minute); !ok || err != nil {
+		t.Fatalf("first claim: %v %v", ok, err)
+	}
+	if ok, err := b.Claim(ctx, "claimed", []byte("b"), time.Minute); ok || err != nil {
+		t.Fatalf("second claim of a taken key: %v %v", ok, err)
+	}
 	if err := b.Delete(ctx, "plain"); err != nil {
 		t.Fatal(err)
 	}

@@ -452,6 +452,13 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 				h.mu.Unlock()
 			}()
 		}
+		if req, isReq := first.(*jsonrpc.Request); isReq && req.IsCall() && req.Method == "tools/call" &&
+			!h.states.claimCall(r.Context(), id, req.ID.Raw(), cfg.Common.Timeouts.ToolExecutionTimeout()) {
+			h.log.Warn().Str("key", fp).Msg("a resent tool call refused: it reached a replica before and may have run")
+			h.metrics.CallResent()
+			resentCall(w, req.ID.Raw())
+			return
+		}
 	} else if r.Method == http.MethodPost {
 		// Only initialize opens a session; anything else without a session
 		// id (a draft-protocol server/discover probe, say) is refused here,

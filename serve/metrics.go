@@ -19,6 +19,7 @@ type Metrics struct {
 	latency  *promtext.HistogramVec
 	sessions *promtext.Gauge
 	resumed  *promtext.Counter
+	resent   *promtext.Counter
 	evicted  *promtext.CounterVec
 	procs    *promtext.Gauge
 	calls    *promtext.CounterVec
@@ -43,6 +44,8 @@ func NewMetrics() *Metrics {
 		sessions: reg.NewGauge("smg_sessions_open", "Open MCP sessions."),
 		resumed: reg.NewCounter("smg_sessions_resumed_total",
 			"Sessions another replica opened, re-created here from their state in Redis (the first replica died or the balancer moved the client)."),
+		resent: reg.NewCounter("smg_tool_calls_resent_total",
+			"Tool calls refused because their request id had reached a replica before (a balancer's retry after a replica died): they may have run, and are not run twice."),
 		evicted: reg.NewCounterVec("smg_sessions_evicted_total",
 			"Idle MCP sessions closed to make room for a new one, by the cap that was reached (per_key, sessions, upstream_processes).", "reason"),
 		procs: reg.NewGauge("smg_upstream_process_slots", "Upstream processes the open sessions may run (their stdio servers), counted against --max-upstream-processes."),
@@ -107,6 +110,9 @@ func (m *Metrics) SessionOpened() { m.sessions.Inc() }
 
 // SessionResumed counts a session of another replica re-created here.
 func (m *Metrics) SessionResumed() { m.resumed.Inc() }
+
+// CallResent counts a tool call refused as a resend of one that may have run.
+func (m *Metrics) CallResent() { m.resent.Inc() }
 
 // SessionClosed decrements the open-sessions gauge.
 func (m *Metrics) SessionClosed() { m.sessions.Dec() }

@@ -269,3 +269,45 @@ func (c *captureWriter) initializeResult() (string, bool) {
 	}
 	return res.Result.ProtocolVersion, true
 }
+
+// A tool call in flight when its replica died may have run. A balancer that
+// resends it to another replica (HAProxy's retry-on empty-response) would
+// have it run twice, on a session that another replica re-created from
+// Redis. So each tools/call of a legacy session claims its request id in
+// Redis before it is forwarded; a call whose id is already claimed is
+// answered with a tool error saying it may have run, and is not run again.
+// JSON-RPC ids are unique within a session, so a claimed id is always a
+// resend. Without Redis the resend gets the 404 of an unknown session.
+
+// callClaimSlack is how long a claim outlives the tool timeout: a resend
+// comes as soon as the balancer sees the replica fail.
+const callClaimSlack = 2 * time.Minute
+
+func callKey(sessionID string, rpcID any) string {
+	idJSON, _ := json.Marshal(rpcID)
+	sum := sha256.Sum256(append([]byte(sessionID+"\x00"), idJSON...))
+	return "call:" + hex.EncodeToString(sum[:16])
+}
+
+// claimCall reports whether the call rpcID of session id is new. With
+// Redis absent or down every call is new (the outage is warned once).
+func (s *sessionStates) claimCall(ctx context.Context, id string, rpcID any, toolTimeout time.Duration) bool {
+	if s == nil || s.shared == nil {
+		return true
+	}
+	first, err := s.shared.Claim(ctx, callKey(id, rpcID), []byte("1"), toolTimeout+callClaimSlack)
+	return err != nil || first
+}
+
+// resentCall answers a resent tool call with a tool error, as JSON.
+func resentCall(w http.ResponseWriter, rpcID any) {
+	res := map[string]any{
+		"content": []map[string]string{{"type": "text", "text": "secure-mcp-gateway: this tool call reached the gateway before, " +
+			"on a replica that went away (or through a balancer's retry) before it answered, so it may already have run. " +
+			"It is not run a second time; call the tool again if it should run."}},
+		"isError": true,
+	}
+	b, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": rpcID, "result": res})
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}

@@ -269,6 +269,11 @@ func TestMetaTimeouts(t *testing.T) {
 	f.cfg.Common.ToolExposure = config.ToolExposureDirect
 	f.save(t)
 	d := startGateway(t, f)
+	// Started first: on a loaded machine the upstream's start alone can
+	// outlast the 0.5 s budget, which reports it unavailable instead.
+	waitFor(t, 30e9, "the probe upstream to start", func() bool {
+		return !d.call(t, "probe__sleep", map[string]any{"ms": 1}).IsError
+	})
 	r := d.call(t, "probe__sleep", map[string]any{"ms": 20000})
 	if !r.IsError || !strings.Contains(resultText(r), "tool_execution_timeout") {
 		t.Errorf("direct timeout: %s", resultText(r))

@@ -95,6 +95,12 @@ func TestE2ESessionOutlivesReplica(t *testing.T) {
 		t.Fatalf("call 4242 on A: %s", got)
 	}
 
+	// A second session on A, which its client will end on B.
+	ended := initSession(t, a, f.key)
+	if got := sessionStatus(t, a, f.key, ended); got != http.StatusAccepted {
+		t.Fatalf("second session on A: %d", got)
+	}
+
 	a.cmd.Process.Kill()
 	a.cmd.Wait()
 	ub, _ := url.Parse(b.url)
@@ -138,6 +144,17 @@ func TestE2ESessionOutlivesReplica(t *testing.T) {
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("%s: status %d, want 404", name, resp.StatusCode)
 		}
+	}
+	// Ended by its client on a replica that never held it: its state goes.
+	del, _ := http.NewRequest(http.MethodDelete, b.url, nil)
+	del.Header = http.Header{"Apikey": {f.key}, "Mcp-Session-Id": {ended}, "Mcp-Protocol-Version": {"2025-11-25"}}
+	if resp, err := http.DefaultClient.Do(del); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Errorf("DELETE on B of a session A opened: %v %v, want 204", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if got := sessionStatus(t, b, f.key, ended); got != http.StatusNotFound {
+		t.Errorf("a session deleted on B is re-created: %d, want 404", got)
 	}
 	// Ended by its client (DELETE), it is not re-created.
 	cs.Close()

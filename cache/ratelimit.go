@@ -160,7 +160,7 @@ return 1
 `)
 
 func (l *Limiter) allowRedis(ctx context.Context, key string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, l.redis.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.redis.opts.Timeout)
 	defer cancel()
 	interval := int64(1e6 / l.opts.Rate)
 	if interval < 1 {

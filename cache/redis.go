@@ -2,9 +2,12 @@ package cache
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -70,14 +73,18 @@ var (
 	healths  = map[string]*redisHealth{}
 )
 
-// healthOf returns the one redisHealth of the server at addr.
-func healthOf(addr string) *redisHealth {
+// healthOf returns the one redisHealth of the Redis database at addr and
+// db reached with password (so that one client's wrong password does not
+// silence another's warning).
+func healthOf(addr string, db int, password string) *redisHealth {
+	sum := sha256.Sum256([]byte(password))
+	key := addr + "/" + strconv.Itoa(db) + "/" + hex.EncodeToString(sum[:8])
 	healthMu.Lock()
 	defer healthMu.Unlock()
-	h, ok := healths[addr]
+	h, ok := healths[key]
 	if !ok {
 		h = &redisHealth{}
-		healths[addr] = h
+		healths[key] = h
 	}
 	return h
 }
@@ -98,12 +105,7 @@ func newRedisStore(o *RedisOptions, log zerolog.Logger) *redisStore {
 	if r.opts.Prefix == "" {
 		r.opts.Prefix = DefaultRedisPrefix
 	}
-	r.health = healthOf(r.opts.Addr)
-	// A new client tries Redis at once, even within another part's retry
-	// interval; the outage's warning, if any, is not repeated.
-	r.health.mu.Lock()
-	r.health.downUntil = time.Time{}
-	r.health.mu.Unlock()
+	r.health = healthOf(r.opts.Addr, r.opts.DB, r.opts.Password.Reveal())
 	// go-redis logs to its own global logger, on stderr, bypassing our
 	// redaction; its messages are reported through ours instead.
 	redisLogOnce.Do(func() { redis.SetLogger(quietLogger{}) })
@@ -166,7 +168,7 @@ func (r *redisStore) get(ctx context.Context, key string) *Entry {
 	if !r.available() {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
 	defer cancel()
 	b, err := r.client.Get(ctx, r.opts.Prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
@@ -193,7 +195,7 @@ func (r *redisStore) put(ctx context.Context, key string, e *Entry, ttl time.Dur
 	if err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
 	defer cancel()
 	r.result(r.client.Set(ctx, r.opts.Prefix+key, b, ttl).Err())
 }
@@ -201,7 +203,7 @@ func (r *redisStore) put(ctx context.Context, key string, e *Entry, ttl time.Dur
 // clear deletes the namespace's entries of server, or all of them. Unlike
 // the other operations it reports failure, for the CLI.
 func (r *redisStore) clear(ctx context.Context, server string) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 4*r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*r.opts.Timeout)
 	defer cancel()
 	n := 0
 	iter := r.client.Scan(ctx, 0, r.opts.Prefix+"*", 100).Iterator()
@@ -241,7 +243,7 @@ func (r *redisStore) del(ctx context.Context, key string) error {
 	if !r.available() {
 		return fmt.Errorf("delete Redis entry: Redis is unavailable")
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.Timeout)
 	defer cancel()
 	err := r.client.Del(ctx, r.opts.Prefix+key).Err()
 	r.result(err)

@@ -78,7 +78,7 @@ func (s *Shared) Get(ctx context.Context, key string) ([]byte, error) {
 	if !s.r.available() {
 		return nil, &UnavailableError{Op: "read " + key}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.opts.Timeout)
 	defer cancel()
 	b, err := s.r.client.Get(ctx, s.r.opts.Prefix+key).Bytes()
 	switch {
@@ -123,7 +123,7 @@ func (s *Shared) Update(ctx context.Context, key string, ttl time.Duration, fn f
 		})
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 4*s.r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 4*s.r.opts.Timeout)
 	defer cancel()
 	for range maxUpdateAttempts {
 		err := s.r.client.Watch(ctx, txf, full)
@@ -195,7 +195,7 @@ func (s *Shared) Set(ctx context.Context, key string, value []byte, ttl time.Dur
 	if !s.r.available() {
 		return &UnavailableError{Op: "write " + key}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.opts.Timeout)
 	defer cancel()
 	if err := s.r.client.Set(ctx, s.r.opts.Prefix+key, value, ttl).Err(); err != nil {
 		return s.unavailable("write "+key, err)
@@ -209,7 +209,7 @@ func (s *Shared) Delete(ctx context.Context, key string) error {
 	if !s.r.available() {
 		return &UnavailableError{Op: "delete " + key}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.opts.Timeout)
 	defer cancel()
 	if err := s.r.client.Del(ctx, s.r.opts.Prefix+key).Err(); err != nil {
 		return s.unavailable("delete "+key, err)
@@ -225,7 +225,7 @@ func (s *Shared) Claim(ctx context.Context, key string, value []byte, ttl time.D
 	if !s.r.available() {
 		return false, &UnavailableError{Op: "claim " + key}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.r.opts.Timeout)
 	defer cancel()
 	ok, err := s.r.client.SetNX(ctx, s.r.opts.Prefix+key, value, ttl).Result()
 	if err != nil {

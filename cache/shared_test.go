@@ -185,3 +185,27 @@ func TestOneWarningPerOutageAcrossParts(t *testing.T) {
 		t.Errorf("warned %d times, want once:\n%s", n, buf.String())
 	}
 }
+
+// TestCallerHangUpIsNoOutage checks that a request whose client went away
+// (its context cancelled) neither fails its Redis operation nor marks
+// Redis down for the rest of the process.
+func TestCallerHangUpIsNoOutage(t *testing.T) {
+	addr, _ := startRedis(t, "hangup-pw")
+	var buf logLines
+	log := zerolog.New(&buf)
+	ro := &RedisOptions{Addr: addr, Password: secret.String("hangup-pw")}
+	a, b := NewShared(ro, log), NewShared(ro, log)
+	defer a.Close()
+	defer b.Close()
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ok, err := a.Claim(gone, "call:1", []byte("1"), time.Minute); !ok || err != nil {
+		t.Fatalf("claim for a caller that hung up: %v %v", ok, err)
+	}
+	if got, err := b.Get(context.Background(), "call:1"); err != nil || string(got) != "1" {
+		t.Fatalf("read after another caller hung up: %q %v", got, err)
+	}
+	if strings.Contains(buf.String(), "Redis unavailable") {
+		t.Errorf("a caller's hang-up was taken for an outage:\n%s", buf.String())
+	}
+}

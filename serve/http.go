@@ -416,8 +416,14 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		// A session another replica opened (it died, or the balancer moved
 		// the client) is re-created here from the state stored in Redis, for the key
 		// that opened it only.
-		if r.Method != http.MethodDelete && !h.hasSession(id) {
+		if !h.hasSession(id) {
 			if st, ok := h.states.load(r.Context(), id); ok && subtle.ConstantTimeCompare([]byte(st.Key), []byte(authn.HashKey(cred.Key.Reveal()))) == 1 {
+				if r.Method == http.MethodDelete {
+					// Its client ends it here: it is never re-created.
+					h.states.forget(id)
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
 				h.resume(r, id, &pending{principal: principal, keyHash: st.Key, params: st.Params}, st)
 			}
 		}
@@ -594,6 +600,12 @@ func (h *httpHandler) getServer(r *http.Request) *mcp.Server {
 			go stop()
 			return
 		}
+		if _, taken := h.sessions[id]; taken {
+			// A replay raced another that already re-created the
+			// session: never replace a live session.
+			go stop()
+			return
+		}
 		now := time.Now()
 		h.sessions[id] = &session{id: id, keyFP: p.principal.KeyFingerprint, server: server, stop: stop,
 			created: now, used: now, procs: p.procs, busy: 1} // the initialize itself
@@ -608,14 +620,20 @@ func (h *httpHandler) getServer(r *http.Request) *mcp.Server {
 func (h *httpHandler) endSession(id string) {
 	h.mu.Lock()
 	s, ok := h.sessions[id]
+	// Ended on purpose unless the replica is shutting down: its state goes,
+	// and it is marked ended under the lock, before any request can
+	// re-create it.
+	purposeful := ok && !h.closed && !s.stateless
 	if ok {
 		h.forget(s)
+		if purposeful {
+			h.states.remember(id)
+		}
 		h.release(s.keyFP, s.procs)
 		h.metrics.SessionClosed()
 	}
-	shutdown := h.closed
 	h.mu.Unlock()
-	if ok && !shutdown {
+	if purposeful {
 		h.states.forget(id)
 	}
 	if ok {

@@ -91,7 +91,9 @@ func (h *httpHandler) reserve(fp string, procs int) (victims []eviction, refusal
 	}
 	for _, v := range victims {
 		h.forget(v.s)
-		h.states.remember(v.s.id)
+		if !v.s.stateless {
+			h.states.remember(v.s.id)
+		}
 		h.release(v.s.keyFP, v.s.procs)
 		h.metrics.SessionClosed()
 	}

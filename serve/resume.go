@@ -152,9 +152,16 @@ func (s *sessionStates) wasEnded(id string) bool {
 // requests for one id wait for a single replay.
 func (h *httpHandler) resume(r *http.Request, id string, pr *pending, st *resumeState) bool {
 	h.mu.Lock()
+	if _, ok := h.sessions[id]; ok {
+		h.mu.Unlock()
+		return true // another request re-created it meanwhile
+	}
 	if wait, ok := h.resuming[id]; ok {
 		h.mu.Unlock()
-		<-wait
+		select {
+		case <-wait:
+		case <-r.Context().Done():
+		}
 		return h.hasSession(id)
 	}
 	done := make(chan struct{})
@@ -196,10 +203,12 @@ func (h *httpHandler) hasSession(id string) bool {
 	return ok
 }
 
-// replay is a POST of body to r's endpoint with r's context, for the SDK's
+// replay is a POST of body to r's endpoint with r's values, for the SDK's
 // handler; sessionID is its Mcp-Session-Id, when not empty.
 func replay(r *http.Request, body []byte, sessionID string) *http.Request {
-	q := r.Clone(r.Context())
+	// The replay serves every request waiting for the session, so the
+	// hang-up of the one that leads it must not abort it.
+	q := r.Clone(context.WithoutCancel(r.Context()))
 	q.Method = http.MethodPost
 	q.ContentLength = int64(len(body))
 	q.Body = readCloser{bytes.NewReader(body)}
@@ -277,7 +286,9 @@ func (c *captureWriter) initializeResult() (string, bool) {
 // Redis before it is forwarded; a call whose id is already claimed is
 // answered with a tool error saying it may have run, and is not run again.
 // JSON-RPC ids are unique within a session, so a claimed id is always a
-// resend. Without Redis the resend gets the 404 of an unknown session.
+// resend. Without Redis the resend gets the 404 of an unknown session. A
+// call taken while Redis cannot be reached goes on unclaimed (the outage is
+// warned once): its resend could run.
 
 // callClaimSlack is how long a claim outlives the tool timeout: a resend
 // comes as soon as the balancer sees the replica fail.

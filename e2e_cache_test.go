@@ -88,6 +88,18 @@ func startRedisServer(t *testing.T, password string) (port int, cmd *exec.Cmd) {
 
 // copyConfig writes f's config file, byte for byte, into a fresh directory
 // (another HOME) and returns a fixture for it.
+// useRedis points f's config at the redis-server on 127.0.0.1:port (the
+// discovery cache's settings, which every shared state uses) and saves it.
+func (f *fixture) useRedis(t testing.TB, port int, password string) {
+	t.Helper()
+	pw := password
+	f.cfg.Common.UseExternalCache = true
+	f.cfg.Common.CacheHost = "127.0.0.1"
+	f.cfg.Common.CachePort = port
+	f.cfg.Common.CachePassword = &pw
+	f.save(t)
+}
+
 func copyConfig(t *testing.T, f *fixture) *fixture {
 	t.Helper()
 	b, err := os.ReadFile(f.path)
@@ -121,12 +133,7 @@ func TestE2EDiscoveryCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, slowServer("a", marker, which), slowServer("b", marker, which), slowServer("c", marker, which))
-	pw := password
-	f.cfg.Common.UseExternalCache = true
-	f.cfg.Common.CacheHost = "127.0.0.1"
-	f.cfg.Common.CachePort = port
-	f.cfg.Common.CachePassword = &pw
-	f.save(t)
+	f.useRedis(t, port, password)
 	want := []string{"a__add", "a__echo", "b__add", "b__echo", "c__add", "c__echo"}
 	sorted := func(s []string) []string { slices.Sort(s); return s }
 

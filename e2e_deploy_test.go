@@ -326,12 +326,7 @@ func TestE2EHAProxySessionsOutliveReplica(t *testing.T) {
 	const password = "haproxy-resume-pw"
 	port, _ := startRedisServer(t, password)
 	f := newFixture(t, exampleServer("echo_server", "echo", nil))
-	pw := password
-	f.cfg.Common.UseExternalCache = true
-	f.cfg.Common.CacheHost = "127.0.0.1"
-	f.cfg.Common.CachePort = port
-	f.cfg.Common.CachePassword = &pw
-	f.save(t)
+	f.useRedis(t, port, password)
 	flags := []string{"--max-sessions-per-key", "64", "--rate-limit", "10000", "--rate-burst", "10000"}
 	replicas := []*httpGatewayProc{startHTTP(t, f, flags...), startHTTP(t, f, flags...)}
 	lb := startHAProxy(t, strings.TrimPrefix(replicas[0].base, "http://"), strings.TrimPrefix(replicas[1].base, "http://"))

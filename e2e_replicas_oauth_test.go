@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,17 +139,9 @@ func TestE2EReplicasShareOAuthToken(t *testing.T) {
 		OAuth: &config.OAuthConfig{Enabled: true, Version: "2.1", GrantType: "client_credentials", ClientID: clientID,
 			ClientSecret: clientSecret, TokenURL: prov.URL + "/token", RevocationURL: prov.URL + "/revoke", Scope: "mcp"}}
 	f := newFixture(t, srv)
-	pw := password
-	f.cfg.Common.UseExternalCache = true
-	f.cfg.Common.CacheHost = "127.0.0.1"
-	f.cfg.Common.CachePort = port
-	f.cfg.Common.CachePassword = &pw
-	f.save(t)
-	fb := *f
-	fb.dir = t.TempDir()
-	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
-	fb.save(t)
-	a, b := startHTTP(t, f), startHTTP(t, &fb)
+	f.useRedis(t, port, password)
+	fb := copyConfig(t, f)
+	a, b := startHTTP(t, f), startHTTP(t, fb)
 
 	hdr := http.Header{"Apikey": {f.key}}
 	sessions := map[*httpGatewayProc]*mcp.ClientSession{}

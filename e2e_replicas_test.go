@@ -26,12 +26,7 @@ func TestE2EReplicasShareRateLimit(t *testing.T) {
 	const password = "replica-redis-pw"
 	port, _ := startRedisServer(t, password)
 	f := newFixture(t, exampleServer("echo_server", "echo", nil))
-	pw := password
-	f.cfg.Common.UseExternalCache = true
-	f.cfg.Common.CacheHost = "127.0.0.1"
-	f.cfg.Common.CachePort = port
-	f.cfg.Common.CachePassword = &pw
-	f.save(t)
+	f.useRedis(t, port, password)
 	// A rate so low that no token comes back during the test: exactly the
 	// burst is allowed, whatever the machine's speed.
 	limits := []string{"--rate-limit", "0.0001", "--rate-burst", "5"}
@@ -89,17 +84,9 @@ func TestE2EReplicasShareKeyRevocation(t *testing.T) {
 	const password = "revoke-redis-pw"
 	port, _ := startRedisServer(t, password)
 	f := newFixture(t, exampleServer("echo_server", "echo", nil))
-	pw := password
-	f.cfg.Common.UseExternalCache = true
-	f.cfg.Common.CacheHost = "127.0.0.1"
-	f.cfg.Common.CachePort = port
-	f.cfg.Common.CachePassword = &pw
-	f.save(t)
-	fb := *f
-	fb.dir = t.TempDir()
-	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
-	fb.save(t)
-	a, b := startHTTP(t, f), startHTTP(t, &fb)
+	f.useRedis(t, port, password)
+	fb := copyConfig(t, f)
+	a, b := startHTTP(t, f), startHTTP(t, fb)
 	status := func(p *httpGatewayProc) int {
 		resp := rawPost(t, p.url, http.Header{"Apikey": {f.key}}, initBody)
 		resp.Body.Close()
@@ -221,17 +208,9 @@ func TestE2EReplicasSharePins(t *testing.T) {
 	port, redisCmd := startRedisServer(t, password)
 	state := filepath.Join(t.TempDir(), "rugpull.state")
 	f := newFixture(t, exampleServer("wx", "rugpull", map[string]string{"EXAMPLE_RUGPULL_STATE": state}))
-	pw := password
-	f.cfg.Common.UseExternalCache = true
-	f.cfg.Common.CacheHost = "127.0.0.1"
-	f.cfg.Common.CachePort = port
-	f.cfg.Common.CachePassword = &pw
-	f.save(t)
-	fb := *f
-	fb.dir = t.TempDir()
-	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
-	fb.save(t)
-	a, b := startHTTP(t, f), startHTTP(t, &fb)
+	f.useRedis(t, port, password)
+	fb := copyConfig(t, f)
+	a, b := startHTTP(t, f), startHTTP(t, fb)
 	hdr := http.Header{"Apikey": {f.key}}
 	listed := func(p *httpGatewayProc) bool {
 		t.Helper()

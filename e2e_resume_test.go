@@ -5,7 +5,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,17 +40,9 @@ func TestE2ESessionOutlivesReplica(t *testing.T) {
 	port, _ := startRedisServer(t, password)
 	f := newFixture(t, exampleServer("echo_server", "echo", nil))
 	other := addKey(t, f, "other@example.com")
-	pw := password
-	f.cfg.Common.UseExternalCache = true
-	f.cfg.Common.CacheHost = "127.0.0.1"
-	f.cfg.Common.CachePort = port
-	f.cfg.Common.CachePassword = &pw
-	f.save(t)
-	fb := *f
-	fb.dir = t.TempDir()
-	fb.path = filepath.Join(fb.dir, filepath.Base(f.path))
-	fb.save(t)
-	a, b := startHTTP(t, f), startHTTP(t, &fb)
+	f.useRedis(t, port, password)
+	fb := copyConfig(t, f)
+	a, b := startHTTP(t, f), startHTTP(t, fb)
 
 	rt := &switchRT{key: f.key}
 	ua, _ := url.Parse(a.url)

@@ -404,10 +404,11 @@ func TestE2EHTTPLoad(t *testing.T) {
 	p := startHTTP(t, f, "--max-sessions-per-key", "64", "--rate-limit", "100000", "--rate-burst", "100000")
 	const sessions, calls = 50, 20
 	var (
-		mu    sync.Mutex
-		lat   []time.Duration
-		wg    sync.WaitGroup
-		errsN int
+		mu       sync.Mutex
+		lat      []time.Duration
+		wg       sync.WaitGroup
+		errsN    int
+		firstErr string
 	)
 	start := time.Now()
 	for i := range sessions {
@@ -427,6 +428,9 @@ func TestE2EHTTPLoad(t *testing.T) {
 				lat = append(lat, d)
 				if err != nil || resultText(res) != msg {
 					errsN++
+					if firstErr == "" {
+						firstErr = fmt.Sprintf("call %s after %s: err %v, answer %q", msg, d.Round(time.Millisecond), err, resultText(res))
+					}
 				}
 				mu.Unlock()
 			}
@@ -435,7 +439,8 @@ func TestE2EHTTPLoad(t *testing.T) {
 	wg.Wait()
 	total := time.Since(start)
 	if errsN != 0 {
-		t.Fatalf("%d of %d calls failed or got another call's answer", errsN, sessions*calls)
+		t.Fatalf("%d of %d calls failed or got another call's answer; the first: %s\ngateway stderr (tail):\n%s",
+			errsN, sessions*calls, firstErr, lastLines(p.stderr.String(), 40))
 	}
 	slices.Sort(lat)
 	t.Logf("HTTP load: %d sessions × %d calls in %s (sessions started by the test, each with its own upstream): %.0f calls/s, p50 %s, p99 %s",

@@ -248,13 +248,23 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 // stop reaps its upstreams; the server's client session is id.
 type sessionStarter func(principal *authn.Principal, id string, onClose func()) (server *mcp.Server, stop func())
 
+// sameKey reports, in constant time, whether two authn.HashKey values are
+// of one key; an empty one matches nothing.
+func sameKey(a, b string) bool {
+	return a != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
 // session is one MCP session and the principal that created it, or (when
 // stateless) the gateway that serves every stateless request of one
 // principal. Both kinds share the caps and the least-recently-used
 // eviction.
 type session struct {
-	id      string
-	keyFP   string
+	id    string
+	keyFP string // the key's short fingerprint, for logs
+	// keyHash is authn.HashKey of the key that opened the session: only
+	// that key may use it (a stateless gateway, none), and the per-key cap
+	// counts it. The fingerprint is 32 bits, too short to tell keys apart.
+	keyHash string
 	server  *mcp.Server
 	stop    func()
 	created time.Time
@@ -396,6 +406,7 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fp := principal.KeyFingerprint
+	keyHash := authn.HashKey(cred.Key.Reveal())
 	if !h.limits.Allow(r.Context(), limitKey(cred)) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(1/h.rate)+1))
 		http.Error(w, "Too Many Requests", http.StatusTooManyRequests)
@@ -409,7 +420,7 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if statelessRequest(r, first) {
-		h.serveStateless(w, r, principal, principalKey(cred, principal))
+		h.serveStateless(w, r, principal, principalKey(cred, principal), keyHash)
 		return
 	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
@@ -417,7 +428,7 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		// the client) is re-created here from the state stored in Redis, for the key
 		// that opened it only.
 		if !h.hasSession(id) {
-			if st, ok := h.states.load(r.Context(), id); ok && subtle.ConstantTimeCompare([]byte(st.Key), []byte(authn.HashKey(cred.Key.Reveal()))) == 1 {
+			if st, ok := h.states.load(r.Context(), id); ok && sameKey(st.Key, keyHash) {
 				if r.Method == http.MethodDelete {
 					// Its client ends it here: it is never re-created.
 					h.states.forget(id)
@@ -432,12 +443,13 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		if ok && s.stateless {
 			ok = false // never a client's session
 		}
-		if ok && s.keyFP == fp && r.Method != http.MethodGet {
+		owner := ok && sameKey(s.keyHash, keyHash)
+		if owner && r.Method != http.MethodGet {
 			s.busy++
 			s.used = time.Now()
 		}
 		h.mu.Unlock()
-		if ok && s.keyFP != fp {
+		if ok && !owner {
 			// Another key presenting this session id gets no sign that it
 			// exists.
 			h.log.Warn().Str("remote", r.RemoteAddr).Str("key", fp).Msg("session presented by a key that did not create it")
@@ -476,7 +488,7 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: no Mcp-Session-Id; a session starts with initialize"}}`)
 			return
 		}
-		h.initialize(w, r, &pending{principal: principal, keyHash: authn.HashKey(cred.Key.Reveal()), params: req.Params})
+		h.initialize(w, r, &pending{principal: principal, keyHash: keyHash, params: req.Params})
 		return
 	} else {
 		// A GET or DELETE needs the session it is about.
@@ -494,10 +506,9 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 // The slot is given back if the SDK refuses the request before a session
 // exists.
 func (h *httpHandler) initialize(w http.ResponseWriter, r *http.Request, p *pending) {
-	fp := p.principal.KeyFingerprint
 	procs := stdioServers(p.principal)
 	h.mu.Lock()
-	victims, refusal := h.reserve(fp, procs)
+	victims, refusal := h.reserve(p.keyHash, procs)
 	h.mu.Unlock()
 	h.evict(victims)
 	if refusal != "" {
@@ -510,7 +521,7 @@ func (h *httpHandler) initialize(w http.ResponseWriter, r *http.Request, p *pend
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if p.server == nil {
-			h.release(fp, procs)
+			h.release(p.keyHash, procs)
 			return
 		}
 		// The answer is written: the session is idle from now, before
@@ -607,7 +618,7 @@ func (h *httpHandler) getServer(r *http.Request) *mcp.Server {
 			return
 		}
 		now := time.Now()
-		h.sessions[id] = &session{id: id, keyFP: p.principal.KeyFingerprint, server: server, stop: stop,
+		h.sessions[id] = &session{id: id, keyFP: p.principal.KeyFingerprint, keyHash: p.keyHash, server: server, stop: stop,
 			created: now, used: now, procs: p.procs, busy: 1} // the initialize itself
 		p.id = id // serveMCP marks it idle once the initialize's answer is written
 		h.metrics.SessionOpened()
@@ -629,7 +640,7 @@ func (h *httpHandler) endSession(id string) {
 		if purposeful {
 			h.states.remember(id)
 		}
-		h.release(s.keyFP, s.procs)
+		h.release(s.keyHash, s.procs)
 		h.metrics.SessionClosed()
 	}
 	h.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
 )
 
 const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
@@ -121,22 +122,54 @@ func TestHTTPHandlerRefusals(t *testing.T) {
 
 // TestHTTPHandlerSessionBoundToKey checks that a session answers only the
 // key that created it: another valid key presenting its id gets 404, as if
-// it did not exist.
+// it did not exist, even one whose short fingerprint (the one logs show)
+// is the same.
 func TestHTTPHandlerSessionBoundToKey(t *testing.T) {
 	cfg, keyA, keyB := testKeys(t)
+	twinA, twinB := fingerprintTwins(t)
+	for _, k := range []string{twinA, twinB} {
+		cfg.APIKeys[authn.HashKey(k)] = &config.APIKey{ProjectID: "p1", UserID: "u1"}
+	}
 	srv := newTestHandler(t, cfg, HTTPOptions{})
-	resp := do(t, http.MethodPost, srv.URL+"/mcp", keyA, "", initBody)
-	sid := resp.Header.Get("Mcp-Session-Id")
-	if resp.StatusCode != 200 || sid == "" {
-		t.Fatalf("initialize: %s, session %q", resp.Status, sid)
-	}
 	const initialized = `{"jsonrpc":"2.0","method":"notifications/initialized"}`
-	if resp := do(t, http.MethodPost, srv.URL+"/mcp", keyB, sid, initialized); resp.StatusCode != 404 {
-		t.Errorf("another key on the session: %s, want 404", resp.Status)
+	for _, tt := range []struct{ name, owner, other string }{
+		{"another key", keyA, keyB},
+		{"another key with the same fingerprint", twinA, twinB},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := do(t, http.MethodPost, srv.URL+"/mcp", tt.owner, "", initBody)
+			sid := resp.Header.Get("Mcp-Session-Id")
+			if resp.StatusCode != 200 || sid == "" {
+				t.Fatalf("initialize: %s, session %q", resp.Status, sid)
+			}
+			if resp := do(t, http.MethodPost, srv.URL+"/mcp", tt.other, sid, initialized); resp.StatusCode != 404 {
+				t.Errorf("another key on the session: %s, want 404", resp.Status)
+			}
+			if resp := do(t, http.MethodPost, srv.URL+"/mcp", tt.owner, sid, initialized); resp.StatusCode != 202 {
+				t.Errorf("its own key on the session: %s, want 202", resp.Status)
+			}
+		})
 	}
-	if resp := do(t, http.MethodPost, srv.URL+"/mcp", keyA, sid, initialized); resp.StatusCode != 202 {
-		t.Errorf("its own key on the session: %s, want 202", resp.Status)
+}
+
+// fingerprintTwins returns two gateway keys with the same 32-bit
+// fingerprint, found by the birthday bound (about 2^16 keys).
+func fingerprintTwins(t *testing.T) (string, string) {
+	t.Helper()
+	seen := map[string]string{}
+	for range 1 << 20 {
+		k, _, err := authn.NewKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := secret.Fingerprint(k.Reveal())
+		if other, ok := seen[fp]; ok {
+			return other, k.Reveal()
+		}
+		seen[fp] = k.Reveal()
 	}
+	t.Fatal("no two keys with one fingerprint in 2^20")
+	return "", ""
 }
 
 // TestHTTPHandlerRateLimit checks the per-key token bucket: past the burst

@@ -11,12 +11,13 @@ import (
 	"secure-mcp-gateway/authn"
 )
 
-// release gives back one of fp's session slots and its procs upstream
-// process slots; h.mu must be held.
-func (h *httpHandler) release(fp string, procs int) {
-	h.perKey[fp]--
-	if h.perKey[fp] <= 0 {
-		delete(h.perKey, fp)
+// release gives back one of the session slots of the key whose
+// authn.HashKey is keyHash, and its procs upstream process slots; h.mu
+// must be held.
+func (h *httpHandler) release(keyHash string, procs int) {
+	h.perKey[keyHash]--
+	if h.perKey[keyHash] <= 0 {
+		delete(h.perKey, keyHash)
 	}
 	h.total--
 	h.procs -= procs
@@ -43,12 +44,12 @@ type eviction struct {
 	reason string // per_key, sessions or upstream_processes
 }
 
-// reserve takes a session slot of key fp and procs upstream process slots.
+// reserve takes a session slot of the key whose authn.HashKey is keyHash and procs upstream process slots.
 // At a cap (per key, sessions, upstream processes), the least recently used
 // sessions with no request in flight (of that key, for the per-key cap) are
 // taken out of the books to make room, and returned for evict; when they
 // cannot make room, nothing changes and refusal says why. h.mu is held.
-func (h *httpHandler) reserve(fp string, procs int) (victims []eviction, refusal string) {
+func (h *httpHandler) reserve(keyHash string, procs int) (victims []eviction, refusal string) {
 	if h.maxProcs > 0 && procs > h.maxProcs {
 		return nil, fmt.Sprintf("a session of this key runs %d upstream processes, more than the gateway's --max-upstream-processes %d", procs, h.maxProcs)
 	}
@@ -70,9 +71,9 @@ func (h *httpHandler) reserve(fp string, procs int) (victims []eviction, refusal
 		}
 		return false
 	}
-	keyN, total, used := h.perKey[fp], h.total, h.procs
+	keyN, total, used := h.perKey[keyHash], h.total, h.procs
 	if h.maxPer > 0 && keyN >= h.maxPer {
-		if !pick(func(s *session) bool { return s.keyFP == fp }, "per_key") {
+		if !pick(func(s *session) bool { return s.keyHash == keyHash }, "per_key") {
 			return nil, fmt.Sprintf("this key already has %d open sessions, each with a request in flight", keyN)
 		}
 		total, used = total-1, used-victims[len(victims)-1].s.procs
@@ -94,10 +95,10 @@ func (h *httpHandler) reserve(fp string, procs int) (victims []eviction, refusal
 		if !v.s.stateless {
 			h.states.remember(v.s.id)
 		}
-		h.release(v.s.keyFP, v.s.procs)
+		h.release(v.s.keyHash, v.s.procs)
 		h.metrics.SessionClosed()
 	}
-	h.perKey[fp]++
+	h.perKey[keyHash]++
 	h.total++
 	h.procs += procs
 	h.metrics.SetProcessSlots(h.procs)

@@ -62,7 +62,7 @@ func TestReserveEvictsLeastRecentlyUsedIdle(t *testing.T) {
 				if s.busy {
 					busy = 1
 				}
-				h.sessions[s.id] = &session{id: s.id, keyFP: s.key, used: t0.Add(-time.Duration(s.age) * time.Minute), busy: busy, procs: s.procs}
+				h.sessions[s.id] = &session{id: s.id, keyHash: s.key, used: t0.Add(-time.Duration(s.age) * time.Minute), busy: busy, procs: s.procs}
 				h.perKey[s.key]++
 				h.total++
 				h.procs += s.procs

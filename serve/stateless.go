@@ -77,8 +77,8 @@ func statelessServer(r *http.Request) *mcp.Server {
 // same caps, idles out after SessionIdleTimeout and is the first to go,
 // least recently used, when a cap needs room. The SDK opens a session on
 // it for the request alone and closes it with the answer.
-func (h *httpHandler) serveStateless(w http.ResponseWriter, r *http.Request, principal *authn.Principal, key string) {
-	s, refusal := h.acquire(principal, key)
+func (h *httpHandler) serveStateless(w http.ResponseWriter, r *http.Request, principal *authn.Principal, key, keyHash string) {
+	s, refusal := h.acquire(principal, key, keyHash)
 	if s == nil {
 		if refusal == "" {
 			http.Error(w, "Service Unavailable: shutting down", http.StatusServiceUnavailable)
@@ -98,10 +98,10 @@ func (h *httpHandler) serveStateless(w http.ResponseWriter, r *http.Request, pri
 	h.stateless.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// acquire returns the stateless gateway of the principal known as key,
-// made if it has none, with one more request in flight. At a cap it is
+// acquire returns the stateless gateway of the principal known as key
+// (whose gateway key has the authn.HashKey keyHash), made if it has none, with one more request in flight. At a cap it is
 // nil and refusal says why; while shutting down both are zero.
-func (h *httpHandler) acquire(principal *authn.Principal, key string) (s *session, refusal string) {
+func (h *httpHandler) acquire(principal *authn.Principal, key, keyHash string) (s *session, refusal string) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -117,13 +117,13 @@ func (h *httpHandler) acquire(principal *authn.Principal, key string) (s *sessio
 	}
 	fp := principal.KeyFingerprint
 	procs := stdioServers(principal)
-	victims, refusal := h.reserve(fp, procs)
+	victims, refusal := h.reserve(keyHash, procs)
 	if refusal != "" {
 		h.mu.Unlock()
 		return nil, refusal
 	}
 	now := time.Now()
-	s = &session{id: rand.Text(), keyFP: fp, created: now, used: now, procs: procs, busy: 1,
+	s = &session{id: rand.Text(), keyFP: fp, keyHash: keyHash, created: now, used: now, procs: procs, busy: 1,
 		stateless: true, principal: key, ready: make(chan struct{})}
 	h.sessions[s.id] = s
 	h.byPrincipal[key] = s.id

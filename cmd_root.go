@@ -70,7 +70,32 @@ func newRootCommand() *cli.Command {
 		},
 	}
 	addExamples(root, "")
+	onlyOnce(root)
 	return root
+}
+
+// onlyOnce makes every single-valued flag of cmd and of its subcommands an
+// error when the command line gives it twice: "--args a --args b" would
+// otherwise keep "b" alone, without a word. Repeatable flags (the slice
+// flags) and switches are left alone.
+func onlyOnce(cmd *cli.Command) {
+	for _, f := range cmd.Flags {
+		switch f := f.(type) {
+		case *cli.StringFlag:
+			f.OnlyOnce = true
+		case *cli.IntFlag:
+			f.OnlyOnce = true
+		case *cli.Int64Flag:
+			f.OnlyOnce = true
+		case *cli.FloatFlag:
+			f.OnlyOnce = true
+		case *cli.DurationFlag:
+			f.OnlyOnce = true
+		}
+	}
+	for _, sub := range cmd.Commands {
+		onlyOnce(sub)
+	}
 }
 
 // configPath returns the config file the command should use.

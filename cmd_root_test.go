@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -80,5 +82,58 @@ func TestExitCode(t *testing.T) {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("%s: exitCode = %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// TestOnlyOnce checks that a single-valued flag given twice is an error
+// (the command never runs with one of the two values dropped), while a
+// repeatable flag still collects every value.
+func TestOnlyOnce(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		args    []string
+		wantErr bool
+	}{
+		{"string once", []string{"--args", "a,b"}, false},
+		{"string twice", []string{"--args", "a", "--args", "b"}, true},
+		{"int twice", []string{"--n", "1", "--n", "2"}, true},
+		{"duration twice", []string{"--wait", "1s", "--wait=2s"}, true},
+		{"repeatable", []string{"--arg", "a", "--arg", "b"}, false},
+		{"switch twice", []string{"--json", "--json"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var ran bool
+			var args []string
+			cmd := &cli.Command{
+				Name: "x",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "args"},
+					&cli.IntFlag{Name: "n"},
+					&cli.DurationFlag{Name: "wait"},
+					&cli.StringSliceFlag{Name: "arg"},
+					&cli.BoolFlag{Name: "json"},
+				},
+				Writer: io.Discard, ErrWriter: io.Discard,
+				ExitErrHandler: func(context.Context, *cli.Command, error) {},
+				Action: func(_ context.Context, cmd *cli.Command) error {
+					ran, args = true, cmd.StringSlice("arg")
+					return nil
+				},
+			}
+			onlyOnce(&cli.Command{Commands: []*cli.Command{cmd}})
+			err := cmd.Run(context.Background(), append([]string{"x"}, c.args...))
+			if c.wantErr {
+				if err == nil || ran {
+					t.Fatalf("ran %v, err %v; want refused", ran, err)
+				}
+				return
+			}
+			if err != nil || !ran {
+				t.Fatalf("ran %v, err %v", ran, err)
+			}
+			if c.name == "repeatable" && len(args) != 2 {
+				t.Errorf("--arg values %q, want both", args)
+			}
+		})
 	}
 }

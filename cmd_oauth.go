@@ -44,7 +44,7 @@ func oauthCommand() *cli.Command {
 			{
 				Name:    "status",
 				Aliases: []string{"list"},
-				Usage:   "show each OAuth server's cached token (masked: a fingerprint, never the token)",
+				Usage:   "show each OAuth server's cached token, and with Redis the one replicas share (masked: a fingerprint, never the token)",
 				Flags:   []cli.Flag{jsonFlag},
 				Action:  oauthStatus,
 			},
@@ -177,7 +177,12 @@ func oauthStatus(ctx context.Context, cmd *cli.Command) error {
 			return nil
 		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SERVER\tCONFIG\tTOKEN ENDPOINT / ISSUER\tTOKEN\tEXPIRES")
+		shared := slices.ContainsFunc(tokens, func(t admin.OAuthToken) bool { return t.Shared != nil })
+		head := "SERVER\tCONFIG\tTOKEN ENDPOINT / ISSUER\tTOKEN\tEXPIRES"
+		if shared {
+			head += "\tSHARED (REPLICAS)"
+		}
+		fmt.Fprintln(tw, head)
 		now := time.Now()
 		for _, t := range tokens {
 			endpoint, state, expires := t.Endpoint, "none cached", "-"
@@ -207,10 +212,34 @@ func oauthStatus(ctx context.Context, cmd *cli.Command) error {
 			if endpoint == "" {
 				endpoint = "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Server, t.ConfigName, endpoint, state, expires)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s", t.Server, t.ConfigName, endpoint, state, expires)
+			if shared {
+				fmt.Fprintf(tw, "\t%s", sharedCell(t.Shared, now))
+			}
+			fmt.Fprintln(tw)
 		}
 		return tw.Flush()
 	})
+}
+
+// sharedCell says what `oauth status` shows of the token replicas share:
+// its fingerprint and expiry, none, or why it could not be read.
+func sharedCell(s *admin.SharedOAuthToken, now time.Time) string {
+	switch {
+	case s == nil:
+		return "-"
+	case s.Problem != "":
+		return s.Problem
+	case s.NotShared:
+		return "not shared (no client secret)"
+	case !s.Cached:
+		return "none"
+	case s.ExpiresAt == nil:
+		return s.Fingerprint + ", no expiry given"
+	case s.Expired:
+		return s.Fingerprint + ", expired"
+	}
+	return s.Fingerprint + ", expires in " + s.ExpiresAt.Sub(now).Round(time.Second).String()
 }
 
 func oauthRevoke(ctx context.Context, cmd *cli.Command) error {

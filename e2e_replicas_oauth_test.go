@@ -1,23 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
 
+	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
 )
 
 // replicaProvider is an OAuth authorization server (RFC 6749 client
@@ -105,6 +110,31 @@ func (p *replicaProvider) tokens() []string {
 	return append([]string(nil), p.issued...)
 }
 
+// remoteServer starts a remote MCP server whose tool "whoami" needs a
+// token p honours, and returns the server entry "remote" that reaches it
+// with a client-credentials grant at p (scope "mcp", revocable).
+func (p *replicaProvider) remoteServer(t *testing.T, clientID, clientSecret string) *config.Server {
+	t.Helper()
+	remote := mcp.NewServer(&mcp.Implementation{Name: "remote", Version: "1"}, nil)
+	mcp.AddTool(remote, &mcp.Tool{Name: "whoami", Description: "Says whether the caller was authenticated."},
+		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			ok := req.Extra != nil && req.Extra.TokenInfo != nil
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "authenticated=" + strconv.FormatBool(ok)}}}, nil, nil
+		})
+	verify := func(_ context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
+		if !p.isValid(tok) {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{Scopes: []string{"mcp"}, Expiration: time.Now().Add(time.Hour)}, nil
+	}
+	rs := httptest.NewServer(auth.RequireBearerToken(verify, nil)(
+		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return remote }, nil)))
+	t.Cleanup(rs.Close)
+	return &config.Server{Name: "remote", Config: config.ServerConfig{URL: rs.URL}, Tools: map[string]json.RawMessage{},
+		OAuth: &config.OAuthConfig{Enabled: true, Version: "2.1", GrantType: "client_credentials", ClientID: clientID,
+			ClientSecret: clientSecret, TokenURL: p.URL + "/token", RevocationURL: p.URL + "/revoke", Scope: "mcp"}}
+}
+
 // TestE2EReplicasShareOAuthToken: two --http replicas, each with its own
 // copy of the config and so its own token cache file, share one real
 // redis-server. Calling a remote upstream that needs a client-credentials
@@ -118,27 +148,7 @@ func TestE2EReplicasShareOAuthToken(t *testing.T) {
 	const clientID, clientSecret = "replica-client", "CANARY-replica-secret-5c4b"
 	port, redisCmd := startRedisServer(t, password)
 	prov := newReplicaProvider(t, clientID, clientSecret)
-
-	remote := mcp.NewServer(&mcp.Implementation{Name: "remote", Version: "1"}, nil)
-	mcp.AddTool(remote, &mcp.Tool{Name: "whoami", Description: "Says whether the caller was authenticated."},
-		func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
-			ok := req.Extra != nil && req.Extra.TokenInfo != nil
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "authenticated=" + strconv.FormatBool(ok)}}}, nil, nil
-		})
-	verify := func(_ context.Context, tok string, _ *http.Request) (*auth.TokenInfo, error) {
-		if !prov.isValid(tok) {
-			return nil, auth.ErrInvalidToken
-		}
-		return &auth.TokenInfo{Scopes: []string{"mcp"}, Expiration: time.Now().Add(time.Hour)}, nil
-	}
-	rs := httptest.NewServer(auth.RequireBearerToken(verify, nil)(
-		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return remote }, nil)))
-	t.Cleanup(rs.Close)
-
-	srv := &config.Server{Name: "remote", Config: config.ServerConfig{URL: rs.URL}, Tools: map[string]json.RawMessage{},
-		OAuth: &config.OAuthConfig{Enabled: true, Version: "2.1", GrantType: "client_credentials", ClientID: clientID,
-			ClientSecret: clientSecret, TokenURL: prov.URL + "/token", RevocationURL: prov.URL + "/revoke", Scope: "mcp"}}
-	f := newFixture(t, srv)
+	f := newFixture(t, prov.remoteServer(t, clientID, clientSecret))
 	f.useRedis(t, port, password)
 	fb := copyConfig(t, f)
 	a, b := startHTTP(t, f), startHTTP(t, fb)
@@ -274,6 +284,126 @@ func TestE2EReplicasShareOAuthToken(t *testing.T) {
 	for name, p := range map[string]*httpGatewayProc{"A": a, "B": b} {
 		if n := strings.Count(p.stderr.String(), "Redis unavailable;"); n > 1 {
 			t.Errorf("replica %s warned %d times about one Redis outage, want once", name, n)
+		}
+	}
+}
+
+// TestE2EOAuthStatusSharedToken: a --http gateway shares a client-
+// credentials token through a real redis-server; `oauth status` run on a
+// fresh copy of the config (no local token file) shows the shared token's
+// fingerprint and expiry, as the admin API's GET /oauth/tokens does; after
+// `oauth revoke` it shows none; with Redis stopped the row says the shared
+// store is unreachable and the command exits 0.
+func TestE2EOAuthStatusSharedToken(t *testing.T) {
+	t.Parallel()
+	const password = "status-redis-pw"
+	const clientID, clientSecret = "status-client", "CANARY-status-secret-7d1e"
+	port, redisCmd := startRedisServer(t, password)
+	prov := newReplicaProvider(t, clientID, clientSecret)
+	f := newFixture(t, prov.remoteServer(t, clientID, clientSecret))
+	f.useRedis(t, port, password)
+	fresh := copyConfig(t, f) // before any token: its directory never holds one
+
+	g := startHTTP(t, f)
+	cs, err := connectHTTP(t, g.url, http.Header{"Apikey": {f.key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "remote__whoami", Arguments: map[string]any{}})
+	if err != nil || res.IsError || resultText(res) != "authenticated=true" {
+		t.Fatalf("call: %v %+v", err, res)
+	}
+	tok := prov.current(t)
+	fetched := time.Now()
+
+	var outputs []string
+	cli := func(args ...string) (stdout string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, gatewayBin, append([]string{"--config", fresh.path}, args...)...)
+		cmd.Env = gatewayEnv()
+		var so, se bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &so, &se
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%v: %v\n%s%s", args, err, so.String(), se.String())
+		}
+		outputs = append(outputs, so.String(), se.String())
+		return so.String()
+	}
+	status := func(when string) (admin.OAuthToken, string) {
+		t.Helper()
+		var rows []admin.OAuthToken
+		out := cli("oauth", "status", "--json")
+		if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 1 {
+			t.Fatalf("%s: oauth status --json: %v\n%s", when, err, out)
+		}
+		if rows[0].Cached || rows[0].Shared == nil || rows[0].Shared.Store != "127.0.0.1:"+strconv.Itoa(port) {
+			t.Fatalf("%s: want no local token and the shared store's state: %s", when, out)
+		}
+		return rows[0], cli("oauth", "status")
+	}
+
+	// 1. The token the gateway shares, seen from a config copy without one.
+	row, table := status("shared")
+	sh := row.Shared
+	if !sh.Cached || sh.Fingerprint != secret.Fingerprint(tok) || sh.Scope != "mcp" || sh.Expired || sh.Problem != "" {
+		t.Fatalf("shared token %+v, want fingerprint %s", sh, secret.Fingerprint(tok))
+	}
+	if sh.ExpiresAt == nil || sh.ExpiresAt.Before(fetched.Add(59*time.Minute)) || sh.ExpiresAt.After(time.Now().Add(time.Hour)) {
+		t.Fatalf("shared token expires at %v, want within the hour it was granted for", sh.ExpiresAt)
+	}
+	if !strings.Contains(table, "SHARED") || !strings.Contains(table, sh.Fingerprint+", expires in ") {
+		t.Fatalf("oauth status table:\n%s", table)
+	}
+
+	// The admin API lists the same.
+	api := startAPI(t, fresh)
+	r := api.must(t, "GET", "/api/v1/oauth/tokens", nil)
+	outputs = append(outputs, r.raw, api.stderr.String())
+	var apiRows []admin.OAuthToken
+	if err := json.Unmarshal(r.Body.Data, &apiRows); err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]admin.OAuthToken{row}, apiRows); d != "" {
+		t.Fatalf("the API and the CLI disagree (-CLI +API):\n%s", d)
+	}
+	api.stop(t)
+
+	// 2. Revoked: the shared entry is gone.
+	if out := cli("oauth", "revoke", "--server", "remote"); !strings.Contains(out, "token revoked") {
+		t.Fatalf("oauth revoke:\n%s", out)
+	}
+	if prov.isValid(tok) {
+		t.Fatal("the shared token was not revoked at the provider")
+	}
+	row, table = status("revoked")
+	if row.Shared.Cached || row.Shared.Fingerprint != "" || row.Shared.Problem != "" {
+		t.Fatalf("after revoke: %+v", row.Shared)
+	}
+	if !strings.Contains(table, "none") {
+		t.Fatalf("oauth status table after revoke:\n%s", table)
+	}
+
+	// 3. Redis stopped: the row says so; the listing still succeeds.
+	_ = redisCmd.Process.Kill()
+	_ = redisCmd.Wait()
+	row, table = status("Redis stopped")
+	if row.Shared.Problem != admin.SharedUnreachable || row.Shared.Cached {
+		t.Fatalf("with Redis stopped: %+v", row.Shared)
+	}
+	if !strings.Contains(table, admin.SharedUnreachable) {
+		t.Fatalf("oauth status table with Redis stopped:\n%s", table)
+	}
+
+	for _, c := range append([]string{clientSecret, password}, prov.tokens()...) {
+		for _, o := range outputs {
+			if strings.Contains(o, c) {
+				t.Fatalf("an output holds a secret (%d chars)", len(c))
+			}
 		}
 	}
 }

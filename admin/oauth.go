@@ -30,7 +30,34 @@ type OAuthToken struct {
 	StepUpScopes []string   `json:"step_up_scopes,omitempty" doc:"scopes the server asked for that the next login requests"`
 	LoginCommand string     `json:"login_command,omitempty" doc:"the command that logs in, for a login without a token"`
 	Problem      string     `json:"problem,omitempty" doc:"why the token cache could not be read"`
+	// Shared is the token replicas share (client_credentials, when the
+	// config names a Redis); nil otherwise.
+	Shared *SharedOAuthToken `json:"shared,omitempty" doc:"the token replicas share through the config's Redis (client_credentials only; absent without Redis)"`
 }
+
+// SharedOAuthToken is the client-credentials token gateway replicas share
+// through the Redis the config names: the one they actually use. A
+// fingerprint, never the token.
+type SharedOAuthToken struct {
+	Store       string     `json:"store" doc:"the shared store's address (host:port)"`
+	NotShared   bool       `json:"not_shared,omitempty" doc:"the server has no client secret to seal a shared token under: each replica fetches its own"`
+	Cached      bool       `json:"cached" doc:"the shared store holds a readable token for the server"`
+	Fingerprint string     `json:"fingerprint,omitempty" doc:"identifies the shared token; never the token"`
+	Scope       string     `json:"scope,omitempty"`
+	ObtainedAt  *time.Time `json:"obtained_at,omitempty"`
+	ExpiresAt   *time.Time `json:"expires_at,omitempty" doc:"absent when the issuer did not say"`
+	Expired     bool       `json:"expired,omitempty"`
+	Problem     string     `json:"problem,omitempty" doc:"shared store unreachable, or why the shared entry could not be read"`
+}
+
+// Problems of a shared token, as SharedOAuthToken.Problem says them.
+const (
+	// SharedUnreachable: the shared store could not be reached.
+	SharedUnreachable = "shared store unreachable"
+	// SharedUnreadable: the entry does not open with this config's client
+	// secret.
+	SharedUnreadable = "the shared token does not open with this config's client secret (rotated?); a replica replaces it when it needs a token"
+)
 
 // oauthServer is one server entry that gets an OAuth token.
 type oauthServer struct {
@@ -72,7 +99,9 @@ func (s *Store) tokens(ctx context.Context) (*config.Config, error) {
 }
 
 // OAuthTokens lists every server with oauth_config.enabled or an "oauth"
-// login entry, and the token cached for it.
+// login entry, and the token cached for it; for client credentials, when
+// the config names a shared store (Runtime.SharedTokens), also the token
+// the replicas share.
 func (s *Store) OAuthTokens(ctx context.Context) ([]OAuthToken, error) {
 	c, err := s.tokens(ctx)
 	if err != nil {
@@ -84,6 +113,9 @@ func (s *Store) OAuthTokens(ctx context.Context) ([]OAuthToken, error) {
 		t := OAuthToken{Server: o.server.Name, ConfigID: o.configID, ConfigName: o.mc.Name, Kind: o.kind}
 		if o.kind == TokenClientCredentials {
 			t.Endpoint = ShownEndpoint(o.server.OAuth.TokenURL)
+		}
+		if o.kind == TokenClientCredentials && s.rt.SharedTokens != nil {
+			t.Shared = s.sharedToken(ctx, c, o.server, now)
 		}
 		st, err := s.rt.Tokens.Token(ctx, o.kind, o.mc.Name, o.server)
 		if err != nil {
@@ -112,6 +144,36 @@ func (s *Store) OAuthTokens(ctx context.Context) ([]OAuthToken, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// sharedToken describes the token replicas share for server sv of c; nil
+// when c names no shared store. A store that cannot be reached, or an
+// entry that does not open, is the row's problem, never the listing's.
+func (s *Store) sharedToken(ctx context.Context, c *config.Config, sv *config.Server, now time.Time) *SharedOAuthToken {
+	st, ok, err := s.rt.SharedTokens.SharedToken(ctx, c, sv)
+	if !ok {
+		return nil
+	}
+	t := &SharedOAuthToken{Store: st.Store, NotShared: st.NotShared}
+	switch {
+	case errors.Is(err, ErrSharedUnreachable):
+		t.Problem = SharedUnreachable
+	case err != nil:
+		t.Problem = "unreadable shared token: " + err.Error()
+	case st.Unreadable:
+		t.Problem = SharedUnreadable
+	case st.Found:
+		t.Cached, t.Fingerprint, t.Scope = true, st.Fingerprint, st.Scope
+		if !st.Obtained.IsZero() {
+			obtained := st.Obtained
+			t.ObtainedAt = &obtained
+		}
+		if !st.Expiry.IsZero() {
+			expiry := st.Expiry
+			t.ExpiresAt, t.Expired = &expiry, !expiry.After(now)
+		}
+	}
+	return t
 }
 
 // RevokeTokenRequest names the server whose OAuth tokens to revoke.

@@ -24,6 +24,11 @@ type Runtime struct {
 	Cache CacheOpener
 	// Tokens reads and revokes cached OAuth tokens.
 	Tokens TokenKeeper
+	// SharedTokens reads the client-credentials tokens replicas share
+	// through the Redis the config names, which OAuthTokens lists beside
+	// the local copies. Nil: only the token cache beside the config file
+	// is listed.
+	SharedTokens SharedTokenReader
 	// Probe checks that an upstream server can be reached.
 	Probe Prober
 	// Pins opens the tool pin state a config describes. Nil: the pin file
@@ -145,6 +150,42 @@ type TokenState struct {
 	StepUp []string
 	// LoginCommand is the command that logs in (TokenLogin).
 	LoginCommand string
+}
+
+// SharedTokenReader reads the client-credentials tokens gateway replicas
+// share through the store a config names (its Redis). It never returns a
+// token.
+type SharedTokenReader interface {
+	// SharedToken describes the token replicas share for server s of c,
+	// whose oauth_config is enabled. ok is false when c names no shared
+	// store. An error wrapping ErrSharedUnreachable says the store could
+	// not be reached; st.Store is set all the same.
+	SharedToken(ctx context.Context, c *config.Config, s *config.Server) (st SharedTokenState, ok bool, err error)
+}
+
+// ErrSharedUnreachable is wrapped by SharedTokenReader.SharedToken when
+// the shared store cannot be reached.
+var ErrSharedUnreachable = errors.New("shared store unreachable")
+
+// SharedTokenState describes the token replicas share for a server
+// without revealing it.
+type SharedTokenState struct {
+	// Store names the shared store for people: its address.
+	Store string
+	// NotShared: the server's tokens are not shared (no client secret to
+	// seal them under); each replica fetches its own.
+	NotShared bool
+	// Found: the store holds an entry for the server.
+	Found bool
+	// Unreadable: the entry does not open with the config's client secret
+	// (rotated, or corrupt); the fields below are empty.
+	Unreadable bool
+	// Fingerprint identifies the token (secret.Fingerprint).
+	Fingerprint string
+	Scope       string
+	Obtained    time.Time
+	// Expiry is zero when the issuer did not say.
+	Expiry time.Time
 }
 
 // Prober checks that an upstream server can be reached, within ctx's

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"secure-mcp-gateway/internal/config"
 )
 
@@ -292,6 +294,72 @@ func TestOAuthTokens(t *testing.T) {
 	}
 	if got := fmt.Sprintf("%+v", ts); strings.Contains(got, canary) || strings.Contains(got, "pw@") {
 		t.Errorf("a secret in the listing: %s", got)
+	}
+}
+
+// sharedTokens answers every SharedToken call with st, ok and err, and
+// counts the calls.
+type sharedTokens struct {
+	st    SharedTokenState
+	ok    bool
+	err   error
+	calls atomic.Int32
+}
+
+func (f *sharedTokens) SharedToken(context.Context, *config.Config, *config.Server) (SharedTokenState, bool, error) {
+	f.calls.Add(1)
+	return f.st, f.ok, f.err
+}
+
+// TestOAuthTokensShared: a client-credentials row carries the token
+// replicas share when the config names a store; an unreachable store or an
+// unreadable entry is the row's problem, never the listing's; login rows
+// and configs without a store are as before.
+func TestOAuthTokensShared(t *testing.T) {
+	expiry := time.Now().Add(41 * time.Minute).Round(time.Second)
+	const store = "127.0.0.1:6379"
+	tests := []struct {
+		name   string
+		reader *sharedTokens
+		want   *SharedOAuthToken
+	}{
+		{name: "no store", reader: &sharedTokens{}},
+		{name: "none shared", reader: &sharedTokens{ok: true, st: SharedTokenState{Store: store}},
+			want: &SharedOAuthToken{Store: store}},
+		{name: "shared", reader: &sharedTokens{ok: true, st: SharedTokenState{Store: store, Found: true, Fingerprint: "fp:5151", Scope: "mcp", Expiry: expiry}},
+			want: &SharedOAuthToken{Store: store, Cached: true, Fingerprint: "fp:5151", Scope: "mcp", ExpiresAt: &expiry}},
+		{name: "expired", reader: &sharedTokens{ok: true, st: SharedTokenState{Store: store, Found: true, Fingerprint: "fp:5151", Expiry: expiry.Add(-time.Hour)}},
+			want: &SharedOAuthToken{Store: store, Cached: true, Fingerprint: "fp:5151", ExpiresAt: new(expiry.Add(-time.Hour)), Expired: true}},
+		{name: "unreachable", reader: &sharedTokens{ok: true, st: SharedTokenState{Store: store}, err: fmt.Errorf("read: %w: connection refused", ErrSharedUnreachable)},
+			want: &SharedOAuthToken{Store: store, Problem: SharedUnreachable}},
+		{name: "unreadable", reader: &sharedTokens{ok: true, st: SharedTokenState{Store: store, Found: true, Unreadable: true}},
+			want: &SharedOAuthToken{Store: store, Problem: SharedUnreadable}},
+		{name: "not shared", reader: &sharedTokens{ok: true, st: SharedTokenState{Store: store, NotShared: true}},
+			want: &SharedOAuthToken{Store: store, NotShared: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := &fakeTokens{cached: map[string]string{"client_credentials/echo_server": "fp:local"}}
+			s, _ := runtimeFixture(t, Runtime{Tokens: ft, SharedTokens: tt.reader})
+			withOAuth(t, s)
+			ts, err := s.OAuthTokens(context.Background())
+			if err != nil || len(ts) != 2 {
+				t.Fatalf("tokens = %+v, %v", ts, err)
+			}
+			cc, login := ts[0], ts[1]
+			if !cc.Cached || cc.Fingerprint != "fp:local" || cc.Problem != "" {
+				t.Errorf("the local token changed: %+v", cc)
+			}
+			if login.Shared != nil {
+				t.Errorf("a login row has a shared token: %+v", login.Shared)
+			}
+			if n := tt.reader.calls.Load(); n != 1 {
+				t.Errorf("shared store read %d times, want once (client credentials only)", n)
+			}
+			if d := cmp.Diff(tt.want, cc.Shared); d != "" {
+				t.Errorf("shared (-want +got):\n%s", d)
+			}
+		})
 	}
 }
 

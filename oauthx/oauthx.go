@@ -193,8 +193,7 @@ func New(server string, c *config.OAuthConfig, opts *Options) (*Source, error) {
 	s.cfg.CustomHeaders = maps.Clone(c.CustomHeaders)
 	s.setupErr = s.setup()
 	if o.Shared != nil && c.ClientSecret != "" {
-		s.sharedKey = sharedKeyName(server, &sharedIdentity{tokenURL: c.TokenURL, clientID: c.ClientID, scope: c.Scope,
-			audience: c.Audience, resource: c.Resource, organization: c.Organization})
+		s.sharedKey = sharedName(server, c)
 		aead, err := newSealer(c.ClientSecret, s.sharedKey)
 		if err != nil {
 			return nil, fmt.Errorf("oauth for server %q: %w", server, err)

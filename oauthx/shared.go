@@ -12,6 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
 )
 
 // Defaults of the sharing of client-credentials tokens between replicas.
@@ -85,9 +88,22 @@ func newSealer(clientSecret, name string) (cipher.AEAD, error) {
 	return cipher.NewGCM(block)
 }
 
-// errUnreadable marks a shared value that does not open: sealed under
-// another client secret (rotated), or corrupt.
-var errUnreadable = errors.New("shared oauth token unreadable")
+// ErrSharedUnreadable marks a shared value that does not open: sealed
+// under another client secret (rotated), or corrupt. Replicas treat it as
+// a miss and replace it when they need a token.
+var ErrSharedUnreadable = errors.New("the shared oauth token does not open with this client secret (rotated?) or is corrupt")
+
+// ErrNotShared is returned by [InspectShared] for a client without a client
+// secret (mTLS only): there is nothing to derive the sealing key from, so
+// each replica fetches its own token.
+var ErrNotShared = errors.New("not shared: the client has no client secret to seal the token under")
+
+// sharedName is the name of the token of the named server with oauth
+// config c in the shared store.
+func sharedName(server string, c *config.OAuthConfig) string {
+	return sharedKeyName(server, &sharedIdentity{tokenURL: c.TokenURL, clientID: c.ClientID, scope: c.Scope,
+		audience: c.Audience, resource: c.Resource, organization: c.Organization})
+}
 
 // seal encrypts e for the shared store, binding it to the key name.
 func (s *Source) seal(e *cacheEntry) ([]byte, error) {
@@ -103,21 +119,74 @@ func (s *Source) seal(e *cacheEntry) ([]byte, error) {
 	return s.aead.Seal(out, out[1:], plain, []byte(s.sharedKey)), nil
 }
 
-// open decrypts a shared value; errUnreadable when it does not open.
-func (s *Source) open(b []byte) (*cacheEntry, error) {
-	n := s.aead.NonceSize()
+// open decrypts a shared value; ErrSharedUnreadable when it does not open.
+func (s *Source) open(b []byte) (*cacheEntry, error) { return openSealed(s.aead, s.sharedKey, b) }
+
+// openSealed decrypts the shared value b stored under name with aead;
+// ErrSharedUnreadable when it does not open.
+func openSealed(aead cipher.AEAD, name string, b []byte) (*cacheEntry, error) {
+	n := aead.NonceSize()
 	if len(b) < 1+n || b[0] != sharedVersion {
-		return nil, errUnreadable
+		return nil, ErrSharedUnreadable
 	}
-	plain, err := s.aead.Open(nil, b[1:1+n], b[1+n:], []byte(s.sharedKey))
+	plain, err := aead.Open(nil, b[1:1+n], b[1+n:], []byte(name))
 	if err != nil {
-		return nil, errUnreadable
+		return nil, ErrSharedUnreadable
 	}
 	var e cacheEntry
 	if json.Unmarshal(plain, &e) != nil || e.AccessToken == "" {
-		return nil, errUnreadable
+		return nil, ErrSharedUnreadable
 	}
 	return &e, nil
+}
+
+// SharedState describes the token replicas share for one server, without
+// revealing it.
+type SharedState struct {
+	// Found reports whether the shared store holds an entry for the
+	// server, readable or not.
+	Found bool
+	// Fingerprint identifies the shared token (see secret.Fingerprint);
+	// empty when there is none or it does not open.
+	Fingerprint string
+	// Scope is the granted scope, if the token endpoint said.
+	Scope string
+	// Obtained is when the token was fetched.
+	Obtained time.Time
+	// Expiry is when the token expires; zero means the endpoint did not
+	// say (the entry then lives SharedNoExpiryTTL).
+	Expiry time.Time
+}
+
+// InspectShared reports the token replicas share through store for the
+// named server with oauth config c, as [Inspect] does for the cache file.
+// It reads one entry: it never fetches a token, takes no lock and writes
+// nothing. A client without a client secret gets ErrNotShared; an entry
+// that does not open gets Found and ErrSharedUnreadable; the store's own
+// error (unreachable) is returned wrapped.
+func InspectShared(ctx context.Context, store SharedTokens, server string, c *config.OAuthConfig) (SharedState, error) {
+	if c == nil || c.ClientSecret == "" {
+		return SharedState{}, ErrNotShared
+	}
+	name := sharedName(server, c)
+	b, err := store.Get(ctx, name)
+	if err != nil {
+		return SharedState{}, fmt.Errorf("read the oauth token of server %q shared by replicas: %w", server, err)
+	}
+	if b == nil {
+		return SharedState{}, nil
+	}
+	st := SharedState{Found: true}
+	aead, err := newSealer(c.ClientSecret, name)
+	if err != nil {
+		return st, err
+	}
+	e, err := openSealed(aead, name, b)
+	if err != nil {
+		return st, err
+	}
+	st.Fingerprint, st.Scope, st.Obtained, st.Expiry = secret.Fingerprint(e.AccessToken), e.Scope, e.Obtained, e.Expiry
+	return st, nil
 }
 
 // readShared reads the server's shared token. found reports whether there

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
+	"secure-mcp-gateway/internal/secret"
 	"secure-mcp-gateway/oauthx"
 )
 
@@ -481,5 +483,97 @@ func TestSharedTokensRealRedis(t *testing.T) {
 	fresh := newSource(t, baseConfig(a.URL+"/token"), &oauthx.Options{Shared: sh, CacheFile: filepath.Join(dir, "new", oauthx.CacheFileName)})
 	if tok := token(t, fresh); tok == "" || a.count() != 2 {
 		t.Errorf("with Redis down a new replica got no local grant (grants %d)", a.count())
+	}
+}
+
+// TestInspectShared reads the shared entry as `oauth status` does: the
+// fingerprint and expiry of the token a replica stored, nothing for an
+// empty store or after a revocation, typed errors for a rotated secret, a
+// client without a secret and a store that is down; it never fetches,
+// locks or writes.
+func TestInspectShared(t *testing.T) {
+	tests := []struct {
+		name      string
+		setup     func(t *testing.T, e *sharedEnv) (want string) // the token expected in the entry
+		mod       func(*config.OAuthConfig)                      // the config InspectShared is given
+		wantFound bool
+		wantErr   error
+	}{
+		{name: "no entry"},
+		{
+			name:      "a replica's token",
+			setup:     func(t *testing.T, e *sharedEnv) string { return token(t, e.replica(t, nil)) },
+			wantFound: true,
+		},
+		{
+			name: "revoked",
+			setup: func(t *testing.T, e *sharedEnv) string {
+				token(t, e.replica(t, nil))
+				if _, err := e.replica(t, nil).Revoke(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				return ""
+			},
+		},
+		{
+			name:      "rotated secret",
+			setup:     func(t *testing.T, e *sharedEnv) string { token(t, e.replica(t, nil)); return "" },
+			mod:       func(c *config.OAuthConfig) { c.ClientSecret = "rotated-CANARY" },
+			wantFound: true,
+			wantErr:   oauthx.ErrSharedUnreadable,
+		},
+		{
+			name:    "another scope is another entry",
+			setup:   func(t *testing.T, e *sharedEnv) string { token(t, e.replica(t, nil)); return "" },
+			mod:     func(c *config.OAuthConfig) { c.Scope = "write" },
+			wantErr: nil,
+		},
+		{
+			name:    "no client secret",
+			mod:     func(c *config.OAuthConfig) { c.ClientSecret = "" },
+			wantErr: oauthx.ErrNotShared,
+		},
+		{
+			name:    "store down",
+			setup:   func(t *testing.T, e *sharedEnv) string { token(t, e.replica(t, nil)); e.store.setDown(true); return "" },
+			wantErr: errDown,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := &sharedEnv{auth: newAuthServer(t).start(t), clock: &clock{t: time.Unix(1_700_000_000, 0)}, dir: t.TempDir()}
+			e.store = newMemShared(e.clock.Now)
+			want := ""
+			if tt.setup != nil {
+				want = tt.setup(t, e)
+			}
+			grants, writes := e.auth.count(), e.store.writes
+			c := baseConfig(e.auth.URL + "/token")
+			c.RevocationURL = e.auth.URL + "/revoke"
+			if tt.mod != nil {
+				tt.mod(c)
+			}
+			st, err := oauthx.InspectShared(context.Background(), e.store, "srv", c)
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if st.Found != tt.wantFound {
+				t.Errorf("found = %v, want %v", st.Found, tt.wantFound)
+			}
+			if want != "" {
+				wantExpiry := e.clock.Now().Add(time.Hour)
+				if st.Fingerprint != secret.Fingerprint(want) || !st.Expiry.Equal(wantExpiry) || st.Obtained.IsZero() {
+					t.Errorf("state %+v, want fingerprint %s and expiry %v", st, secret.Fingerprint(want), wantExpiry)
+				}
+			} else if st.Fingerprint != "" || !st.Expiry.IsZero() {
+				t.Errorf("state %+v describes a token that is not there", st)
+			}
+			if strings.Contains(fmt.Sprintf("%+v %v", st, err), "tok-") { // the endpoint's tokens are tok-N-…
+				t.Error("the state or error holds the token")
+			}
+			if e.auth.count() != grants || e.store.writes != writes {
+				t.Error("InspectShared fetched or wrote a token")
+			}
+		})
 	}
 }

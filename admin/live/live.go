@@ -31,7 +31,8 @@ import (
 // path: the discovery cache, the OAuth token cache, the tool pins and the
 // upstreams.
 func Runtime(path string, log *zerolog.Logger) admin.Runtime {
-	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokenKeeper{path: path, log: log}, Probe: upstreamProber{},
+	tokens := tokenKeeper{path: path, log: log}
+	return admin.Runtime{Cache: cacheOpener{path: path, log: log}, Tokens: tokens, SharedTokens: tokens, Probe: upstreamProber{},
 		Pins: pinOpener{path: path, log: log}, Keys: keyRevoker{log: log}}
 }
 
@@ -115,6 +116,11 @@ type tokenKeeper struct {
 	log  *zerolog.Logger
 }
 
+var (
+	_ admin.TokenKeeper       = tokenKeeper{}
+	_ admin.SharedTokenReader = tokenKeeper{}
+)
+
 func (k tokenKeeper) options(c *config.Config) *oauthx.Options {
 	return &oauthx.Options{
 		CacheFile: oauthx.CachePath(k.path),
@@ -135,6 +141,38 @@ func (k tokenKeeper) Token(_ context.Context, kind admin.TokenKind, configName s
 	return admin.TokenState{Cached: st.Cached, Fingerprint: st.Fingerprint, Scope: st.Scope, Obtained: st.Obtained, Expiry: st.Expiry,
 		Issuer: st.Issuer, Refreshable: st.Refreshable, StepUp: st.StepUp,
 		LoginCommand: oauthx.LoginTarget(s, configName, k.path).Command}, err
+}
+
+// SharedToken implements admin.SharedTokenReader: it reads the entry the
+// replicas share in the Redis c names (oauthx.InspectShared, which alone
+// knows how it is sealed).
+func (k tokenKeeper) SharedToken(ctx context.Context, c *config.Config, s *config.Server) (admin.SharedTokenState, bool, error) {
+	ro := cache.RedisFromConfig(&c.Common)
+	if ro == nil {
+		return admin.SharedTokenState{}, false, nil
+	}
+	log := zerolog.Nop()
+	if k.log != nil {
+		log = *k.log
+	}
+	sh := cache.NewShared(ro, log)
+	defer sh.Close()
+	out := admin.SharedTokenState{Store: sh.Addr()}
+	st, err := oauthx.InspectShared(ctx, sh, s.Name, s.OAuth)
+	var down *cache.UnavailableError
+	switch {
+	case errors.Is(err, oauthx.ErrNotShared):
+		out.NotShared = true
+	case errors.Is(err, oauthx.ErrSharedUnreadable):
+		out.Found, out.Unreadable = true, true
+	case errors.As(err, &down):
+		return out, true, fmt.Errorf("%w: %w", admin.ErrSharedUnreachable, err)
+	case err != nil:
+		return out, true, err
+	default:
+		out.Found, out.Fingerprint, out.Scope, out.Obtained, out.Expiry = st.Found, st.Fingerprint, st.Scope, st.Obtained, st.Expiry
+	}
+	return out, true, nil
 }
 
 // Revoke implements admin.TokenKeeper.

@@ -160,7 +160,7 @@ func (r *redisStore) result(err error) {
 		// The error text names the address and the failure (refused,
 		// WRONGPASS, ...), never the password.
 		r.log.Warn().Str("redis", r.opts.Addr).Err(err).
-			Msg(r.what + ": Redis unavailable; carrying on with local state on this replica")
+			Msg(r.what + ": Redis unavailable; carrying on with this process's local state")
 	}
 }
 

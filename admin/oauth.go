@@ -132,14 +132,7 @@ func (s *Store) OAuthTokens(ctx context.Context) ([]OAuthToken, error) {
 		if st.Cached {
 			t.Cached, t.Fingerprint, t.Scope = true, st.Fingerprint, st.Scope
 			t.Refreshable, t.StepUpScopes = st.Refreshable, st.StepUp
-			if !st.Obtained.IsZero() {
-				obtained := st.Obtained
-				t.ObtainedAt = &obtained
-			}
-			if !st.Expiry.IsZero() {
-				expiry := st.Expiry
-				t.ExpiresAt, t.Expired = &expiry, !expiry.After(now)
-			}
+			t.ObtainedAt, t.ExpiresAt, t.Expired = tokenTimes(st.Obtained, st.Expiry, now)
 		}
 		out = append(out, t)
 	}
@@ -164,16 +157,21 @@ func (s *Store) sharedToken(ctx context.Context, c *config.Config, sv *config.Se
 		t.Problem = SharedUnreadable
 	case st.Found:
 		t.Cached, t.Fingerprint, t.Scope = true, st.Fingerprint, st.Scope
-		if !st.Obtained.IsZero() {
-			obtained := st.Obtained
-			t.ObtainedAt = &obtained
-		}
-		if !st.Expiry.IsZero() {
-			expiry := st.Expiry
-			t.ExpiresAt, t.Expired = &expiry, !expiry.After(now)
-		}
+		t.ObtainedAt, t.ExpiresAt, t.Expired = tokenTimes(st.Obtained, st.Expiry, now)
 	}
 	return t
+}
+
+// tokenTimes returns a token's obtained and expiry times as the listing
+// shows them (nil when unknown), and whether it had expired at now.
+func tokenTimes(obtained, expiry, now time.Time) (obtainedAt, expiresAt *time.Time, expired bool) {
+	if !obtained.IsZero() {
+		obtainedAt = &obtained
+	}
+	if !expiry.IsZero() {
+		expiresAt, expired = &expiry, !expiry.After(now)
+	}
+	return obtainedAt, expiresAt, expired
 }
 
 // RevokeTokenRequest names the server whose OAuth tokens to revoke.

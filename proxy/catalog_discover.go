@@ -128,6 +128,13 @@ func (c *catalog) discoverRound(ctx context.Context, only string) (changed, agai
 	results := make(chan found, len(todo))
 	for _, s := range todo {
 		go func() {
+			defer func() {
+				// A panic while listing or judging the server's tools
+				// withholds them, as a failed discovery does.
+				if r := recover(); r != nil {
+					results <- found{name: s.Name, err: caught(&c.log, fmt.Sprintf("tool discovery of server %q", s.Name), r)}
+				}
+			}()
 			tools, err := c.listUpstream(ctx, s.Name)
 			if err == nil {
 				c.dc.store(ctx, s, tools)

@@ -132,6 +132,11 @@ func (f *features) fanOut(ctx context.Context, what string, has func(*mcp.Server
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					caught(&f.log, fmt.Sprintf("%s of server %q", what, s.Name), r)
+				}
+			}()
 			cs, err := f.sessions.Session(ctx, s.Name)
 			if err != nil {
 				f.log.Warn().Str("server", s.Name).Err(err).Msg(what + ": upstream unavailable")

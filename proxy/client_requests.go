@@ -69,7 +69,17 @@ func (g *Gateway) policy(server, kind string) string {
 // on to next.
 func (g *Gateway) upstreamRequests(server string) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
+			// What the upstream sends (its requests, its notifications:
+			// logs and progress, relayed through the output policy) is
+			// handled by gateway code on the SDK's goroutine; a panic in it
+			// fails that message alone.
+			defer func() {
+				if r := recover(); r != nil {
+					res, err = nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError,
+						Message: "secure-mcp-gateway: " + caught(&g.log, fmt.Sprintf("%s from server %q", method, server), r).Error()}
+				}
+			}()
 			switch req.(type) {
 			case *mcp.CreateMessageWithToolsRequest, *mcp.ElicitRequest, *mcp.ListRootsRequest:
 				return g.relayRequest(ctx, server, method, req)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
@@ -135,6 +136,11 @@ func (d *discoveryCache) store(ctx context.Context, s *config.Server, tools []*m
 func (d *discoveryCache) revalidateLater(servers []*config.Server) {
 	for _, s := range servers {
 		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					caught(&d.c.log, fmt.Sprintf("revalidation of the cached tools of server %q", s.Name), r)
+				}
+			}()
 			ctx, cancel := context.WithTimeout(context.Background(), d.c.discoveryTimeout)
 			defer cancel()
 			d.revalidate(ctx, s.Name)

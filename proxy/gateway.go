@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/rs/zerolog"
 
@@ -297,10 +298,19 @@ func (g *Gateway) Run(ctx context.Context, t mcp.Transport) error {
 // the upstream tools has to be kept in the SDK's registry; everything else
 // goes to the SDK. Each answer is fitted to the client's protocol version
 // (shape).
+//
+// A panic in the gateway's own code while it answers is caught here: the
+// request gets an internal error saying so (see PanicError), and the
+// process and its other requests go on.
 func (g *Gateway) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 	answer := g.answer(next)
-	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		res, err := answer(ctx, method, req)
+	return func(ctx context.Context, method string, req mcp.Request) (res mcp.Result, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				res, err = nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "secure-mcp-gateway: " + caught(&g.log, method, r).Error()}
+			}
+		}()
+		res, err = answer(ctx, method, req)
 		if err != nil {
 			return res, err
 		}
@@ -363,6 +373,11 @@ func (g *Gateway) UpstreamToolsChanged(server string) {
 		return
 	}
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				caught(&g.log, fmt.Sprintf("the tool list change of server %q", server), r)
+			}
+		}()
 		ctx, cancel := context.WithTimeout(context.Background(), g.opts.DiscoveryTimeout)
 		defer cancel()
 		if g.cat.discover(ctx) {

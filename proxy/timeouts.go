@@ -182,6 +182,14 @@ type Operation struct {
 	endOnce sync.Once
 }
 
+// logger is the log of op's tracker; nil when it has none.
+func (op *Operation) logger() *zerolog.Logger {
+	if op == nil || op.t == nil {
+		return nil
+	}
+	return &op.t.log
+}
+
 // Start begins an operation of kind named name: it returns ctx bounded by
 // the kind's budget and the Operation to End when it is over.
 func (t *TimeoutTracker) Start(ctx context.Context, kind, name string) (context.Context, *Operation) {
@@ -334,7 +342,7 @@ func within[T any](ctx context.Context, op *Operation, fn func(context.Context) 
 	}
 	ch := make(chan out, 1)
 	go func() {
-		v, err := fn(ctx)
+		v, err := guarded(op.logger(), op.name, func() (T, error) { return fn(ctx) })
 		ch <- out{v, err}
 	}()
 	select {
@@ -354,7 +362,7 @@ func within[T any](ctx context.Context, op *Operation, fn func(context.Context) 
 // refused just as within refuses it. It saves within's goroutine, whose
 // stack would grow from scratch for every call.
 func inline[T any](ctx context.Context, op *Operation, fn func(context.Context) (T, error)) (T, error) {
-	v, err := fn(ctx)
+	v, err := guarded(op.logger(), op.name, func() (T, error) { return fn(ctx) })
 	if time.Since(op.start) >= op.budget {
 		// The context's deadline may not have fired yet; the clock decides.
 		var zero T

@@ -167,14 +167,7 @@ func runConformanceThroughGateway(t *testing.T, node, suite string, warm bool, a
 	}
 
 	target, _ := url.Parse(p.base)
-	proxy := httptest.NewServer(&httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(target)
-			r.Out.Host = r.In.Host
-			r.Out.Header.Set("Apikey", f.key)
-		},
-		FlushInterval: -1,
-	})
+	proxy := httptest.NewServer(keyProxy(target, f.key))
 	t.Cleanup(proxy.Close)
 	got = runConformanceSuite(t, node, suite, proxy.URL+"/mcp", args...)
 	if resp, err := http.Get(p.base + "/metrics"); err == nil {
@@ -190,6 +183,32 @@ func runConformanceThroughGateway(t *testing.T, node, suite string, warm bool, a
 		return runConformanceSuite(t, node, suite, proxy.URL+"/mcp", append([]string{"--scenario", scenario}, rerunArgs...)...)
 	}
 	return got, rerun
+}
+
+// keyProxy forwards every request to target with the gateway key added,
+// as the conformance suite has no way to send it, and relays answers (SSE
+// streams) as they come.
+//
+// It serves in full duplex. Otherwise the HTTP/1 server, as the proxy starts
+// an answer, drains and closes the request's body while the transport may
+// not yet have made its last read of it (the one past Content-Length that
+// checks the length): that read then fails, the transport drops its
+// connection to the gateway and the answer is cut off after its first
+// event (golang/go#40747), which the suite saw as an HTTP 200 with no
+// result whenever the gateway answered before that read.
+func keyProxy(target *url.URL, key string) http.Handler {
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host
+			r.Out.Header.Set("Apikey", key)
+		},
+		FlushInterval: -1,
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex() // HTTP/1 only; HTTP/2 always is
+		rp.ServeHTTP(w, r)
+	})
 }
 
 // runConformanceDirect runs the suite against the everything-server over

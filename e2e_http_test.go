@@ -173,6 +173,7 @@ func TestE2EHTTPBothHeaderStyles(t *testing.T) {
 func TestE2EHTTPRefusals(t *testing.T) {
 	f := newFixture(t, exampleServer("echo_server", "echo", nil))
 	p := startHTTP(t, f, "--max-body-bytes", "2048")
+	sid := initSession(t, p, f.key)
 	tests := []struct {
 		name   string
 		url    string
@@ -187,6 +188,9 @@ func TestE2EHTTPRefusals(t *testing.T) {
 		{"foreign origin", p.url, http.Header{"Apikey": {f.key}, "Origin": {"http://evil.example.com"}}, initBody, 403},
 		{"body over the cap", p.url, http.Header{"Apikey": {f.key}}, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"x":"` + strings.Repeat("a", 4096) + `"}}`, 413},
 		{"unknown session", p.url, http.Header{"Apikey": {f.key}, "Mcp-Session-Id": {"nope"}}, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, 404},
+		{"unsupported protocol version on a session request", p.url, http.Header{"Apikey": {f.key}, "Mcp-Session-Id": {sid}, "Mcp-Protocol-Version": {"1999-01-01"}}, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`, 400},
+		{"the same session request with a supported version", p.url, http.Header{"Apikey": {f.key}, "Mcp-Session-Id": {sid}, "Mcp-Protocol-Version": {"2025-11-25"}}, `{"jsonrpc":"2.0","id":4,"method":"tools/list"}`, 200},
+		{"unsupported protocol version on an initialize", p.url, http.Header{"Apikey": {f.key}, "Mcp-Protocol-Version": {"1999-01-01"}}, initBody, 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

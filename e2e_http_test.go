@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,12 +36,16 @@ type httpGatewayProc struct {
 	stderr *syncBuffer
 }
 
-// startHTTP starts the gateway binary in HTTP mode on a free loopback port.
-// Its own environment holds a valid key, which must never be used as a
-// fallback for requests without one.
+// startHTTP starts the gateway binary in HTTP mode on a free loopback port
+// (unless args hold their own --listen). Its own environment holds a valid
+// key, which must never be used as a fallback for requests without one.
 func startHTTP(t testing.TB, f *fixture, args ...string) *httpGatewayProc {
 	t.Helper()
-	argv := append([]string{"--config", f.path, "--http", "--listen", "127.0.0.1:0"}, args...)
+	argv := []string{"--config", f.path, "--http"}
+	if !slices.Contains(args, "--listen") {
+		argv = append(argv, "--listen", "127.0.0.1:0")
+	}
+	argv = append(argv, args...)
 	cmd := exec.Command(gatewayBin, argv...)
 	cmd.Env = gatewayEnv(authn.EnvKey + "=" + f.key)
 	stderr, _ := cmd.StderrPipe()
@@ -472,4 +478,44 @@ func TestE2EHTTPDisabledKeyRefusedAtOnce(t *testing.T) {
 	if resp := rawPost(t, p.url, h, initBody); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("after disabling the key: %s, want 401", resp.Status)
 	}
+}
+
+// TestE2EHTTPNonLoopbackListen (case 43a): plain HTTP on a non-loopback
+// address is a usage error naming --insecure-listen; with the flag the
+// gateway listens on every interface, and still asks every request for a
+// key.
+func TestE2EHTTPNonLoopbackListen(t *testing.T) {
+	f := newFixture(t, exampleServer("echo_server", "echo", nil))
+	t.Run("refused without --insecure-listen", func(t *testing.T) {
+		cmd := exec.Command(gatewayBin, "--config", f.path, "--http", "--listen", "0.0.0.0:0")
+		cmd.Env = gatewayEnv(authn.EnvKey + "=" + f.key)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(string(out), "--insecure-listen") {
+			t.Fatalf("err %v, output %q; want exit %d naming --insecure-listen", err, out, exitUsage)
+		}
+	})
+	t.Run("listens with --insecure-listen", func(t *testing.T) {
+		p := startHTTP(t, f, "--listen", "0.0.0.0:0", "--insecure-listen")
+		host, port, err := net.SplitHostPort(strings.TrimPrefix(p.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+			t.Fatalf("listening on %s, want the unspecified address", p.base)
+		}
+		url := "http://127.0.0.1:" + port + "/mcp"
+		if resp := rawPost(t, url, nil, initBody); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("initialize without a key: %s, want 401", resp.Status)
+		}
+		cs, err := connectHTTP(t, url, http.Header{"Apikey": {f.key}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "echo_server__echo", Arguments: map[string]any{"message": "hi"}})
+		if err != nil || resultText(res) != "hi" {
+			t.Fatalf("call = %v %v", res, err)
+		}
+	})
 }

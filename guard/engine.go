@@ -58,6 +58,19 @@ type Options struct {
 	// Logger receives findings (detector, rule, fingerprint; never the
 	// matched text). Nil means no logs.
 	Logger *zerolog.Logger
+	// PinChanged is told of each tool definition found to differ from its
+	// pin, once per new definition (the audit log's pin_change record). It
+	// is called with the engine's lock held and must not block. Nil means
+	// no one is told.
+	PinChanged func(PinChange)
+}
+
+// PinChange is a tool definition that differs from its pin.
+type PinChange struct {
+	Server, Tool string
+	// Before is the SHA-256 (hex) of the pinned canonical definition,
+	// After that of the definition the upstream now serves.
+	Before, After string
 }
 
 // Engine applies the servers' guardrail policies. It implements the proxy's
@@ -69,8 +82,9 @@ type Engine struct {
 	fpKey   []byte // keys fingerprints so they cannot be brute-forced offline
 	deny    *denier
 
-	mu   sync.Mutex
-	pins map[string]map[string]string // server -> tool -> hash, this run
+	mu      sync.Mutex
+	pins    map[string]map[string]string // server -> tool -> hash, this run
+	pinSeen map[string]string            // server NUL tool -> the changed hash last reported, without a PinStore
 }
 
 // policy is one compiled input or output policy.
@@ -94,7 +108,7 @@ type serverPolicy struct {
 
 // NewEngine returns an Engine for opts.
 func NewEngine(opts *Options) *Engine {
-	e := &Engine{servers: map[string]*serverPolicy{}, pins: map[string]map[string]string{}}
+	e := &Engine{servers: map[string]*serverPolicy{}, pins: map[string]map[string]string{}, pinSeen: map[string]string{}}
 	if opts != nil {
 		e.opts = *opts
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -218,5 +219,33 @@ func TestRedactsEncodedSecret(t *testing.T) {
 	var be *BlockedError
 	if !errors.As(err, &be) {
 		t.Errorf("blob with a credential: err = %v, want BlockedError", err)
+	}
+}
+
+// TestPinChangedReported: PinChanged hears of each new definition once,
+// with the pinned and the new hash, with a pin file and without one.
+func TestPinChangedReported(t *testing.T) {
+	v1 := &mcp.Tool{Name: "weather", Description: "Weather for a city.", InputSchema: map[string]any{"type": "object"}}
+	v2 := &mcp.Tool{Name: "weather", Description: "Weather for a city. Also returns more.", InputSchema: map[string]any{"type": "object"}}
+	v3 := &mcp.Tool{Name: "weather", Description: "Weather for a city, and send it elsewhere.", InputSchema: map[string]any{"type": "object"}}
+	hash := func(tl *mcp.Tool) string {
+		_, h, err := Canonical(tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	for name, pins := range map[string]PinStore{"file": FilePins(filepath.Join(t.TempDir(), PinFileName)), "memory": nil} {
+		t.Run(name, func(t *testing.T) {
+			var got []PinChange
+			e := NewEngine(&Options{Pins: pins, PinChanged: func(c PinChange) { got = append(got, c) }})
+			for _, tl := range []*mcp.Tool{v1, v1, v2, v2, v3} {
+				e.FilterTools(context.Background(), "s", []*mcp.Tool{tl})
+			}
+			want := []PinChange{{"s", "weather", hash(v1), hash(v2)}, {"s", "weather", hash(v1), hash(v3)}}
+			if !slices.Equal(got, want) {
+				t.Errorf("PinChanged got %+v, want %+v", got, want)
+			}
+		})
 	}
 }

@@ -291,17 +291,29 @@ func TestCase13UnknownMethod(t *testing.T) {
 	}
 }
 
+// TestCase14IDHandling: numeric 1 and string "1" are different ids. Two
+// overlapping calls with them, to two probes that answer with their own
+// label, each get exactly one answer, and it is their own server's: an
+// answer delivered to the other id would carry the other label.
 func TestCase14IDHandling(t *testing.T) {
-	f := newFixture(t, exampleServer("p1", "probe", nil), exampleServer("p2", "probe", nil))
+	f := newFixture(t, exampleServer("p1", "probe", map[string]string{examples.ProbeLabelEnv: "from-p1"}),
+		exampleServer("p2", "probe", map[string]string{examples.ProbeLabelEnv: "from-p2"}))
 	c := startRaw(t, f)
 	c.send(t, `{"jsonrpc":"2.0","id":"list","method":"tools/list"}`)
 	c.response(t, "list")
-	// Numeric 1 and string "1" are different ids; both upstreams see their
-	// own id spaces.
+	// Both upstreams see their own id spaces: the gateway's request to
+	// each may well carry the same upstream id.
 	c.send(t, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"p1__sleep","arguments":{"ms":200}}}`)
 	c.send(t, `{"jsonrpc":"2.0","id":"1","method":"tools/call","params":{"name":"p2__sleep","arguments":{"ms":100}}}`)
-	c.response(t, 1.0)
-	c.response(t, "1")
+	for id, want := range map[any]string{1.0: "slept (from-p1)", "1": "slept (from-p2)"} {
+		var res struct {
+			Content []struct{ Text string } `json:"content"`
+		}
+		b, _ := json.Marshal(c.response(t, id)["result"])
+		if err := json.Unmarshal(b, &res); err != nil || len(res.Content) != 1 || res.Content[0].Text != want {
+			t.Errorf("answer to id %#v = %s, want the text %q", id, b, want)
+		}
+	}
 	c.pingOK(t, "after")
 	c.mu.Lock()
 	defer c.mu.Unlock()

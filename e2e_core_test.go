@@ -425,3 +425,30 @@ func TestCase32ArgumentsValidatedAgainstSchema(t *testing.T) {
 		t.Errorf("a valid call = %q", got)
 	}
 }
+
+// TestE2ESignalReapsChildren (case 22): SIGTERM or SIGINT to a stdio
+// gateway with upstreams running ends it with exit code 0, and every
+// upstream process, the upstream's own child included, is reaped.
+func TestE2ESignalReapsChildren(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			f := newFixture(t, exampleServer("probe", "probe", nil), exampleServer("echo_server", "echo", nil))
+			g := startGateway(t, f)
+			g.toolNames(t) // starts both upstreams
+			child := pidOf(t, g)
+			grandchild := grandchildOf(t, g)
+			if err := g.cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			// The gateway exits on the signal, before its stdin closes.
+			waitFor(t, 10*time.Second, "the gateway to exit", func() bool { return !alive(g.cmd.Process.Pid) })
+			g.cs.Close() // collects the exit status
+			if code := g.cmd.ProcessState.ExitCode(); code != 0 {
+				t.Errorf("gateway exit code %d after %s (%s), want 0", code, sig, g.cmd.ProcessState)
+			}
+			for _, pid := range []int{child, grandchild} {
+				waitFor(t, 5*time.Second, "upstream processes to be reaped", func() bool { return !alive(pid) })
+			}
+		})
+	}
+}

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"secure-mcp-gateway/audit"
 	"secure-mcp-gateway/guard"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/proxy"
@@ -178,5 +180,51 @@ func TestCase36EgressAfterInjection(t *testing.T) {
 	g3.call(t, "inject__read_document", nil)
 	if got := resultText(g3.call(t, "echo_server__echo", map[string]any{"message": "allowed"})); got != "allowed" {
 		t.Errorf("with egress_after_injection=allow: %q", got)
+	}
+}
+
+// TestGuardRugPullAudited (case 31): with the audit log on, a tool whose
+// definition changes from its pin is recorded as a pin_change naming the
+// server and tool, with the SHA-256 of the pinned and of the new
+// definition, as the pin file holds them.
+func TestGuardRugPullAudited(t *testing.T) {
+	t.Skip("known gap: no pin_change record is written: serve/session.go opens the audit log but the guard engine is built by serve.Options.Guard (cmd_serve.go newGuard) without it; wire guard.Options.PinChanged = auditproxy.PinChanged(al)")
+	state := filepath.Join(t.TempDir(), "rugpull.state")
+	f := newFixture(t, exampleServer("wx", "rugpull", map[string]string{"EXAMPLE_RUGPULL_STATE": state}))
+	dir := t.TempDir()
+	f.cfg.Audit = &config.Audit{Enabled: true, Path: dir}
+	f.save(t)
+	g := startGateway(t, f)
+	if r := g.call(t, "wx__get_weather", map[string]any{}); r.IsError {
+		t.Fatalf("first call: %s", resultText(r))
+	}
+	waitFor(t, 20*time.Second, "rug pull to be withheld", func() bool { return !contains(g.toolNames(t), "wx__get_weather") })
+	g.cs.Close()
+	g.cmd.Wait()
+
+	pins, err := guard.LoadPins(filepath.Join(f.dir, guard.PinFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin := pins.Servers["wx"]["get_weather"]
+	if pin == nil || pin.Pending == nil {
+		t.Fatalf("no pending definition in the pin file: %+v", pin)
+	}
+	files, err := audit.ListFiles([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var changes []audit.Record
+	audit.ReadRecords(files, func(_ string, r audit.Record) bool {
+		if r.Kind == audit.KindPinChange {
+			changes = append(changes, r)
+		}
+		return true
+	})
+	if len(changes) != 1 {
+		t.Fatalf("pin_change records: %+v, want one", changes)
+	}
+	if c := changes[0]; c.Server != "wx" || c.Tool != "get_weather" || c.BeforeSHA256 != pin.SHA256 || c.AfterSHA256 != pin.Pending.SHA256 {
+		t.Errorf("pin_change record %+v, want wx/get_weather from %s to %s", c, pin.SHA256, pin.Pending.SHA256)
 	}
 }

@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"secure-mcp-gateway/examples"
 	"secure-mcp-gateway/internal/config"
 	"secure-mcp-gateway/proxy"
 )
@@ -288,4 +290,29 @@ func toStrings(v any) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// TestCase20TimeoutCancelsUpstream: a call that outlasts
+// tool_execution_timeout is answered with the timeout error and the
+// upstream is told (notifications/cancelled): its sleep stops and records
+// the cancellation.
+func TestCase20TimeoutCancelsUpstream(t *testing.T) {
+	marks := filepath.Join(t.TempDir(), "cancel.marks")
+	f := newFixture(t, exampleServer("probe", "probe", map[string]string{examples.ProbeCancelFileEnv: marks}))
+	f.cfg.Common.Timeouts = config.TimeoutSettings{ToolExecution: 0.5}
+	f.save(t)
+	g := startGateway(t, f)
+	// Started first: on a loaded machine the upstream's start alone can
+	// outlast the 0.5 s budget, which reports it unavailable instead.
+	waitFor(t, 30*time.Second, "the probe upstream to start", func() bool {
+		return !g.call(t, "probe__sleep", map[string]any{"ms": 1}).IsError
+	})
+	r := g.call(t, "probe__sleep", map[string]any{"ms": 60_000})
+	if !r.IsError || !strings.Contains(resultText(r), "tool_execution_timeout") {
+		t.Fatalf("call past the budget: %s", resultText(r))
+	}
+	waitFor(t, 10*time.Second, "the upstream to record the cancellation", func() bool {
+		b, _ := os.ReadFile(marks)
+		return strings.Count(string(b), "cancelled") == 1
+	})
 }

@@ -24,6 +24,11 @@ const ProbeRevealPrefix = "PROBE_"
 // cancelled, so that a test can see cancellation reach the upstream.
 const ProbeCancelFileEnv = "PROBE_CANCEL_FILE"
 
+// ProbeLabelEnv names the environment variable whose value, when set, the
+// sleep tool adds to its answer ("slept (label)"), so that a test running
+// several probes can tell whose answer it got.
+const ProbeLabelEnv = "PROBE_LABEL"
+
 // osExit is os.Exit, replaced in tests so that the crash tool can be tested
 // in-process.
 var osExit = os.Exit
@@ -86,7 +91,7 @@ func newProbe() *mcp.Server {
 	}, probeCrash)
 	mcp.AddTool(s, &mcp.Tool{
 		Name: "sleep",
-		Description: "Sleeps for ms milliseconds and returns \"slept\", after a progress notification (0 of ms) " +
+		Description: "Sleeps for ms milliseconds and returns \"slept\" (with the value of PROBE_LABEL, if set), after a progress notification (0 of ms) " +
 			"when the call carries a progress token. When the call is cancelled it stops and appends " +
 			"\"cancelled\" to the file named by PROBE_CANCEL_FILE, if set.",
 	}, probeSleep)
@@ -167,6 +172,9 @@ func probeSleep(ctx context.Context, req *mcp.CallToolRequest, in sleepIn) (*mcp
 	defer t.Stop()
 	select {
 	case <-t.C:
+		if label := os.Getenv(ProbeLabelEnv); label != "" {
+			return textResult("slept (" + label + ")"), nil, nil
+		}
 		return textResult("slept"), nil, nil
 	case <-ctx.Done():
 		if name := os.Getenv(ProbeCancelFileEnv); name != "" {

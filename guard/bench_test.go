@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -45,6 +46,26 @@ func pathologicalNoStops(n int) string {
 	return strings.Repeat(unit, n/len(unit)+1)[:n]
 }
 
+// base64Text returns n bytes of traffic that carries base64: encoded binary
+// (an image, a hash) and encoded text (a file upload), between prose.
+func base64Text(n int) string {
+	bin := make([]byte, 768)
+	for i := range bin {
+		bin[i] = byte(i*131 + i/7)
+	}
+	parts := []string{
+		"Here is the attachment you asked for: ",
+		base64.StdEncoding.EncodeToString(bin) + " ",
+		`{"name": "notes.txt", "content": "` + base64.StdEncoding.EncodeToString([]byte(mixedText(600))) + `"} `,
+		"sha256 " + base64.RawURLEncoding.EncodeToString(bin[:32]) + " verified. ",
+	}
+	var b strings.Builder
+	for i := 0; b.Len() < n; i++ {
+		b.WriteString(parts[i%len(parts)])
+	}
+	return b.String()[:n]
+}
+
 func benchScanner(b *testing.B, s string) {
 	sc := NewScanner([]string{DetectorPII, DetectorSecrets, DetectorInjection, DetectorHiddenText, DetectorKeyword, DetectorSponge}, []string{"project falcon", "sudo"})
 	b.SetBytes(int64(len(s)))
@@ -69,6 +90,8 @@ func BenchmarkAllDetectors(b *testing.B) {
 		{"pathological_1MB", pathological(1 << 20)},
 		{"nostops_64KB", pathologicalNoStops(64 << 10)},
 		{"nostops_1MB", pathologicalNoStops(1 << 20)},
+		{"base64_64KB", base64Text(64 << 10)},
+		{"base64_1MB", base64Text(1 << 20)},
 	} {
 		b.Run(c.name, func(b *testing.B) { benchScanner(b, c.in) })
 	}

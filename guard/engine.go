@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -57,6 +58,19 @@ type Options struct {
 	// Logger receives findings (detector, rule, fingerprint; never the
 	// matched text). Nil means no logs.
 	Logger *zerolog.Logger
+	// PinChanged is told of each tool definition found to differ from its
+	// pin, once per new definition (the audit log's pin_change record). It
+	// is called with the engine's lock held and must not block. Nil means
+	// no one is told.
+	PinChanged func(PinChange)
+}
+
+// PinChange is a tool definition that differs from its pin.
+type PinChange struct {
+	Server, Tool string
+	// Before is the SHA-256 (hex) of the pinned canonical definition,
+	// After that of the definition the upstream now serves.
+	Before, After string
 }
 
 // Engine applies the servers' guardrail policies. It implements the proxy's
@@ -68,8 +82,9 @@ type Engine struct {
 	fpKey   []byte // keys fingerprints so they cannot be brute-forced offline
 	deny    *denier
 
-	mu   sync.Mutex
-	pins map[string]map[string]string // server -> tool -> hash, this run
+	mu      sync.Mutex
+	pins    map[string]map[string]string // server -> tool -> hash, this run
+	pinSeen map[string]string            // server NUL tool -> the changed hash last reported, without a PinStore
 }
 
 // policy is one compiled input or output policy.
@@ -93,7 +108,7 @@ type serverPolicy struct {
 
 // NewEngine returns an Engine for opts.
 func NewEngine(opts *Options) *Engine {
-	e := &Engine{servers: map[string]*serverPolicy{}, pins: map[string]map[string]string{}}
+	e := &Engine{servers: map[string]*serverPolicy{}, pins: map[string]map[string]string{}, pinSeen: map[string]string{}}
 	if opts != nil {
 		e.opts = *opts
 	}
@@ -598,7 +613,9 @@ func collectResultStrings(v any, out []string) []string {
 }
 
 // redactFindings replaces every blocking finding in every string of v with
-// [REDACTED:<rule>].
+// [REDACTED:<rule>]. A "data" or "blob" field holding base64 is left
+// whole: a placeholder is not base64, and the leftover check blocks the
+// result.
 func redactFindings(v any, p *policy) any {
 	switch x := v.(type) {
 	case string:
@@ -616,6 +633,11 @@ func redactFindings(v any, p *policy) any {
 		}
 	case map[string]any:
 		for k, y := range x {
+			if s, ok := y.(string); ok && (k == "data" || k == "blob") {
+				if _, err := base64.StdEncoding.DecodeString(s); err == nil {
+					continue
+				}
+			}
 			x[k] = redactFindings(y, p)
 		}
 	}

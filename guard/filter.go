@@ -72,6 +72,7 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 		e.pins[server] = run
 	}
 	changed := map[string]bool{}
+	var news []PinChange // changes not seen before, for Options.PinChanged
 	now := time.Now().UTC().Format(time.RFC3339)
 	update := func(p *Pins) error {
 		m := p.Servers[server]
@@ -91,6 +92,7 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 				changed[t.Name] = true
 				if pin.Pending == nil || pin.Pending.SHA256 != defs[i].hash {
 					pin.Pending = &PendingPin{SHA256: defs[i].hash, Definition: redactDefinition(defs[i].def), SeenAt: now}
+					news = append(news, PinChange{Server: server, Tool: t.Name, Before: pin.SHA256, After: defs[i].hash})
 				}
 			default:
 				pin.Pending = nil
@@ -99,7 +101,9 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 		return nil
 	}
 	if e.opts.Pins != nil {
-		if err := e.opts.Pins.Update(ctx, update); err != nil {
+		// Update may run fn again (a conflicting writer): only the last
+		// run's changes count.
+		if err := e.opts.Pins.Update(ctx, func(p *Pins) error { news = news[:0]; return update(p) }); err != nil {
 			e.log.Error().Err(err).Str("server", server).Str("pins", e.opts.Pins.Where()).Msg("pin state unavailable; withholding every tool of the server")
 			for _, t := range tools {
 				withheld[t.Name] = fmt.Sprintf("Tool %q on server %q is withheld: the tool pin state (%s) cannot be used (%v).", t.Name, server, e.opts.Pins.Where(), err)
@@ -110,8 +114,17 @@ func (e *Engine) FilterTools(ctx context.Context, server string, tools []*mcp.To
 	for i, t := range tools {
 		if h, ok := run[t.Name]; ok && h != defs[i].hash && e.opts.Pins == nil {
 			changed[t.Name] = true
+			if e.pinSeen[server+"\x00"+t.Name] != defs[i].hash {
+				e.pinSeen[server+"\x00"+t.Name] = defs[i].hash
+				news = append(news, PinChange{Server: server, Tool: t.Name, Before: h, After: defs[i].hash})
+			}
 		} else if !ok {
 			run[t.Name] = defs[i].hash
+		}
+	}
+	if e.opts.PinChanged != nil {
+		for _, c := range news {
+			e.opts.PinChanged(c)
 		}
 	}
 	var out []*mcp.Tool

@@ -56,3 +56,24 @@ func Record(ev *proxy.CallEvent) audit.Record {
 	}
 	return r
 }
+
+// PinChanged returns a guard.Options.PinChanged hook that writes a
+// pin_change record to l for each tool definition that differs from its
+// pin: the server and tool, and the SHA-256 of the pinned (before) and the
+// served (after) canonical definition. It never blocks.
+func PinChanged(l *audit.Log) func(guard.PinChange) {
+	return func(c guard.PinChange) { l.Write(PinChangeRecord(c)) }
+}
+
+// PinChangeRecord converts a pin change.
+func PinChangeRecord(c guard.PinChange) audit.Record {
+	return audit.Record{
+		Kind:         audit.KindPinChange,
+		Server:       c.Server,
+		Tool:         c.Tool,
+		Verdict:      "block",
+		BeforeSHA256: c.Before,
+		AfterSHA256:  c.After,
+		Detail:       "tool definition differs from its pin; withheld until approved",
+	}
+}

@@ -38,6 +38,7 @@ func TestAuditObserverRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	obs := Observer(l)
+	PinChanged(l)(guard.PinChange{Server: "wx", Tool: "get_weather", Before: "aa", After: "bb"})
 	for _, tt := range tests {
 		tt.ev.Project, tt.ev.User, tt.ev.Start = "proj", "user", start
 		r := Record(&tt.ev)
@@ -61,8 +62,14 @@ func TestAuditObserverRecords(t *testing.T) {
 			t.Fatalf("the canary secret reached the audit file:\n%s", b)
 		}
 	}
-	audit.ReadRecords(files, func(_ string, r audit.Record) bool { kinds = append(kinds, r.Kind); return true })
-	want := []string{audit.KindGenesis, audit.KindToolCall, audit.KindBlock, audit.KindRedaction, audit.KindClose}
+	audit.ReadRecords(files, func(_ string, r audit.Record) bool {
+		kinds = append(kinds, r.Kind)
+		if r.Kind == audit.KindPinChange && (r.Server != "wx" || r.Tool != "get_weather" || r.BeforeSHA256 != "aa" || r.AfterSHA256 != "bb") {
+			t.Errorf("pin change record %+v", r)
+		}
+		return true
+	})
+	want := []string{audit.KindGenesis, audit.KindPinChange, audit.KindToolCall, audit.KindBlock, audit.KindRedaction, audit.KindClose}
 	if !slices.Equal(kinds, want) {
 		t.Fatalf("kinds %v, want %v", kinds, want)
 	}

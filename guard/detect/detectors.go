@@ -96,6 +96,9 @@ func (sc *Scanner) Scan(s string, fs []Finding) []Finding {
 		}
 		lowerPool.Put(buf)
 	}
+	if sc.Secrets {
+		fs = scanEncodedSecrets(s, fs)
+	}
 	if sc.HiddenText {
 		fs = append(fs, ScanHiddenText(s)...)
 	}

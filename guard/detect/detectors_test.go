@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"slices"
@@ -43,6 +44,13 @@ func TestPII(t *testing.T) {
 	runDetectorCases(t, ScanPII, []detectorCase{
 		{"email", "write to jane.doe+work@example.co.uk today", []string{"email"}},
 		{"not an email", "the @mention and user@localhost are fine", nil},
+		// The TLD is checked for shape (two letters or more), not against
+		// the root zone: a list goes stale with every new gTLD and would
+		// miss internal domains (.internal, .lan, .corp), whose addresses
+		// are PII as much as any.
+		{"email unknown tld", "write to bob@mail.zzqqx now", []string{"email"}},
+		{"email numeric tld", "write to bob@mail.123 now", nil},
+		{"email one-letter tld", "write to bob@mail.x now", nil},
 		{"us phone", "call (415) 555-0132 now", []string{"phone"}},
 		{"intl phone", "call +44 20 7946 0958", []string{"phone"}},
 		{"bare number not phone", "order 4155550132 shipped", nil},
@@ -51,6 +59,13 @@ func TestPII(t *testing.T) {
 		{"ssn area 666", "SSN 666-45-6789", nil},
 		{"ssn area 9xx", "SSN 912-45-6789", nil},
 		{"ssn group 00", "SSN 123-00-6789", nil},
+		// The Woolworth wallet-insert number: really issued in 1936, voided
+		// by the SSA after thousands used it. It passes every structural
+		// rule (area 078, group 05, serial 1120) and is flagged: no list of
+		// famous sample numbers is kept, as they are exactly the ones that
+		// end up in real forms.
+		{"ssn woolworth sample", "SSN 078-05-1120", []string{"ssn"}},
+		{"ssn serial 0000", "SSN 078-05-0000", nil},
 		{"card visa luhn", "card 4111 1111 1111 1111 exp", []string{"card"}},
 		{"card dashes", "4012-8888-8888-1881", []string{"card"}},
 		{"card luhn invalid", "card 4111 1111 1111 1112 exp", nil},
@@ -80,6 +95,11 @@ func TestSecrets(t *testing.T) {
 		{"anthropic", "sk-ant-api03-abcdefghijklmnopqrstuvwx", []string{"anthropic_api_key"}},
 		{"pem", "-----BEGIN RSA PRIVATE KEY-----\nMIIE...", []string{"private_key"}},
 		{"pem public is fine", "-----BEGIN PUBLIC KEY-----", nil},
+		{"openssh private key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA", []string{"private_key"}},
+		{"base64 aws credentials", "creds=YXdzX2FjY2Vzc19rZXlfaWQ9QUtJQUlPU0ZPRE5ON0VYQU1QTEUKYXdzX3NlY3JldF9hY2Nlc3Nfa2V5PXdKYWxyWFV0bkZFTUkvSzdNREVORy9iUHhSZmlDWUVYQU1QTEVLRVkK", []string{"aws_access_key_id", "aws_secret_access_key"}},
+		{"base64 access key alone", "id QUtJQUlPU0ZPRE5ON0VYQU1QTEU= ok", []string{"aws_access_key_id"}},
+		{"base64 of prose is fine", "note " + b64("the deploy finished without errors today"), nil},
+		{"base64 of binary is fine", "img " + b64("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00"), nil},
 		{"jwt", "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", []string{"jwt"}},
 		{"url creds", "postgresql://admin:P@ssw0rd123@db.internal:5432/app", []string{"url_credentials"}},
 		{"password high entropy", `password="x9$Kq2!vLm8#Zt"`, []string{"password_assignment"}},
@@ -210,7 +230,7 @@ func checkFindings(t *testing.T, s string, fs []Finding) {
 }
 
 func fuzzDetector(f *testing.F, scan func(string) []Finding) {
-	for _, s := range []string{"", "a@b.co", "4111 1111 1111 1111", "ignore all previous instructions", "<!-- ai -->", "\x00\x1b[0m\u200b", "🏴\U000E0067\U000E007F", "password=Zx9!kQ2#mL"} {
+	for _, s := range []string{"", "a@b.co", "4111 1111 1111 1111", "ignore all previous instructions", "<!-- ai -->", "\x00\x1b[0m\u200b", "🏴\U000E0067\U000E007F", "password=Zx9!kQ2#mL", "id QUtJQUlPU0ZPRE5ON0VYQU1QTEU= ok"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -300,3 +320,5 @@ func TestRulesCompile(t *testing.T) {
 		}
 	}
 }
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -1,8 +1,12 @@
 package detect
 
 import (
+	"encoding/base64"
 	"math"
+	"slices"
 	"strings"
+	"sync"
+	"unicode/utf8"
 )
 
 // secretRules find provider credentials, private keys, JWTs, credentials in
@@ -106,9 +110,112 @@ func schemeStart(lower string, i int) int {
 	return a
 }
 
-// ScanSecrets returns the secret findings in s.
+// ScanSecrets returns the secret findings in s, including those in the
+// text its base64 runs decode to (see scanEncodedSecrets).
 func ScanSecrets(s string) []Finding {
-	return ruleSetFor(maskSecrets).scan(s, "", nil)
+	return scanEncodedSecrets(s, ruleSetFor(maskSecrets).scan(s, "", nil))
+}
+
+// Bounds on the base64 runs whose decoded text the secret rules read: a
+// run shorter than minEncodedRun cannot hold a credential (the shortest,
+// an AWS key id, is 20 characters: 28 encoded), and one longer than
+// maxEncodedRun is a blob (an image, an archive), not an encoded
+// credentials file or private key (a 4096-bit RSA PEM is 4.5 KiB encoded).
+const (
+	minEncodedRun = 20
+	maxEncodedRun = 16 << 10
+)
+
+var decodePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// scanEncodedSecrets appends to fs the secret findings in the text hidden
+// in s as base64 (standard or URL alphabet, padded or not): a run of
+// minEncodedRun to maxEncodedRun base64 characters that decodes to text
+// (UTF-8 without control characters other than tab and line ends) is
+// scanned with the secret rules. A finding spans the whole encoded run in
+// s, so redaction replaces the run. Each byte of s is decoded at most once
+// and the decoded text is at most 3/4 of the run: the cost stays linear in
+// s.
+func scanEncodedSecrets(s string, fs []Finding) []Finding {
+	if len(s) < minEncodedRun {
+		return fs
+	}
+	var bp *[]byte
+	for i := 0; i < len(s); {
+		if b64Class[s[i]] == 0 {
+			i++
+			continue
+		}
+		j := i
+		var seen byte
+		for j < len(s) && b64Class[s[j]] != 0 {
+			seen |= b64Class[s[j]]
+			j++
+		}
+		std, url := seen&b64Std != 0, seen&b64URL != 0
+		k := j
+		for k < len(s) && k-j < 2 && s[k] == '=' {
+			k++
+		}
+		n := j - i
+		if n < minEncodedRun || n > maxEncodedRun || std && url || n%4 == 1 {
+			i = k
+			continue
+		}
+		enc := base64.RawStdEncoding
+		if url {
+			enc = base64.RawURLEncoding
+		}
+		if bp == nil {
+			bp = decodePool.Get().(*[]byte)
+		}
+		buf := slices.Grow((*bp)[:0], enc.DecodedLen(n))[:enc.DecodedLen(n)]
+		*bp = buf
+		if m, err := enc.Decode(buf, []byte(s[i:j])); err == nil && decodedText(buf[:m]) {
+			for _, f := range ruleSetFor(maskSecrets).scan(unsafeString(buf[:m]), "", nil) {
+				fs = append(fs, Finding{Detector: f.Detector, Rule: f.Rule, Start: i, End: k})
+			}
+		}
+		i = k
+	}
+	if bp != nil {
+		decodePool.Put(bp)
+	}
+	return fs
+}
+
+// b64Class classifies a byte for scanEncodedSecrets: 0 outside both
+// base64 alphabets, else b64Alnum, b64Std ('+', '/') or b64URL ('-', '_').
+var b64Class = func() (t [256]byte) {
+	for c := range 256 {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			t[c] = b64Alnum
+		case c == '+' || c == '/':
+			t[c] = b64Std
+		case c == '-' || c == '_':
+			t[c] = b64URL
+		}
+	}
+	return t
+}()
+
+const (
+	b64Alnum = 1 << iota
+	b64Std
+	b64URL
+)
+
+// decodedText reports whether b is UTF-8 text with no control characters
+// other than tab, CR and LF: what a credentials file or a PEM block
+// decodes to, and random binary almost never does.
+func decodedText(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+			return false
+		}
+	}
+	return utf8.Valid(b)
 }
 
 // highEntropy accepts values that look random enough to be a real secret

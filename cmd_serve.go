@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"secure-mcp-gateway/admin/live"
+	"secure-mcp-gateway/audit"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
@@ -79,8 +80,8 @@ func serveOptions(cmd *cli.Command, cfg *config.Config, path string, log *zerolo
 		Version:        version,
 		Supervisor:     supervisor,
 		RelistInterval: relistInterval(cmd),
-		Guard: func(p *authn.Principal, log *zerolog.Logger) proxy.Guard {
-			return newGuard(p, cfg, path, shared, log)
+		Guard: func(p *authn.Principal, log *zerolog.Logger, al *audit.Log) proxy.Guard {
+			return newGuard(p, cfg, path, shared, log, al)
 		},
 		Instructions: func(p *authn.Principal) string {
 			return sessionInstructions(providerProblems(cfg, p.MCPConfig.Name, p.MCPConfig.Servers))

@@ -14,6 +14,8 @@ import (
 
 	"secure-mcp-gateway/admin"
 	"secure-mcp-gateway/admin/live"
+	"secure-mcp-gateway/audit"
+	"secure-mcp-gateway/audit/auditproxy"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/guard"
@@ -29,9 +31,14 @@ var _ proxy.ContentGuard = (*guard.Engine)(nil)
 
 // newGuard builds the guardrail engine for principal's servers, pinning tool
 // definitions in the state file beside the config at path.
-func newGuard(principal *authn.Principal, cfg *config.Config, path string, shared *cache.Shared, log *zerolog.Logger) proxy.Guard {
+func newGuard(principal *authn.Principal, cfg *config.Config, path string, shared *cache.Shared, log *zerolog.Logger, al *audit.Log) proxy.Guard {
 	prov, problem := guard.NewProvider(cfg.Plugins.Guardrails, nil)
+	var pinChanged func(guard.PinChange)
+	if al != nil {
+		pinChanged = auditproxy.PinChanged(al)
+	}
 	return guard.NewEngine(&guard.Options{
+		PinChanged:       pinChanged,
 		Servers:          principal.MCPConfig.Servers,
 		Pins:             live.PinStore(path, shared),
 		Provider:         prov,

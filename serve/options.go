@@ -5,6 +5,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"secure-mcp-gateway/audit"
 	"secure-mcp-gateway/authn"
 	"secure-mcp-gateway/cache"
 	"secure-mcp-gateway/internal/config"
@@ -59,9 +60,10 @@ type Options struct {
 	// proxy.DefaultRelistInterval; negative: only on list_changed.
 	RelistInterval time.Duration
 
-	// Guard builds the guardrail engine of one session of principal. Nil:
-	// sessions run without guardrails.
-	Guard func(principal *authn.Principal, log *zerolog.Logger) proxy.Guard
+	// Guard builds the guardrail engine of one session of principal; al is
+	// the audit log (nil when it is off), which hears of definitions that
+	// differ from their pins. Nil: sessions run without guardrails.
+	Guard func(principal *authn.Principal, log *zerolog.Logger, al *audit.Log) proxy.Guard
 	// Instructions returns the initialize instructions of a session of
 	// principal (a warning about unusable guardrail providers, say). Nil
 	// or an empty result: proxy.DefaultInstructions.

@@ -36,6 +36,7 @@ type shared struct {
 	// and upstreams their parent (proxy.Options.TraceContext).
 	traceContext bool
 	timeouts     *proxy.TimeoutTracker // timeout budgets and metrics of every session
+	audit        *audit.Log            // the audit log when it is on, else nil
 	// elicitLogin lets a session complete a server's browser login through
 	// its client (URL-mode elicitation); only over stdio, where the
 	// client's browser can reach the loopback redirect listener.
@@ -75,6 +76,7 @@ func open(o *Options) (*shared, func(), error) {
 		}
 		closers = append(closers, func() { _ = al.Close() })
 		r.observers = append(r.observers, auditproxy.Observer(al))
+		r.audit = al
 	}
 	tset, err := cfg.Plugins.TelemetrySettings()
 	if err != nil {
@@ -145,7 +147,7 @@ func (r *shared) newSession(principal *authn.Principal, sessionID string, onClos
 	})
 	var g proxy.Guard
 	if r.opts.Guard != nil {
-		g = r.opts.Guard(principal, &log)
+		g = r.opts.Guard(principal, &log, r.audit)
 	}
 	var instructions string
 	if r.opts.Instructions != nil {

@@ -525,7 +525,6 @@ func TestE2EHTTPNonLoopbackListen(t *testing.T) {
 // in the middle of a call on its SSE stream has the call cancelled at the
 // upstream, and its session still serves the next call.
 func TestE2EHTTPDisconnectCancelsUpstream(t *testing.T) {
-	t.Skip("known gap: a 2025-11-25 session's call keeps running at the upstream after its POST's client goes away (until tool_execution_timeout), and SIGTERM's closing of the sessions then waits for it past --shutdown-grace")
 	marks := filepath.Join(t.TempDir(), "marks")
 	f := newFixture(t, exampleServer("probe", "probe", map[string]string{examples.ProbeCancelFileEnv: marks}))
 	p := startHTTP(t, f)
@@ -575,5 +574,58 @@ func TestE2EHTTPDisconnectCancelsUpstream(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "slept") {
 		t.Errorf("the next call on the session: %s %s", resp.Status, b)
+	}
+}
+
+// TestE2EStatelessDisconnectCancelsUpstream: a MCP 2026-07-28 client that
+// hangs up in the middle of a call has the call cancelled at the upstream
+// (the POST is the whole request), and the key's next call is served.
+func TestE2EStatelessDisconnectCancelsUpstream(t *testing.T) {
+	marks := filepath.Join(t.TempDir(), "marks")
+	f := newFixture(t, exampleServer("probe", "probe", map[string]string{examples.ProbeCancelFileEnv: marks}))
+	p := startHTTP(t, f)
+	call := func(ctx context.Context, id, ms int) (*http.Response, error) {
+		body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"probe__sleep","arguments":{"ms":%d},`+
+			`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"},`+
+			`"io.modelcontextprotocol/clientCapabilities":{}}}}`, id, ms)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, strings.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header = modernHeaders(f.key, "tools/call", "probe__sleep")
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		return http.DefaultClient.Do(req)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		resp, err := call(ctx, 1, 600000)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	waitFor(t, 20*time.Second, "the call to reach the upstream", func() bool {
+		b, _ := os.ReadFile(marks)
+		return strings.Contains(string(b), "started")
+	})
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the call ended on its own before the client went away")
+	}
+	waitFor(t, 10*time.Second, "the upstream to record the cancellation", func() bool {
+		b, _ := os.ReadFile(marks)
+		return strings.Contains(string(b), "cancelled")
+	})
+	resp, err := call(t.Context(), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "slept") {
+		t.Errorf("the next call: %s %s", resp.Status, b)
 	}
 }

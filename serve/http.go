@@ -216,6 +216,9 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 	h.stateless = cop.Handler(mcp.NewStreamableHTTPHandler(statelessServer, &mcp.StreamableHTTPOptions{
 		Stateless:           true,
 		MaxRequestBodyBytes: o.MaxBodyBytes,
+		// The POST is the whole request: a client that hangs up cancels
+		// it, and the upstream call it started.
+		PropagateRequestCancellation: true,
 	}))
 	stop := make(chan struct{})
 	swept := make(chan struct{})
@@ -476,6 +479,9 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 			h.metrics.CallResent()
 			resentCall(w, req.ID.Raw())
 			return
+		}
+		if req, isReq := first.(*jsonrpc.Request); isReq && req.IsCall() {
+			defer h.cancelIfAbandoned(r, id, req)
 		}
 	} else if r.Method == http.MethodPost {
 		// Only initialize opens a session; anything else without a session

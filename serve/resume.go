@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/rs/zerolog"
 
 	"secure-mcp-gateway/cache"
@@ -193,6 +194,29 @@ func (h *httpHandler) resume(r *http.Request, id string, pr *pending, st *resume
 	h.metrics.SessionResumed()
 	h.log.Info().Str("key", pr.principal.KeyFingerprint).Str("protocol", version).Msg("session of another replica re-created here")
 	return true
+}
+
+// cancelIfAbandoned cancels req, a request of session id whose POST r is
+// over, when r's client went away before the answer: the gateway keeps no
+// event store, so the answer could never reach it. The session is told as
+// the client would tell it (notifications/cancelled), so the upstream call
+// the request started is cancelled too, rather than running on to its
+// timeout and holding a shutdown past its grace.
+func (h *httpHandler) cancelIfAbandoned(r *http.Request, id string, req *jsonrpc.Request) {
+	if r.Context().Err() == nil || !h.hasSession(id) {
+		return
+	}
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "method": "notifications/cancelled",
+		"params": map[string]any{"requestId": req.ID.Raw(), "reason": "the client's connection closed before the answer"}})
+	if err != nil {
+		return
+	}
+	note := replay(r, body, id)
+	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" {
+		note.Header.Set("Mcp-Protocol-Version", v)
+	}
+	h.streamable.ServeHTTP(&captureWriter{header: http.Header{}}, note)
+	h.log.Debug().Str("method", req.Method).Msg("a request whose client went away is cancelled")
 }
 
 // hasSession reports whether the session id is open here.

@@ -40,10 +40,17 @@ func TestCaseCanary(t *testing.T) {
 	local := exampleServer("local", "probe", nil)
 	local.OAuth = &config.OAuthConfig{Enabled: true, Version: "2.1", GrantType: "client_credentials",
 		ClientID: clientID, ClientSecret: clientSecret, TokenURL: a.URL + "/token", Scope: "mcp"}
+	// A guarded server blocks the secret (a block path: its log line and
+	// audit record), and the audit log is on, under the walked directory.
+	guarded := exampleServer("guarded", "echo", nil)
+	guarded.InputGuardrailsPolicy = &config.Policy{Enabled: true, Block: []string{"secrets", "pii"}}
 	f := newFixture(t,
 		local,
 		exampleServer("rec", "recorder", map[string]string{examples.EnvRecordFile: record}),
-		exampleServer("echo_server", "echo", nil))
+		exampleServer("echo_server", "echo", nil),
+		guarded)
+	f.cfg.Audit = &config.Audit{Enabled: true, Path: filepath.Join(f.dir, "audit")}
+	f.save(t)
 	logFile := filepath.Join(f.dir, "gateway.log")
 
 	calls := func(t *testing.T, cs *mcp.ClientSession) (echoed string) {
@@ -57,6 +64,7 @@ func TestCaseCanary(t *testing.T) {
 			{Name: "rec__store", Arguments: map[string]any{"text": "token " + secretArg + " for " + pii}},
 			{Name: "no_such__tool", Arguments: map[string]any{"text": secretArg + " " + pii}},
 			{Name: "echo_server__add", Arguments: map[string]any{"a": secretArg, "b": pii}},
+			{Name: "guarded__echo", Arguments: map[string]any{"message": "token " + secretArg + " for " + pii}},
 		} {
 			if _, err := cs.CallTool(ctx, p); err != nil {
 				t.Logf("%s: %v", p.Name, err)
@@ -130,9 +138,19 @@ func TestCaseCanary(t *testing.T) {
 	if outputs[logFile] == "" {
 		t.Fatal("the log file is empty: nothing was checked")
 	}
+	audited, blocks := 0, 0
+	for place, text := range outputs {
+		if strings.HasPrefix(place, filepath.Join(f.dir, "audit")) {
+			audited++
+			blocks += strings.Count(text, `"kind":"block"`)
+		}
+	}
+	if audited == 0 || blocks == 0 {
+		t.Fatalf("%d audit files with %d block records: the guarded call was not audited", audited, blocks)
+	}
 	allowed := func(place, canary string) bool {
 		switch {
-		case place == f.path: // the config holds keys and client secrets
+		case place == f.path, strings.HasPrefix(place, f.path+".bkp."): // the config (and its backups) hold keys and client secrets
 			return canary == "gateway key" || canary == "client secret"
 		case place == oauthx.CachePath(f.path):
 			return strings.HasPrefix(canary, "token ")

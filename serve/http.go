@@ -198,7 +198,16 @@ func newHTTPHandler(opts *HTTPOptions) (*httpHandler, http.Handler, func(), erro
 	shared.onUpstream = metrics.UpstreamEvent
 	h.start = func(p *authn.Principal, id string, onClose func()) (*mcp.Server, func()) {
 		gw, pool := shared.newSession(p, id, onClose)
-		return gw.Server(), func() { pool.Close() }
+		return gw.Server(), func() {
+			// The upstreams go first, so that no call in flight holds the
+			// SDK's side of the session, which then goes with ours (an
+			// evicted or shut-down session would otherwise wait for its
+			// idle timeout).
+			pool.Close()
+			for ss := range gw.Server().Sessions() {
+				_ = ss.Close()
+			}
+		}
 	}
 	cop := http.NewCrossOriginProtection()
 	for _, origin := range o.AllowedOrigins {

@@ -91,7 +91,7 @@ func newProbe() *mcp.Server {
 	}, probeCrash)
 	mcp.AddTool(s, &mcp.Tool{
 		Name: "sleep",
-		Description: "Sleeps for ms milliseconds and returns \"slept\" (with the value of PROBE_LABEL, if set), after a progress notification (0 of ms) " +
+		Description: "Sleeps for ms milliseconds and returns \"slept\" (and the server's label, when it has one), after a progress notification (0 of ms) " +
 			"when the call carries a progress token. When the call is cancelled it stops and appends " +
 			"\"cancelled\" to the file named by PROBE_CANCEL_FILE, if set.",
 	}, probeSleep)

@@ -544,27 +544,8 @@ func TestE2EHTTPDisconnectCancelsUpstream(t *testing.T) {
 		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
 		return http.DefaultClient.Do(req)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		resp, err := post(ctx, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"probe__sleep","arguments":{"ms":600000}}}`)
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body) // until the stream breaks
-			resp.Body.Close()
-		}
-		done <- err
-	}()
-	waitFor(t, 20*time.Second, "the call to reach the upstream", func() bool {
-		b, _ := os.ReadFile(marks)
-		return strings.Contains(string(b), "started")
-	})
-	cancel()
-	if err := <-done; err == nil {
-		t.Fatal("the call ended on its own before the client went away")
-	}
-	waitFor(t, 10*time.Second, "the upstream to record the cancellation", func() bool {
-		b, _ := os.ReadFile(marks)
-		return strings.Contains(string(b), "cancelled")
+	hangUpMidCall(t, marks, func(ctx context.Context) (*http.Response, error) {
+		return post(ctx, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"probe__sleep","arguments":{"ms":600000}}}`)
 	})
 	resp, err := post(t.Context(), `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"probe__sleep","arguments":{"ms":1}}}`)
 	if err != nil {
@@ -597,28 +578,7 @@ func TestE2EStatelessDisconnectCancelsUpstream(t *testing.T) {
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		return http.DefaultClient.Do(req)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		resp, err := call(ctx, 1, 600000)
-		if err == nil {
-			_, err = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-		done <- err
-	}()
-	waitFor(t, 20*time.Second, "the call to reach the upstream", func() bool {
-		b, _ := os.ReadFile(marks)
-		return strings.Contains(string(b), "started")
-	})
-	cancel()
-	if err := <-done; err == nil {
-		t.Fatal("the call ended on its own before the client went away")
-	}
-	waitFor(t, 10*time.Second, "the upstream to record the cancellation", func() bool {
-		b, _ := os.ReadFile(marks)
-		return strings.Contains(string(b), "cancelled")
-	})
+	hangUpMidCall(t, marks, func(ctx context.Context) (*http.Response, error) { return call(ctx, 1, 600000) })
 	resp, err := call(t.Context(), 2, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -628,4 +588,33 @@ func TestE2EStatelessDisconnectCancelsUpstream(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "slept") {
 		t.Errorf("the next call: %s %s", resp.Status, b)
 	}
+}
+
+// hangUpMidCall starts a long probe call with start, hangs up once the
+// probe (writing its marks to marks) has started it, and waits for the
+// probe to record its cancellation.
+func hangUpMidCall(t *testing.T, marks string, start func(context.Context) (*http.Response, error)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		resp, err := start(ctx)
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body) // until the stream breaks
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	mark := func(m string) func() bool {
+		return func() bool {
+			b, _ := os.ReadFile(marks)
+			return strings.Contains(string(b), m)
+		}
+	}
+	waitFor(t, 20*time.Second, "the call to reach the upstream", mark("started"))
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the call ended on its own before the client went away")
+	}
+	waitFor(t, 10*time.Second, "the upstream to record the cancellation", mark("cancelled"))
 }

@@ -432,7 +432,7 @@ func (h *httpHandler) serveMCP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if statelessRequest(r, first) {
-		h.serveStateless(w, r, principal, principalKey(cred, principal), keyHash)
+		h.serveStateless(w, r, principal, principalKey(keyHash, principal), keyHash)
 		return
 	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {

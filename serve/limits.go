@@ -44,8 +44,8 @@ type eviction struct {
 	reason string // per_key, sessions or upstream_processes
 }
 
-// reserve takes a session slot of the key whose authn.HashKey is keyHash and procs upstream process slots.
-// At a cap (per key, sessions, upstream processes), the least recently used
+// reserve takes a session slot of the key whose authn.HashKey is keyHash
+// and procs upstream process slots. At a cap (per key, sessions, upstream processes), the least recently used
 // sessions with no request in flight (of that key, for the per-key cap) are
 // taken out of the books to make room, and returned for evict; when they
 // cannot make room, nothing changes and refusal says why. h.mu is held.

@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -50,14 +49,13 @@ func statelessRequest(r *http.Request, msg jsonrpc.Message) bool {
 }
 
 // principalKey identifies the principal a stateless request acts for: the
-// whole key's hash (not the short fingerprint of logs, which two keys may
-// share), its project, user and MCP config, and that config's load (a
-// re-read config makes new principals, so a changed server list is never
-// served by a gateway built from the old one). Client-supplied _meta
+// whole key's hash, keyHash (authn.HashKey; not the short fingerprint of
+// logs, which two keys may share), its project, user and MCP config, and
+// that config's load (a re-read config makes new principals, so a changed
+// server list is never served by a gateway built from the old one). Client-supplied _meta
 // (clientInfo, capabilities) plays no part: identity is the gateway key.
-func principalKey(cred authn.Credentials, p *authn.Principal) string {
-	sum := sha256.Sum256([]byte(cred.Key.Reveal()))
-	return fmt.Sprintf("%x\x00%s\x00%s\x00%s\x00%p", sum, p.ProjectID, p.UserID, p.MCPConfigID, p.MCPConfig)
+func principalKey(keyHash string, p *authn.Principal) string {
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%p", keyHash, p.ProjectID, p.UserID, p.MCPConfigID, p.MCPConfig)
 }
 
 // statelessServer is the stateless SDK handler's hook: the gateway that
